@@ -1,0 +1,45 @@
+# The two commands a new user needs are `make demo` and `make test`; both set up .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.stamp-run
+DEV_STAMP := $(VENV)/.stamp-dev
+SKAB ?= ../shared/data/skab
+
+.PHONY: demo test check bench fmt clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[coordinator]'
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+demo: $(RUN_STAMP)
+	$(BIN)/edgewatch demo $(ARGS)
+
+test: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+check: $(DEV_STAMP)
+	$(BIN)/ruff format --check agent coordinator shared tests
+	$(BIN)/ruff check agent coordinator shared tests
+	$(BIN)/mypy
+
+fmt: $(DEV_STAMP)
+	$(BIN)/ruff format agent coordinator shared tests
+	$(BIN)/ruff check --fix agent coordinator shared tests
+
+bench: $(DEV_STAMP)
+	$(BIN)/edgewatch bench pipeline --json
+	$(BIN)/edgewatch bench pipeline --json --rate 2000 --count 40000
+	$(BIN)/edgewatch bench recovery --json
+	$(BIN)/edgewatch bench scoring --json
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

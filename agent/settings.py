@@ -1,0 +1,55 @@
+"""The agent's one settings object (flags > EDGEWATCH_* > TOML [agent] > defaults)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX
+
+
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDGEWATCH_", extra="forbid")
+
+    id: str = Field(default="agent-1", pattern=AGENT_ID_PATTERN, description="agent id")
+    broker: str = Field(
+        default="mqtt://127.0.0.1:1883", description="mqtt://[user:pass@]host:port"
+    )
+    data_dir: Path = Field(default=Path("var/agent"), description="outbox and model store")
+    source: Literal["simulate", "csv"] = Field(default="simulate", description="reading source")
+    sensors: int = Field(default=50, ge=1, le=100_000, description="simulated sensors")
+    sensor_offset: int = Field(default=0, ge=0, description="first simulated sensor number")
+    rate: float = Field(default=100.0, ge=0, description="readings/s in total (0: unpaced)")
+    count: int | None = Field(default=None, ge=0, description="stop after exactly N readings")
+    seed: int | None = Field(default=None, description="simulator seed (deterministic values)")
+    csv: list[Path] = Field(default_factory=list, description="CSV file(s) to replay")
+    csv_sep: str | None = Field(default=None, description="CSV separator (default: sniffed)")
+    csv_time: Literal["original", "now"] = Field(
+        default="now", description="keep the file's timestamps or re-stamp at replay time"
+    )
+    sensor_type: str | None = Field(default=None, description="sensor type of CSV readings")
+    tier: Literal["low", "medium", "high"] = Field(default="low", description="device tier")
+    latitude: float | None = Field(default=None, ge=-90, le=90, description="agent latitude")
+    longitude: float | None = Field(default=None, ge=-180, le=180, description="agent longitude")
+    rules: Path | None = Field(default=None, description="TOML file of per-metric ranges")
+    topic_prefix: str = Field(default=DEFAULT_PREFIX, description="MQTT topic prefix")
+    mqtt_version: Literal["auto", "5", "3.1.1"] = Field(
+        default="auto", description="MQTT protocol (auto: try 5, fall back to 3.1.1)"
+    )
+    keepalive: int = Field(default=10, ge=2, le=600, description="MQTT keepalive seconds")
+    batch_max: int = Field(default=500, ge=1, le=5000, description="readings per batch")
+    linger_ms: float = Field(default=50.0, ge=0, description="max wait to fill a batch")
+    inflight_max: int = Field(default=16, ge=1, description="unacked batches on the wire")
+    ack_timeout_s: float = Field(default=10.0, gt=0, description="resend after this")
+    outbox_max_rows: int = Field(default=2_000_000, ge=1, description="outbox bound (readings)")
+    outbox_max_bytes: int = Field(
+        default=1024 * 1024 * 1024, ge=1024, description="outbox bound (bytes of payload)"
+    )
+    heartbeat_s: float = Field(default=5.0, gt=0, description="heartbeat period")
+    metrics_port: int | None = Field(default=None, description="Prometheus port (off if unset)")
+    exit_when_drained: bool = Field(
+        default=False, description="with --count: exit once everything is acked"
+    )

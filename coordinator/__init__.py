@@ -1,0 +1,1 @@
+"""The coordinator: ingest, store, fleet, training, alerts, REST API, dashboard."""

@@ -1,0 +1,29 @@
+"""``edgewatch bench KIND``: each benchmark lives beside the code it measures."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+KINDS: dict[str, tuple[str, str]] = {
+    "pipeline": ("coordinator.bench.pipeline", "agent -> broker -> coordinator store, end to end"),
+    "scoring": ("coordinator.bench.scoring", "ONNX scorer vs skl2onnx stock vs scikit-learn"),
+    "recovery": ("coordinator.bench.recovery", "drain of an offline agent's backlog"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench_kind", required=True, metavar="KIND")
+    for kind, (module_name, help_text) in KINDS.items():
+        p = sub.add_parser(kind, help=help_text, description=help_text)
+        p.set_defaults(_bench_module=module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        module.add_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    module = importlib.import_module(args._bench_module)
+    return int(module.run(args))

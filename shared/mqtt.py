@@ -1,0 +1,360 @@
+"""A paho-mqtt connection that keeps itself up: the one MQTT wrapper both sides use.
+
+Why not ``loop_start()``: paho's own reconnect backs off without jitter (a fleet that
+lost its broker would reconnect in lock-step) and its keepalive notices a silent dead
+link only after two keepalive periods. ``MqttLink`` runs its own network thread:
+
+* connects with **jittered exponential backoff** (equal jitter, reset on success);
+* speaks **MQTT 5** when the broker does and falls back to **3.1.1** when a v5 CONNECT
+  gets no CONNACK (amqtt, the embedded broker, simply never answers one) or is refused;
+* asks paho to probe at half the configured keepalive, so a silently dead link is
+  dropped within ``keepalive`` seconds of the last byte received (the bound we test is
+  1.5 x keepalive + 1 s);
+* hands every message to ``on_message`` from the network thread: callers must only
+  enqueue there (see ``agent.uplink`` and ``coordinator.ingest``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from shared.errors import ConfigError
+
+Protocol = Literal["auto", "5", "3.1.1"]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where the broker is: parsed from ``mqtt://[user:pass@]host:port`` (or ``mqtts://``)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
+            raise ConfigError(f"broker must be mqtt://[user:pass@]host:port, got {url!r}")
+        try:
+            port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        except ValueError as exc:
+            raise ConfigError(f"bad port in broker URL {url!r}") from exc
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=parts.scheme == "mqtts",
+        )
+
+    def url(self, with_secret: bool = False) -> str:
+        auth = ""
+        if self.username:
+            auth = self.username + (":" + (self.password or "") if with_secret else "") + "@"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+@dataclass(frozen=True)
+class LinkOptions:
+    """How to hold the connection. ``session_expiry_s`` > 0 keeps a persistent session."""
+
+    client_id: str
+    protocol: Protocol = "auto"
+    keepalive: int = 10
+    session_expiry_s: int = 3600
+    will: Will | None = None
+    connect_timeout_s: float = 4.0
+    backoff_min_s: float = 0.2
+    backoff_max_s: float = 30.0
+    max_inflight: int = 64
+    subscriptions: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+
+
+MessageHandler = Callable[[str, bytes], None]
+ConnectHandler = Callable[[bool], None]
+
+
+class MqttLink:
+    """One persistent MQTT connection with its own network thread."""
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        options: LinkOptions,
+        *,
+        on_message: MessageHandler | None = None,
+        on_connect: ConnectHandler | None = None,
+        on_disconnect: Callable[[str], None] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.address = address
+        self.options = options
+        self._on_message = on_message
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._log = logger or log
+        self._protocol: Literal["5", "3.1.1"] = "3.1.1" if options.protocol == "3.1.1" else "5"
+        self._client = self._new_client()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._session_started = False
+        self.connects = 0
+        self.disconnects = 0
+        self.connected_since: float | None = None
+        self.last_error: str | None = None
+
+    # -- public -------------------------------------------------------------------------
+
+    @property
+    def protocol(self) -> Literal["5", "3.1.1"]:
+        return self._protocol
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._run, name=f"mqtt-{self.options.client_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Disconnect cleanly (no last will) and join the network thread."""
+        self._stop.set()
+        try:
+            self._client.disconnect()
+        except Exception:
+            self._log.debug("disconnect during stop failed", exc_info=True)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 1,
+        retain: bool = False,
+        expiry_s: int | None = None,
+    ) -> paho.MQTTMessageInfo | None:
+        """Publish if connected; returns None (and sends nothing) when the link is down.
+
+        Refusing instead of queueing keeps paho from piling up a second, volatile copy
+        of what the caller already keeps durably (the agent's outbox).
+        """
+        if not self._connected.is_set():
+            return None
+        props = None
+        if expiry_s is not None and self._protocol == "5":
+            props = Properties(PacketTypes.PUBLISH)
+            props.MessageExpiryInterval = int(expiry_s)
+        info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return None
+        return info
+
+    def drop(self) -> None:
+        """Close the socket abruptly (tests and the watchdog use it to force a resync)."""
+        sock = self._client.socket()
+        if sock is not None:
+            sock.close()
+
+    # -- network thread -------------------------------------------------------------------
+
+    def _new_client(self) -> paho.Client:
+        version = (
+            MQTTProtocolVersion.MQTTv5 if self._protocol == "5" else MQTTProtocolVersion.MQTTv311
+        )
+        persistent = self.options.session_expiry_s > 0
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.options.client_id,
+            protocol=version,
+            clean_session=None if version == MQTTProtocolVersion.MQTTv5 else not persistent,
+        )
+        client.max_inflight_messages_set(self.options.max_inflight)
+        client.max_queued_messages_set(0)
+        if self.address.username:
+            client.username_pw_set(self.address.username, self.address.password)
+        if self.address.tls:
+            client.tls_set()
+        if self.options.will is not None:
+            w = self.options.will
+            client.will_set(w.topic, w.payload, qos=w.qos, retain=w.retain)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_message = self._handle_message
+        client.on_subscribe = None
+        return client
+
+    def _probe_interval(self) -> int:
+        # Probing at half the keepalive bounds silent-death detection by one keepalive.
+        return max(1, math.ceil(self.options.keepalive / 2))
+
+    def _connect_once(self) -> None:
+        props = None
+        kwargs: dict[str, object] = {}
+        if self._protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.options.session_expiry_s
+            kwargs["clean_start"] = self.options.session_expiry_s == 0
+        self._client.connect(
+            self.address.host,
+            self.address.port,
+            keepalive=self._probe_interval(),
+            properties=props,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self._connect_once()
+            except OSError as exc:
+                self.last_error = f"connect: {exc}"
+                self._log.info("broker %s unreachable: %s", self.address.url(), exc)
+                attempt = self._backoff(attempt)
+                continue
+            started = time.monotonic()
+            while not self._stop.is_set():
+                rc = self._client.loop(timeout=0.05)
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+                if not self._connected.is_set() and self._connack_overdue(started):
+                    break
+            was_up = self._connected.is_set()
+            self._mark_down("loop ended")
+            if self._stop.is_set():
+                break
+            if not was_up and self._maybe_fall_back():
+                attempt = 0
+                continue
+            attempt = 0 if was_up else attempt
+            attempt = self._backoff(attempt)
+        self._mark_down("stopped")
+
+    def _connack_overdue(self, started: float) -> bool:
+        if time.monotonic() - started < self.options.connect_timeout_s:
+            return False
+        self.last_error = "no CONNACK"
+        self._log.warning(
+            "no CONNACK from %s within %.1fs", self.address.url(), self.options.connect_timeout_s
+        )
+        sock = self._client.socket()
+        if sock is not None:
+            sock.close()
+        return True
+
+    def _maybe_fall_back(self) -> bool:
+        """After a failed v5 handshake in auto mode, switch to 3.1.1 for good."""
+        if self.options.protocol != "auto" or self._protocol != "5":
+            return False
+        self._log.info("broker %s did not accept MQTT 5; using 3.1.1", self.address.url())
+        self._protocol = "3.1.1"
+        self._client = self._new_client()
+        return True
+
+    def _backoff(self, attempt: int) -> int:
+        cap = min(self.options.backoff_max_s, self.options.backoff_min_s * 2**attempt)
+        delay = cap / 2 + random.uniform(0, cap / 2)
+        self._stop.wait(delay)
+        return min(attempt + 1, 30)
+
+    def _mark_down(self, why: str) -> None:
+        if self._connected.is_set():
+            self._connected.clear()
+            self.disconnects += 1
+            self.connected_since = None
+            self._log.warning("MQTT link to %s down: %s", self.address.url(), why)
+            if self._on_disconnect is not None:
+                self._on_disconnect(why)
+
+    # -- paho callbacks (network thread) ----------------------------------------------------
+
+    def _handle_connect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason: paho.ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            self.last_error = f"refused: {reason}"
+            self._log.error("broker %s refused connection: %s", self.address.url(), reason)
+            if (
+                self._protocol == "5"
+                and self.options.protocol == "auto"
+                and reason.value
+                in (
+                    0x84,  # unsupported protocol version
+                    0x01,  # v3 "unacceptable protocol version" seen through a v5 parser
+                )
+            ):
+                client.disconnect()
+            return
+        for topic_filter, qos in self.options.subscriptions:
+            client.subscribe(topic_filter, qos=qos)
+        self.connects += 1
+        self.connected_since = time.time()
+        self._connected.set()
+        self._log.info(
+            "MQTT %s connected to %s (session present: %s)",
+            self._protocol,
+            self.address.url(),
+            flags.session_present,
+        )
+        if self._on_connect is not None:
+            self._on_connect(bool(flags.session_present))
+
+    def _handle_disconnect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.DisconnectFlags,
+        reason: paho.ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._mark_down(f"disconnected: {reason}")
+
+    def _handle_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        if self._on_message is None:
+            return
+        try:
+            self._on_message(msg.topic, msg.payload)
+        except Exception:
+            # A handler bug must not kill the network thread, and must not go unseen.
+            self._log.exception("message handler failed on %s", msg.topic)

@@ -1,0 +1,182 @@
+"""Wire schemas: every MQTT payload edgewatch sends or accepts.
+
+All models are strict (no coercion: ``"1.5"`` is not a float, ``true`` is not a number),
+refuse NaN and Infinity, forbid unknown fields and bound every string and list, so a
+payload that passes ``model_validate_json`` is safe to store. Each carries
+``schema_version`` so a coordinator can refuse (and count) what it does not understand.
+
+The results batch is **columnar** (one array per field, one array per metric): about a
+third of the bytes of a row-wise batch and several times cheaper to validate.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from shared.topics import AGENT_ID_PATTERN
+
+SCHEMA_VERSION = 1
+MAX_BATCH = 5000
+MAX_METRICS = 64
+# 2000-01-01: anything earlier is a clock that was never set (or seconds taken for ms).
+MIN_TS = 946_684_800.0
+# 2100-01-01: the schema's static bound; the coordinator also refuses readings further in
+# the future than its configured skew (default one day), which catches ms-for-s.
+MAX_TS = 4_102_444_800.0
+
+AgentId = Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)]
+SensorId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+SensorType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_. ()/%-]{1,64}$")]
+ScorerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:+-]{1,64}$")]
+Status = Literal["normal", "warning", "alert"]
+Timestamp = Annotated[float, Field(ge=MIN_TS, le=MAX_TS)]
+Epoch = Annotated[int, Field(gt=0, lt=2**53)]
+Seq = Annotated[int, Field(ge=0, lt=2**53)]
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+# Not Literal[0, 1]: a Literal would take ``true`` for 1, a strict int refuses bools.
+Label = Annotated[int, Field(ge=0, le=1)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+
+
+class WireModel(BaseModel):
+    """Base of every payload: strict, finite, closed."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class Reading(WireModel):
+    """One sensor reading (row form, as the API returns it)."""
+
+    sensor_id: SensorId
+    sensor_type: SensorType
+    ts: Timestamp
+    metrics: dict[MetricName, float] = Field(max_length=MAX_METRICS)
+    status: Status | None = None
+    label: Label | None = None
+
+
+class Result(Reading):
+    """A reading with the edge's verdict and its place in the agent's sequence."""
+
+    agent_id: AgentId
+    epoch: Epoch
+    seq: Seq
+    score: float | None
+    anomaly: bool
+    confidence: Unit
+    scorer: ScorerName
+
+
+class ResultBatch(WireModel):
+    """Many scored readings in one message, one array per field.
+
+    Reading ``i`` has sequence number ``first_seq + i``: an agent numbers its results
+    ``(agent_id, epoch, seq)`` and batches are always contiguous runs of its outbox.
+    ``metrics[name][i]`` is ``null`` when reading ``i`` has no such metric.
+    """
+
+    schema_version: Literal[1]
+    agent_id: AgentId
+    epoch: Epoch
+    first_seq: Seq
+    sensor_id: list[SensorId] = Field(min_length=1, max_length=MAX_BATCH)
+    sensor_type: list[SensorType] = Field(max_length=MAX_BATCH)
+    ts: list[Timestamp] = Field(max_length=MAX_BATCH)
+    metrics: dict[MetricName, list[float | None]] = Field(min_length=1, max_length=MAX_METRICS)
+    status: list[Status | None] = Field(max_length=MAX_BATCH)
+    label: list[Label | None] = Field(max_length=MAX_BATCH)
+    score: list[float | None] = Field(max_length=MAX_BATCH)
+    anomaly: list[bool] = Field(max_length=MAX_BATCH)
+    confidence: list[Unit] = Field(max_length=MAX_BATCH)
+    scorer: list[ScorerName] = Field(max_length=MAX_BATCH)
+
+    @property
+    def size(self) -> int:
+        return len(self.sensor_id)
+
+    @property
+    def last_seq(self) -> int:
+        return self.first_seq + len(self.sensor_id) - 1
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Self:
+        n = len(self.sensor_id)
+        columns = (self.sensor_type, self.ts, self.status, self.label, self.score)
+        extra = (self.anomaly, self.confidence, self.scorer)
+        if any(len(c) != n for c in (*columns, *extra)) or any(
+            len(v) != n for v in self.metrics.values()
+        ):
+            raise ValueError("shape: every column must have one value per reading")
+        if self.first_seq + n >= 2**53:
+            raise ValueError("shape: sequence overflow")
+        return self
+
+
+class Ack(WireModel):
+    """The coordinator's word that seqs ``first_seq..last_seq`` of ``epoch`` are committed.
+
+    ``rejected`` is set when the batch was refused for good (it will never be valid, so the
+    agent must not resend it); the agent then counts those readings as dropped by that
+    reason. Duplicates are acked like new rows: they are already safe in the store.
+    """
+
+    schema_version: Literal[1] = 1
+    agent_id: AgentId
+    epoch: Epoch
+    first_seq: Seq
+    last_seq: Seq
+    stored: int = Field(ge=0)
+    duplicates: int = Field(ge=0)
+    rejected: ShortText | None = None
+
+
+class Heartbeat(WireModel):
+    """Periodic health of an agent: real OS figures plus its pipeline counters."""
+
+    schema_version: Literal[1] = 1
+    agent_id: AgentId
+    ts: Timestamp
+    uptime_s: float = Field(ge=0)
+    cpu_percent: float = Field(ge=0, le=100 * 1024)
+    memory_percent: float = Field(ge=0, le=100)
+    rss_mb: float = Field(ge=0)
+    battery_percent: float | None = Field(default=None, ge=0, le=100)
+    battery_simulated: bool = False
+    outbox_rows: int = Field(ge=0)
+    outbox_bytes: int = Field(ge=0)
+    outbox_oldest_age_s: float = Field(ge=0)
+    readings_scored: int = Field(ge=0)
+    readings_acked: int = Field(ge=0)
+    dropped: dict[ShortText, int] = Field(default_factory=dict, max_length=64)
+    scorer: ScorerName
+    models: dict[SensorType, ShortText] = Field(default_factory=dict, max_length=64)
+    mqtt_protocol: Literal["3.1.1", "5"]
+    connected_since: float | None = None
+
+
+class Hello(WireModel):
+    """An agent's announcement, retained so a restarted coordinator knows the fleet."""
+
+    schema_version: Literal[1] = 1
+    agent_id: AgentId
+    ts: Timestamp
+    version: ShortText
+    tier: Literal["low", "medium", "high"]
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    capabilities: list[ShortText] = Field(default_factory=list, max_length=32)
+    models: dict[SensorType, ShortText] = Field(default_factory=dict, max_length=64)
+    sensors: int = Field(ge=0)
+    epoch: Epoch
+
+
+class AgentStatus(WireModel):
+    """``online`` on connect, ``offline`` as the last will (both retained)."""
+
+    schema_version: Literal[1] = 1
+    agent_id: AgentId
+    state: Literal["online", "offline"]
+    ts: Timestamp | None = None
