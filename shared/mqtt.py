@@ -30,6 +30,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from shared.errors import ConfigError
 
@@ -178,7 +179,7 @@ class MqttLink:
             return None
         props = None
         if expiry_s is not None and self._protocol == "5":
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.MessageExpiryInterval = int(expiry_s)
         info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=props)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -227,7 +228,7 @@ class MqttLink:
         props = None
         kwargs: dict[str, object] = {}
         if self._protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self.options.session_expiry_s
             kwargs["clean_start"] = self.options.session_expiry_s == 0
         self._client.connect(
@@ -309,7 +310,7 @@ class MqttLink:
         client: paho.Client,
         userdata: object,
         flags: paho.ConnectFlags,
-        reason: paho.ReasonCode,
+        reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
@@ -345,7 +346,7 @@ class MqttLink:
         client: paho.Client,
         userdata: object,
         flags: paho.DisconnectFlags,
-        reason: paho.ReasonCode,
+        reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
         self._mark_down(f"disconnected: {reason}")
@@ -354,7 +355,7 @@ class MqttLink:
         if self._on_message is None:
             return
         try:
-            self._on_message(msg.topic, msg.payload)
+            self._on_message(msg.topic, bytes(msg.payload))
         except Exception:
             # A handler bug must not kill the network thread, and must not go unseen.
             self._log.exception("message handler failed on %s", msg.topic)

@@ -73,7 +73,8 @@ class ReadingBatch:
             return np.zeros(len(self), dtype=np.bool_)
         cols = np.vstack(list(self.metrics.values()))
         present = ~np.isnan(cols)
-        return present.any(axis=0) & ~np.isinf(cols).any(axis=0)
+        mask: BoolArray = present.any(axis=0) & ~np.isinf(cols).any(axis=0)
+        return mask
 
     @staticmethod
     def concat(batches: Sequence[ReadingBatch]) -> ReadingBatch:

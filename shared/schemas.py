@@ -155,6 +155,8 @@ class Heartbeat(WireModel):
     models: dict[SensorType, ShortText] = Field(default_factory=dict, max_length=64)
     mqtt_protocol: Literal["3.1.1", "5"]
     connected_since: float | None = None
+    # Conditions an operator must see, e.g. "disk_full", "outbox_recovered".
+    conditions: list[ShortText] = Field(default_factory=list, max_length=16)
 
 
 class Hello(WireModel):

@@ -1,0 +1,318 @@
+"""The outbox: the only durable copy of scored readings on the edge.
+
+Every scored micro-batch is appended as one **chunk** (one row holding the encoded wire
+batch and its sequence range) before anything is sent; a chunk leaves only when the
+coordinator's ack covers it, or when the bound forces the oldest out (counted).
+
+Why chunks and not one row per reading: the wire batch is encoded once, at append time,
+and a resend is a plain read of the blob. Sequence numbers are still per reading
+(``first_seq .. first_seq + n - 1``), so the ``(agent_id, epoch, seq)`` key the
+coordinator deduplicates on is unaffected.
+
+Durability: WAL with ``synchronous=NORMAL``. A process crash loses nothing committed; a
+power cut can lose the transactions since the last WAL sync (at most the last
+checkpoint interval), which the coordinator never acked, so nothing acked is ever lost
+and the lost tail is readings the source produced in the last moments before the cut.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.errors import OutboxCorrupt, OutboxError, OutboxFull, OutboxMismatch
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    first_seq INTEGER PRIMARY KEY,
+    n         INTEGER NOT NULL CHECK (n > 0),
+    created   REAL    NOT NULL,
+    payload   BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS drops (reason TEXT PRIMARY KEY, readings INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    first_seq: int
+    n: int
+    created: float
+    payload: bytes
+
+    @property
+    def last_seq(self) -> int:
+        return self.first_seq + self.n - 1
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    rows: int
+    bytes: int
+    chunks: int
+    oldest_created: float | None
+    next_seq: int
+    epoch: int
+    dropped: dict[str, int]
+
+
+class Outbox:
+    """A bounded SQLite outbox for one agent. Not thread-safe: one worker owns it."""
+
+    def __init__(
+        self,
+        path: Path,
+        agent_id: str,
+        *,
+        max_rows: int,
+        max_bytes: int,
+    ) -> None:
+        self.path = path
+        self.agent_id = agent_id
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.recovered_from: Path | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._open()
+        except OutboxCorrupt as exc:
+            self.recovered_from = self._move_aside(exc)
+            self._db = self._open()
+        self.epoch, self.next_seq, self.position = self._load_meta()
+        self._rows, self._bytes, self._chunks = self._totals()
+        self._dropped = dict(self._db.execute("SELECT reason, readings FROM drops").fetchall())
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            row = db.execute("PRAGMA quick_check").fetchone()
+            if row is None or row[0] != "ok":
+                db.close()
+                raise OutboxCorrupt(f"{self.path}: quick_check says {row!r}")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "disk" in str(exc).lower():
+                raise OutboxFull(str(exc)) from exc
+            raise OutboxCorrupt(f"{self.path}: {exc}") from exc
+        return db
+
+    def _move_aside(self, exc: OutboxCorrupt) -> Path:
+        """Keep the damaged file for forensics and start a new outbox (a new epoch)."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                src.rename(Path(str(target) + suffix))
+        log.error(
+            "outbox %s is corrupt (%s); moved aside to %s, starting a new epoch",
+            self.path,
+            exc,
+            target,
+        )
+        return target
+
+    def _load_meta(self) -> tuple[int, int, int]:
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if not meta:
+            # 52 random bits: unique per outbox file, and exact in JavaScript dashboards.
+            epoch = secrets.randbits(52) | 1
+            with self._tx():
+                self._db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("agent_id", self.agent_id),
+                        ("epoch", str(epoch)),
+                        ("next_seq", "0"),
+                        ("position", "0"),
+                        ("created", repr(time.time())),
+                    ],
+                )
+            log.info("new outbox %s for %s, epoch %d", self.path, self.agent_id, epoch)
+            return epoch, 0, 0
+        if meta.get("agent_id") != self.agent_id:
+            raise OutboxMismatch(
+                f"{self.path} belongs to agent {meta.get('agent_id')!r}, not {self.agent_id!r}"
+            )
+        return int(meta["epoch"]), int(meta["next_seq"]), int(meta.get("position", "0"))
+
+    def _totals(self) -> tuple[int, int, int]:
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(payload)), 0), COUNT(*) FROM chunks"
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from exc
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise self._translate(exc) from exc
+            raise
+
+    @staticmethod
+    def _translate(exc: sqlite3.DatabaseError) -> OutboxError:
+        text = str(exc).lower()
+        if "full" in text or "disk i/o" in text:
+            return OutboxFull(str(exc))
+        return OutboxError(str(exc))
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append(self, payload: bytes, n: int, position: int) -> int:
+        """Store one encoded batch of ``n`` readings (``first_seq`` = the returned value).
+
+        ``position`` is the source position after these readings: persisted in the same
+        transaction, so a restarted agent resumes its source exactly where the outbox ends.
+        Enforces the bound by dropping the oldest chunks (counted as ``bound``).
+        Raises ``OutboxFull`` when the filesystem is full (nothing was written).
+        """
+        first = self.next_seq
+        now = time.time()
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO chunks (first_seq, n, created, payload) VALUES (?, ?, ?, ?)",
+                (first, n, now, payload),
+            )
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (str(first + n),))
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'position'", (str(position),))
+            dropped = self._enforce_bound(len(payload) + self._bytes, n + self._rows)
+        self.next_seq = first + n
+        self.position = position
+        self._rows += n - dropped[0]
+        self._bytes += len(payload) - dropped[1]
+        self._chunks += 1 - dropped[2]
+        if dropped[0]:
+            self._dropped["bound"] = self._dropped.get("bound", 0) + dropped[0]
+            log.warning("outbox bound reached: dropped the oldest %d readings", dropped[0])
+        return first
+
+    def _enforce_bound(self, total_bytes: int, total_rows: int) -> tuple[int, int, int]:
+        """Delete oldest chunks until within bounds; returns (readings, bytes, chunks)."""
+        if total_rows <= self.max_rows and total_bytes <= self.max_bytes:
+            return 0, 0, 0
+        rows = bytes_ = chunks = 0
+        cursor = self._db.execute(
+            "SELECT first_seq, n, LENGTH(payload) FROM chunks ORDER BY first_seq"
+        )
+        victims: list[int] = []
+        for first_seq, n, size in cursor:
+            if total_rows - rows <= self.max_rows and total_bytes - bytes_ <= self.max_bytes:
+                break
+            victims.append(first_seq)
+            rows, bytes_, chunks = rows + n, bytes_ + size, chunks + 1
+        self._db.executemany("DELETE FROM chunks WHERE first_seq = ?", [(v,) for v in victims])
+        self._count_drop("bound", rows)
+        return rows, bytes_, chunks
+
+    def _count_drop(self, reason: str, readings: int) -> None:
+        if readings:
+            self._db.execute(
+                "INSERT INTO drops (reason, readings) VALUES (?, ?) "
+                "ON CONFLICT(reason) DO UPDATE SET readings = readings + excluded.readings",
+                (reason, readings),
+            )
+
+    def acknowledge(self, ranges: list[tuple[int, int, str | None]]) -> int:
+        """Delete the chunks covered by acked ``(first_seq, last_seq, rejected)`` ranges.
+
+        Returns the readings removed. A rejected range is removed too (the coordinator
+        will never take it) and counted as dropped by ``rejected:<reason>``.
+        """
+        removed = 0
+        bytes_ = chunks = 0
+        dropped: dict[str, int] = {}
+        with self._tx():
+            for first, last, rejected in ranges:
+                rows = self._db.execute(
+                    "DELETE FROM chunks WHERE first_seq >= ? AND first_seq + n - 1 <= ? "
+                    "RETURNING n, LENGTH(payload)",
+                    (first, last),
+                ).fetchall()
+                n = sum(r[0] for r in rows)
+                removed += n
+                bytes_ += sum(r[1] for r in rows)
+                chunks += len(rows)
+                if rejected and n:
+                    reason = f"rejected:{rejected}"[:60]
+                    self._count_drop(reason, n)
+                    dropped[reason] = dropped.get(reason, 0) + n
+        self._rows -= removed
+        self._bytes -= bytes_
+        self._chunks -= chunks
+        for reason, n in dropped.items():
+            self._dropped[reason] = self._dropped.get(reason, 0) + n
+        return removed
+
+    def count_drop(self, reason: str, readings: int) -> None:
+        """Record readings dropped before they reached the outbox (e.g. ``disk_full``)."""
+        self._dropped[reason] = self._dropped.get(reason, 0) + readings
+        try:
+            with self._tx():
+                self._count_drop(reason, readings)
+        except OutboxError:
+            log.debug("could not persist drop counter %s", reason, exc_info=True)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def chunks(self, from_seq: int, below_seq: int | None = None, limit: int = 16) -> list[Chunk]:
+        """Up to ``limit`` chunks with ``from_seq <= first_seq < below_seq``, oldest first."""
+        upper = below_seq if below_seq is not None else 2**63 - 1
+        rows = self._db.execute(
+            "SELECT first_seq, n, created, payload FROM chunks "
+            "WHERE first_seq >= ? AND first_seq < ? ORDER BY first_seq LIMIT ?",
+            (from_seq, upper, limit),
+        ).fetchall()
+        return [Chunk(int(a), int(b), float(c), bytes(d)) for a, b, c, d in rows]
+
+    def chunk(self, first_seq: int) -> Chunk | None:
+        row = self._db.execute(
+            "SELECT first_seq, n, created, payload FROM chunks WHERE first_seq = ?", (first_seq,)
+        ).fetchone()
+        return Chunk(int(row[0]), int(row[1]), float(row[2]), bytes(row[3])) if row else None
+
+    def oldest_seq(self) -> int:
+        row = self._db.execute("SELECT MIN(first_seq) FROM chunks").fetchone()
+        return int(row[0]) if row and row[0] is not None else self.next_seq
+
+    def stats(self) -> OutboxStats:
+        # created grows with seq, so the first chunk is the oldest: an O(1) lookup.
+        row = self._db.execute("SELECT created FROM chunks ORDER BY first_seq LIMIT 1").fetchone()
+        return OutboxStats(
+            rows=self._rows,
+            bytes=self._bytes,
+            chunks=self._chunks,
+            oldest_created=float(row[0]) if row and row[0] is not None else None,
+            next_seq=self.next_seq,
+            epoch=self.epoch,
+            dropped=dict(self._dropped),
+        )
+
+    def integrity_ok(self) -> bool:
+        row = self._db.execute("PRAGMA integrity_check").fetchone()
+        return bool(row and row[0] == "ok")
+
+    def close(self) -> None:
+        self._db.close()

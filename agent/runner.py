@@ -1,0 +1,345 @@
+"""The agent's one worker: source -> scorer -> outbox -> uplink, in a single thread.
+
+One thread owns the source, the scorer and the SQLite outbox; paho's thread only hands
+acks and link events over a queue (``agent.uplink``). Each turn of the loop:
+
+1. take link events and acks (blocking briefly when there is nothing else to do, so an
+   ack wakes the worker at once);
+2. poll the source; readings wait at most ``linger_ms`` (or until ``batch_max``) and are
+   then scored as one micro-batch and appended to the outbox as one chunk;
+3. fill the in-flight window from the outbox (retries, then live, then backlog);
+4. heartbeat when due.
+
+Scoring never waits for the network: with the uplink down the outbox just grows (up to
+its bound), and everything is sent when the link returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.encoder import encode_batch
+from agent.errors import OutboxFull
+from agent.health import HealthProbe
+from agent.outbox import Chunk, Outbox
+from agent.settings import AgentSettings
+from agent.sources.base import Source
+from agent.uplink import LinkDown, LinkUp, Uplink
+from agent.window import Lane, SendWindow
+from shared import __version__
+from shared.mqtt import BrokerAddress
+from shared.readings import ReadingBatch
+from shared.schemas import Ack, Heartbeat, Hello
+from shared.scoring import Scorer
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Counters:
+    polled: int = 0
+    scored: int = 0
+    appended: int = 0
+    acked: int = 0
+    sent_chunks: int = 0
+    score_seconds: float = 0.0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+class Agent:
+    """Runs until ``stop()`` (or, with ``exit_when_drained``, until all is acked)."""
+
+    def __init__(
+        self, settings: AgentSettings, scorer: Scorer, open_source: Callable[[int], Source]
+    ) -> None:
+        self.settings = settings
+        self.scorer = scorer
+        self.outbox = Outbox(
+            settings.data_dir / "outbox.db",
+            settings.id,
+            max_rows=settings.outbox_max_rows,
+            max_bytes=settings.outbox_max_bytes,
+        )
+        # The outbox knows where the source stopped: resume there, don't repeat.
+        self.source = open_source(self.outbox.position)
+        self.uplink = Uplink(
+            settings.id,
+            BrokerAddress.parse(settings.broker),
+            Topics(settings.topic_prefix),
+            protocol=settings.mqtt_version,
+            keepalive=settings.keepalive,
+        )
+        self.window = SendWindow(settings.inflight_max, settings.ack_timeout_s)
+        self.counters = Counters()
+        self.health = HealthProbe()
+        self.disk_full = False
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._pending: list[ReadingBatch] = []
+        self._pending_n = 0
+        self._pending_since = 0.0
+        self._exhausted = False
+        self._next_heartbeat = 0.0
+        self.snapshot = self.outbox.stats()
+        self._snapshot_at = 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def drained(self) -> bool:
+        return self._exhausted and not self._pending and self.outbox.stats().rows == 0
+
+    def run(self) -> int:
+        self.uplink.start()
+        try:
+            while not self._stop.is_set():
+                self._turn()
+                if self.settings.exit_when_drained and self.drained:
+                    log.info("source exhausted and every reading acked; exiting")
+                    break
+        finally:
+            self._commit_pending()
+            self.uplink.stop()
+            self.outbox.close()
+        return 0
+
+    # -- one turn ---------------------------------------------------------------------------
+
+    def _turn(self) -> None:
+        self._take_events(self._idle_wait())
+        if not self._exhausted and self._pending_n < self.settings.batch_max:
+            self._poll()
+        now = time.monotonic()
+        full = self._pending_n >= self.settings.batch_max
+        lingered = now - self._pending_since >= self.settings.linger_ms / 1000
+        if self._pending and (full or lingered or self._exhausted):
+            self._commit_pending()
+        self._pump()
+        if now - self._snapshot_at >= 0.5:
+            # Other threads (metrics, tests) read this snapshot, never the outbox itself.
+            self.snapshot = self.outbox.stats()
+            self._snapshot_at = now
+        if now >= self._next_heartbeat:
+            self._heartbeat()
+            self._next_heartbeat = now + self.settings.heartbeat_s
+
+    def _idle_wait(self) -> float:
+        """How long the worker may block on the event queue without falling behind."""
+        now = time.monotonic()
+        waits = [self._next_heartbeat - now, 0.25]
+        if not self._exhausted and self._pending_n < self.settings.batch_max:
+            waits.append(self.source.wait_hint())
+        if self._pending:
+            waits.append(self._pending_since + self.settings.linger_ms / 1000 - now)
+        if self.window.inflight:
+            waits.append(self.settings.ack_timeout_s / 4)
+        return max(0.0, min(waits))
+
+    def _poll(self) -> None:
+        got = self.source.poll(self.settings.batch_max - self._pending_n)
+        if got is None:
+            self._exhausted = True
+            return
+        if len(got):
+            if not self._pending:
+                self._pending_since = time.monotonic()
+            self._pending.append(got)
+            self._pending_n += len(got)
+            self.counters.polled += len(got)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _take_events(self, timeout: float) -> None:
+        acks: list[Ack] = []
+        try:
+            event = (
+                self.uplink.events.get(timeout=timeout)
+                if timeout > 0
+                else (self.uplink.events.get_nowait())
+            )
+            while True:
+                if isinstance(event, Ack):
+                    acks.append(event)
+                else:
+                    self._flush_acks(acks)
+                    acks = []
+                    self._link_event(event)
+                event = self.uplink.events.get_nowait()
+        except queue.Empty:
+            pass
+        self._flush_acks(acks)
+
+    def _flush_acks(self, acks: list[Ack]) -> None:
+        mine = [a for a in acks if a.epoch == self.outbox.epoch]
+        if not mine:
+            return
+        ranges = [(a.first_seq, a.last_seq, a.rejected) for a in mine]
+        try:
+            self.counters.acked += self.outbox.acknowledge(ranges)
+        except OutboxFull:
+            # Deleting needs a little space too; the chunks are re-acked after a resend.
+            log.warning("outbox full while applying acks; will retry")
+            return
+        for a in mine:
+            self.window.acked(a.first_seq, a.last_seq)
+            if a.rejected:
+                log.warning(
+                    "coordinator rejected seqs %d-%d: %s", a.first_seq, a.last_seq, a.rejected
+                )
+
+    def _link_event(self, event: LinkUp | LinkDown) -> None:
+        if isinstance(event, LinkUp):
+            self.window.reset(self.outbox.oldest_seq(), self.outbox.next_seq)
+            stats = self.outbox.stats()
+            log.info("uplink up; %d readings (%d chunks) waiting", stats.rows, stats.chunks)
+            self.uplink.publish_status("online")
+            self.uplink.publish_hello(self._hello())
+            self._next_heartbeat = 0.0
+        else:
+            self.window.reset(self.outbox.oldest_seq(), self.outbox.next_seq)
+
+    # -- scoring and the outbox ---------------------------------------------------------------
+
+    def _commit_pending(self) -> None:
+        if not self._pending:
+            return
+        batch = self._pending[0] if len(self._pending) == 1 else ReadingBatch.concat(self._pending)
+        self._pending, self._pending_n = [], 0
+        ok = batch.finite_mask()
+        if not ok.all():
+            self._drop("non_finite", int((~ok).sum()))
+            batch = batch.take(np.flatnonzero(ok))
+        if not len(batch):
+            return
+        t0 = time.perf_counter()
+        scores = self.scorer.score(batch)
+        self.counters.score_seconds += time.perf_counter() - t0
+        self.counters.scored += len(batch)
+        enc = encode_batch(
+            batch,
+            scores,
+            agent_id=self.settings.id,
+            epoch=self.outbox.epoch,
+            first_seq=self.outbox.next_seq,
+        )
+        for reason, n in enc.dropped.items():
+            self._drop(reason, n)
+        if not enc.n:
+            return
+        try:
+            self.outbox.append(enc.payload, enc.n, self.source.position)
+        except OutboxFull as exc:
+            if not self.disk_full:
+                log.error("outbox disk full, readings are being dropped: %s", exc)
+            self.disk_full = True
+            self._drop("disk_full", enc.n)
+            return
+        if self.disk_full:
+            log.warning("outbox writable again; disk-full condition cleared")
+        self.disk_full = False
+        self.counters.appended += enc.n
+
+    def _drop(self, reason: str, n: int) -> None:
+        self.counters.dropped[reason] = self.counters.dropped.get(reason, 0) + n
+        self.outbox.count_drop(reason, n)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        if not self.uplink.connected:
+            return
+        now = time.monotonic()
+        late = self.window.expire(now)
+        if late:
+            log.info(
+                "no ack within %.1fs for %d chunk(s); resending", self.window.ack_timeout_s, late
+            )
+        while self.window.free_slots() > 0:
+            picked = self._next_chunk()
+            if picked is None:
+                return
+            chunk, lane = picked
+            if not self.uplink.send_chunk(chunk.payload):
+                if lane == "retry":
+                    self.window.retry.appendleft(chunk.first_seq)
+                return
+            self.window.sent(chunk.first_seq, chunk.n, now, lane)
+            self.counters.sent_chunks += 1
+
+    def _next_chunk(self) -> tuple[Chunk, Lane] | None:
+        w = self.window
+        while w.retry:
+            chunk = self.outbox.chunk(w.retry.popleft())
+            if chunk is not None:
+                return chunk, "retry"
+        live = self.outbox.chunks(w.live_cursor, None, 1)
+        if live:
+            return live[0], "live"
+        if w.backlog_slots() > 0 and w.backlog_cursor < w.live_from:
+            backlog = self.outbox.chunks(w.backlog_cursor, w.live_from, 1)
+            if backlog:
+                return backlog[0], "backlog"
+        return None
+
+    # -- announcements ------------------------------------------------------------------------
+
+    def _models(self) -> dict[str, str]:
+        models = getattr(self.scorer, "models", None)
+        return dict(models()) if callable(models) else {}
+
+    def _hello(self) -> Hello:
+        s = self.settings
+        return Hello(
+            agent_id=s.id,
+            ts=time.time(),
+            version=__version__,
+            tier=s.tier,
+            latitude=s.latitude,
+            longitude=s.longitude,
+            capabilities=[
+                "rules",
+                "onnx",
+                "outbox",
+                "mqtt5" if self.uplink.protocol == "5" else "mqtt3",
+            ],
+            models=self._models(),
+            sensors=len(self.source.sensors),
+            epoch=self.outbox.epoch,
+        )
+
+    def _heartbeat(self) -> None:
+        if not self.uplink.connected:
+            return
+        h = self.health.read()
+        stats = self.outbox.stats()
+        age = time.time() - stats.oldest_created if stats.oldest_created else 0.0
+        hb = Heartbeat(
+            agent_id=self.settings.id,
+            ts=time.time(),
+            uptime_s=time.time() - self.started,
+            cpu_percent=h.cpu_percent,
+            memory_percent=h.memory_percent,
+            rss_mb=h.rss_mb,
+            battery_percent=h.battery_percent,
+            battery_simulated=h.battery_simulated,
+            outbox_rows=stats.rows,
+            outbox_bytes=stats.bytes,
+            outbox_oldest_age_s=max(0.0, age),
+            readings_scored=self.counters.scored,
+            readings_acked=self.counters.acked,
+            dropped=stats.dropped,
+            scorer=self.scorer.name,
+            models=self._models(),
+            mqtt_protocol=self.uplink.protocol,
+            connected_since=self.uplink.link.connected_since,
+        )
+        self.uplink.publish_heartbeat(hb)

@@ -1,0 +1,127 @@
+"""The agent's side of MQTT: one link, acks in, chunks out, nothing decided here.
+
+paho's network thread only puts events on a queue (acks, link up, link down); the agent
+worker takes them off and owns every decision, so the outbox is touched by one thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from dataclasses import dataclass
+from typing import Literal
+
+from shared.codec import decode, encode
+from shared.errors import PayloadError
+from shared.mqtt import BrokerAddress, LinkOptions, MqttLink, Protocol, Will
+from shared.schemas import Ack, AgentStatus, Heartbeat, Hello
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+# Results a broker holds longer than this are stale copies: the outbox resends anyway.
+RESULT_EXPIRY_S = 3600
+HEARTBEAT_EXPIRY_S = 120
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUp:
+    session_present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDown:
+    reason: str
+
+
+Event = Ack | LinkUp | LinkDown
+
+
+class Uplink:
+    def __init__(
+        self,
+        agent_id: str,
+        broker: BrokerAddress,
+        topics: Topics,
+        *,
+        protocol: Protocol,
+        keepalive: int,
+        events_max: int = 10_000,
+    ) -> None:
+        self.agent_id = agent_id
+        self.topics = topics
+        self.events: queue.Queue[Event] = queue.Queue(maxsize=events_max)
+        self.bad_acks: dict[str, int] = {}
+        offline = AgentStatus(agent_id=agent_id, state="offline")
+        options = LinkOptions(
+            client_id=f"edgewatch-agent-{agent_id}",
+            protocol=protocol,
+            keepalive=keepalive,
+            will=Will(topics.status(agent_id), encode(offline)),
+            subscriptions=((topics.ack(agent_id), 1),),
+        )
+        self.link = MqttLink(
+            broker,
+            options,
+            on_message=self._on_message,
+            on_connect=lambda present: self._put(LinkUp(present)),
+            on_disconnect=lambda why: self._put(LinkDown(why)),
+            logger=log,
+        )
+
+    # -- network thread -------------------------------------------------------------------
+
+    def _put(self, event: Event) -> None:
+        try:
+            self.events.put_nowait(event)
+        except queue.Full:
+            # Dropping an ack is safe (the chunk is resent and re-acked); say so loudly.
+            log.warning("agent event queue full; dropped %s", type(event).__name__)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        try:
+            ack = decode(payload, Ack, max_bytes=64 * 1024)
+        except PayloadError as exc:
+            self.bad_acks[exc.reason] = self.bad_acks.get(exc.reason, 0) + 1
+            log.warning("bad ack on %s: %s", topic, exc)
+            return
+        if ack.agent_id != self.agent_id:
+            self.bad_acks["agent_mismatch"] = self.bad_acks.get("agent_mismatch", 0) + 1
+            return
+        self._put(ack)
+
+    # -- worker thread ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.link.start()
+
+    def stop(self) -> None:
+        if self.link.connected:
+            self.publish_status("offline")
+        self.link.stop()
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    @property
+    def protocol(self) -> Literal["5", "3.1.1"]:
+        return self.link.protocol
+
+    def send_chunk(self, payload: bytes) -> bool:
+        info = self.link.publish(
+            self.topics.results(self.agent_id), payload, qos=1, expiry_s=RESULT_EXPIRY_S
+        )
+        return info is not None
+
+    def publish_status(self, state: Literal["online", "offline"]) -> None:
+        msg = AgentStatus(agent_id=self.agent_id, state=state)
+        self.link.publish(self.topics.status(self.agent_id), encode(msg), qos=1, retain=True)
+
+    def publish_hello(self, hello: Hello) -> None:
+        self.link.publish(self.topics.hello(self.agent_id), encode(hello), qos=1, retain=True)
+
+    def publish_heartbeat(self, hb: Heartbeat) -> None:
+        self.link.publish(
+            self.topics.heartbeat(self.agent_id), encode(hb), qos=0, expiry_s=HEARTBEAT_EXPIRY_S
+        )
