@@ -1,0 +1,1 @@
+"""Scorers of the agent: threshold rules (low tier) and ONNX models (medium/high tier)."""
