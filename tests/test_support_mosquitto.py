@@ -1,0 +1,163 @@
+"""The broker harness, and the shipped broker ACL checked on a real Mosquitto."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support import mosquitto as mosquitto_module
+from tests.support.mosquitto import (
+    BrokerUnderTest,
+    MosquittoConfig,
+    MosquittoFactory,
+    MosquittoMissing,
+    MosquittoProcess,
+    MqttProbe,
+)
+
+ACL = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "acl"
+USERS = {"pi-a": "secret-a", "pi-b": "secret-b", "coordinator": "secret-c"}
+
+
+def _refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _round_trip(host: str, port: int) -> None:
+    topic = f"test/{uuid.uuid4().hex}"
+    probe = MqttProbe(host, port).start()
+    try:
+        probe.subscribe(topic)
+        probe.publish(topic, b"hello")
+        assert probe.expect(lambda t, p: t == topic)[-1] == (topic, b"hello")
+    finally:
+        probe.stop()
+
+
+def test_broker_fixture_carries_messages(broker: BrokerUnderTest) -> None:
+    assert broker.url == f"mqtt://127.0.0.1:{broker.port}"
+    assert (broker.mosquitto is not None) == (broker.kind == "mosquitto")
+    _round_trip(broker.host, broker.port)
+
+
+def test_kill_loses_the_broker_and_restart_reuses_the_port(mosquitto: MosquittoProcess) -> None:
+    port, first_pid = mosquitto.port, mosquitto.pid
+    mosquitto.kill()
+    assert not mosquitto.alive
+    assert _refuses_connections(port)
+    mosquitto.restart()
+    assert (mosquitto.port, mosquitto.url) == (port, f"mqtt://127.0.0.1:{port}")
+    assert mosquitto.pid != first_pid
+    _round_trip(mosquitto.host, mosquitto.port)
+
+
+def test_restart_while_clients_are_connected(mosquitto: MosquittoProcess) -> None:
+    # A live client leaves the port in use on the broker side; restart must still bind.
+    probe = MqttProbe(mosquitto.host, mosquitto.port).start()
+    try:
+        mosquitto.restart()
+        assert probe.connected.wait(5), "probe did not reconnect to the restarted broker"
+        assert probe.connects == 2
+    finally:
+        probe.stop()
+
+
+def test_max_queued_messages_drops_silently(mosquitto_factory: MosquittoFactory) -> None:
+    # The fact the outbox exists for: past the queue bound, QoS 1 messages just vanish.
+    broker = mosquitto_factory(MosquittoConfig(max_queued_messages=5))
+    topic = f"test/{uuid.uuid4().hex}"
+
+    def offline_subscriber() -> MqttProbe:
+        probe = MqttProbe(broker.host, broker.port, client_id="offline", clean_session=False)
+        return probe.start()
+
+    sub = offline_subscriber()
+    sub.subscribe(topic)
+    sub.stop()
+    pub = MqttProbe(broker.host, broker.port).start()
+    for i in range(30):
+        pub.publish(topic, str(i).encode())
+    pub.stop()
+    sub = offline_subscriber()
+    try:
+        got = sub.collect(quiet_s=0.5)
+    finally:
+        sub.stop()
+    assert got, "the persistent session kept nothing: the test did not exercise the queue"
+    assert len(got) <= 5, f"max_queued_messages=5 but {len(got)} of 30 were queued"
+
+
+def test_mosquitto_log_and_config_live_in_the_tmp_dir(mosquitto: MosquittoProcess) -> None:
+    conf = mosquitto.conf_path.read_text()
+    assert f"listener {mosquitto.port} 127.0.0.1" in conf
+    assert "persistence false" in conf
+    assert "allow_anonymous true" in conf
+    assert mosquitto.log_path.parent == mosquitto.workdir
+    assert "mosquitto version" in mosquitto.log_tail()
+
+
+def test_missing_binary_fails_with_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    monkeypatch.setattr(mosquitto_module, "MOSQUITTO_FALLBACK", Path("/nonexistent/mosquitto"))
+    with pytest.raises(MosquittoMissing, match="apt-get install mosquitto"):
+        mosquitto_module.find_mosquitto()
+
+
+# -- the shipped ACL ------------------------------------------------------------------
+
+
+@pytest.fixture
+def secured(mosquitto_factory: MosquittoFactory) -> MosquittoProcess:
+    """Mosquitto with password auth and the ACL from deploy/ (TLS left out: no certs)."""
+    return mosquitto_factory(MosquittoConfig(users=USERS, acl_file=ACL))
+
+
+def _login(broker: MosquittoProcess, user: str) -> MqttProbe:
+    return MqttProbe(broker.host, broker.port, username=user, password=USERS[user]).start()
+
+
+def test_acl_agent_cannot_publish_as_another_agent(secured: MosquittoProcess) -> None:
+    coordinator = _login(secured, "coordinator")
+    agent_a = _login(secured, "pi-a")
+    try:
+        coordinator.subscribe("edgewatch/agents/+/results")
+        agent_a.publish("edgewatch/agents/pi-b/results", b"forged")
+        agent_a.publish("edgewatch/agents/pi-a/results", b"own")
+        # Same connection, same QoS: had the forgery passed it would have arrived first.
+        seen = coordinator.expect(lambda t, p: p == b"own")
+    finally:
+        agent_a.stop()
+        coordinator.stop()
+    assert seen == [("edgewatch/agents/pi-a/results", b"own")]
+
+
+def test_acl_agent_cannot_read_another_agents_acks(secured: MosquittoProcess) -> None:
+    coordinator = _login(secured, "coordinator")
+    agent_a, agent_b = _login(secured, "pi-a"), _login(secured, "pi-b")
+    try:
+        agent_a.subscribe("edgewatch/agents/+/ack")
+        agent_b.subscribe("edgewatch/agents/pi-b/ack")
+        coordinator.publish("edgewatch/agents/pi-b/ack", b"for-b")
+        coordinator.publish("edgewatch/agents/pi-a/ack", b"for-a")
+        seen_a = agent_a.expect(lambda t, p: p == b"for-a")
+        seen_b = agent_b.expect(lambda t, p: p == b"for-b")
+    finally:
+        for probe in (agent_a, agent_b, coordinator):
+            probe.stop()
+    assert seen_b == [("edgewatch/agents/pi-b/ack", b"for-b")], "B's ack was never published"
+    assert seen_a == [("edgewatch/agents/pi-a/ack", b"for-a")]
+
+
+def test_acl_refuses_anonymous_and_wrong_password(secured: MosquittoProcess) -> None:
+    for username, password in ((None, None), ("pi-a", "wrong")):
+        probe = MqttProbe(secured.host, secured.port, username=username, password=password)
+        with pytest.raises(AssertionError, match="could not connect"):
+            probe.start(timeout=1.0)
