@@ -1,0 +1,124 @@
+"""The coordinator as a plain object: store + fleet + ingest worker + MQTT link (+ broker).
+
+FastAPI's lifespan runs one; so do the demo and the benchmarks, in-process, without
+HTTP. ``stop()`` is orderly: stop taking messages, commit and ack what was queued, then
+disconnect (cleanly, so the broker keeps our persistent session and queues for us).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+from coordinator.broker import EmbeddedBroker
+from coordinator.fleet import Fleet
+from coordinator.ingest import IngestWorker, LiveStats
+from coordinator.ingest_queue import Inbox
+from coordinator.ingest_validate import Inbound, Limits
+from coordinator.metrics import CoordinatorMetrics
+from coordinator.settings import CoordinatorSettings
+from coordinator.store import SqliteStore, Store
+from shared.mqtt import BrokerAddress, LinkOptions, MqttLink
+from shared.topics import Kind, Topics
+
+log = logging.getLogger(__name__)
+SUBSCRIBED = (Kind.RESULTS, Kind.HELLO, Kind.HEARTBEAT, Kind.STATUS)
+
+
+class CoordinatorService:
+    """Owns the coordinator's moving parts; ``start()``/``stop()`` from one thread."""
+
+    def __init__(
+        self, settings: CoordinatorSettings, *, metrics: CoordinatorMetrics | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or CoordinatorMetrics()
+        self.topics = Topics(settings.topic_prefix)
+        self.store: Store = SqliteStore(settings.db)
+        self.fleet = Fleet(self.store.agents())
+        self.inbox = Inbox(settings.queue_size, on_full=self.metrics.queue_full.inc)
+        self.broker: EmbeddedBroker | None = None
+        self.link: MqttLink | None = None
+        self.worker: IngestWorker | None = None
+        self.started_at = time.time()
+        self._stopped = False
+        self.metrics.bind(queue_depth=self.inbox.depth, agents_online=self.fleet.online)
+
+    def start(self) -> None:
+        port = self.settings.embedded_port
+        if port is not None:
+            self.broker = EmbeddedBroker(port=port)
+            self.broker.start()
+        self.link = MqttLink(self._address(), self._link_options(), on_message=self._enqueue)
+        self.worker = IngestWorker(
+            inbox=self.inbox,
+            store=self.store,
+            fleet=self.fleet,
+            topics=self.topics,
+            limits=Limits(self.settings.max_payload_bytes, self.settings.max_future_skew_s),
+            acks=self.link,
+            metrics=self.metrics,
+            drain_max=self.settings.drain_max,
+        )
+        self.worker.start()
+        self.link.start()
+        log.info("coordinator ingesting from %s into %s", self.broker_url, self.settings.db)
+
+    def stop(self) -> None:
+        """Idempotent: the CLI's signal path and the lifespan may both call it."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.worker is not None:
+            self.worker.stop()  # closes the inbox, commits and acks what was queued
+        if self.link is not None:
+            self.link.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        self.store.close()
+        log.info("coordinator stopped")
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.link is not None and self.link.wait_connected(timeout)
+
+    @property
+    def broker_url(self) -> str:
+        if self.broker is not None:
+            return self.broker.url
+        return BrokerAddress.parse(self.settings.broker).url()
+
+    @property
+    def connected(self) -> bool:
+        return self.link is not None and self.link.connected
+
+    @property
+    def protocol(self) -> Literal["5", "3.1.1"] | None:
+        return self.link.protocol if self.link is not None and self.link.connected else None
+
+    def live(self) -> LiveStats | None:
+        return self.worker.live() if self.worker is not None else None
+
+    def _address(self) -> BrokerAddress:
+        if self.broker is not None:
+            return BrokerAddress(self.broker.host, self.broker.port)
+        return BrokerAddress.parse(self.settings.broker)
+
+    def _link_options(self) -> LinkOptions:
+        s = self.settings
+        filters = [self.topics.all_agents(k) for k in SUBSCRIBED]
+        if s.share_group:
+            filters = [Topics.shared(s.share_group, f) for f in filters]
+        return LinkOptions(
+            client_id=s.client_id,
+            # amqtt never answers an MQTT 5 CONNECT: don't make every start wait it out.
+            protocol="3.1.1" if self.broker is not None else s.mqtt_version,
+            keepalive=s.keepalive,
+            session_expiry_s=s.session_expiry_s,
+            max_inflight=256,
+            subscriptions=tuple((f, 1) for f in filters),
+        )
+
+    def _enqueue(self, topic: str, payload: bytes) -> None:
+        # paho's network thread: hand off and return; everything else is the worker's.
+        self.inbox.put(Inbound(topic, bytes(payload), time.time()))
