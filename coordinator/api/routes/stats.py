@@ -1,0 +1,15 @@
+"""``GET /api/v1/stats``: ingest counters, fleet-wide and per agent (see ``coordinator.stats``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from coordinator.api.deps import ServiceDep
+from coordinator.stats import StatsOut, build_stats
+
+router = APIRouter(tags=["stats"])
+
+
+@router.get("/stats")
+def stats(service: ServiceDep) -> StatsOut:
+    return build_stats(service.store.counters(), service.live())

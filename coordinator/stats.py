@@ -1,0 +1,66 @@
+"""The ``GET /api/v1/stats`` contract: ingest counters fleet-wide and per agent, plus live rates.
+
+Counters come from the store (they survive restarts); the rate and the queue figures
+are live and start from zero with the process. ``rejected`` counts refused *messages*
+by reason (a payload that cannot be parsed has no reading count); ``readings_received``
+counts the readings of every batch that could be decoded, stored or not.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from coordinator.ingest import LiveStats
+from coordinator.store import Counters, CounterSnapshot
+
+
+class CountersOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    readings_received: int
+    readings_stored: int
+    duplicates_dropped: int
+    rejected: dict[str, int]
+
+
+class IngestOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    readings_per_s: float
+    queue_depth: int
+    queue_size: int
+    queue_full: int
+    transactions: int
+    acks_sent: int
+    acks_unsent: int
+    store_errors: int
+
+
+class StatsOut(CountersOut):
+    """Fleet-wide counters at the top level, the same per agent under ``agents``."""
+
+    agents: dict[str, CountersOut]
+    ingest_readings_per_s: float
+    queue_depth: int
+    ingest: IngestOut | None
+
+
+def counters_out(c: Counters) -> CountersOut:
+    return CountersOut(
+        readings_received=c.readings_received,
+        readings_stored=c.readings_stored,
+        duplicates_dropped=c.duplicates_dropped,
+        rejected=dict(sorted(c.rejected.items())),
+    )
+
+
+def build_stats(snapshot: CounterSnapshot, live: LiveStats | None) -> StatsOut:
+    fleet = counters_out(snapshot.fleet)
+    ingest = None if live is None else IngestOut(**live.__dict__)
+    return StatsOut(
+        **fleet.model_dump(),
+        agents={a: counters_out(c) for a, c in snapshot.agents.items()},
+        ingest_readings_per_s=0.0 if live is None else round(live.readings_per_s, 1),
+        queue_depth=0 if live is None else live.queue_depth,
+        ingest=ingest,
+    )
