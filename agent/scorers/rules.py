@@ -152,7 +152,7 @@ class RuleScorer:
                 excess = self._excess(metric, values, types, inverse)
                 score = np.fmax(score, excess)  # fmax: NaN (no rule, absent) never wins
         anomaly = score > 0
-        margin = np.abs(np.nan_to_num(score, nan=0.0))
+        margin = np.where(np.isnan(score), 0.0, np.abs(score))
         confidence = 1.0 - 0.5 * np.exp(-margin / self.rules.confidence_scale)
         return Scores(score, anomaly, confidence, [NAME] * n)
 

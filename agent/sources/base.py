@@ -58,11 +58,11 @@ class Source(Protocol):
 class Pacer:
     """Token-bucket pacing against a monotonic clock, started by the first ``take``.
 
-    Reading ``e`` (counted from the first poll) is due at ``t0 + e / rate``. Computing
-    the due count from ``t0`` instead of accumulating per-poll credit means rounding never
-    adds up (no drift). After a stall, ``t0`` moves forward so that at most ``burst``
-    readings (about one second's worth) are due at once: a paused agent catches up
-    gently instead of flooding the uplink.
+    Slot ``e`` (counted from the first poll) is due at ``t0 + e / rate``. Computing the
+    due count from the fixed ``t0`` instead of accumulating per-poll credit means rounding
+    never adds up (no drift). After a stall, the slots beyond ``burst`` (about one
+    second's worth) are forfeited, so a paused agent catches up gently instead of
+    flooding the uplink; the stream itself skips nothing, only time slots are lost.
 
     >>> now = [0.0]
     >>> p = Pacer(10.0, clock=lambda: now[0])
@@ -77,7 +77,7 @@ class Pacer:
         self.burst = max(1, math.ceil(rate))
         self._clock = clock
         self._t0: float | None = None
-        self._taken = 0
+        self._taken = 0  # slots used by emitted readings or forfeited after stalls
 
     def take(self, max_n: int) -> int:
         """How many readings (at most ``max_n``) may be emitted now; counts them as taken."""
@@ -90,8 +90,7 @@ class Pacer:
             self._t0 = now
         available = self._due(now) - self._taken
         if available > self.burst:
-            # Shift the schedule so exactly ``burst`` are due: forget the stall.
-            self._t0 = now - (self._taken + self.burst - 1) / self.rate
+            self._taken += available - self.burst  # forget the stall
             available = self.burst
         n = max(0, min(max_n, available))
         self._taken += n
@@ -105,5 +104,8 @@ class Pacer:
         return max(0.0, due_at - self._clock())
 
     def _due(self, now: float) -> int:
-        # Reading 0 is due at t0, reading e at t0 + e/rate.
-        return math.floor((now - self._t0) * self.rate) + 1 if self._t0 is not None else 0
+        # Slot 0 is due at t0, slot e at t0 + e/rate. The nanosecond of slack keeps a slot
+        # that is due "exactly now" from losing to the rounding of (now - t0) * rate.
+        if self._t0 is None:
+            return 0
+        return math.floor((now - self._t0) * self.rate + 1e-9) + 1
