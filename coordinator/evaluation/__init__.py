@@ -1,0 +1,1 @@
+"""Detection quality on labelled data: ``edgewatch eval skab PATH`` (see ``skab``)."""

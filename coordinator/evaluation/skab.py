@@ -1,0 +1,175 @@
+"""The SKAB outlier-detection protocol, run on our model and on the published baseline.
+
+Per labelled file: train on the first 400 rows, predict the rest; predictions of all
+files are concatenated and scored with F1, FAR = FP / (FP + TN) and MAR = FN / (FN + TP).
+
+*Ours* goes through exactly what the agent runs: ``train_batch`` on the training rows,
+export to the ONNX model file, ``OnnxScorer`` loaded from its bytes, the whole file
+streamed through it in micro-batches (training rows first, so the per-sensor windows are
+warm, as they would be on a live agent). Everything used at test time is causal: the
+scaler, forest, threshold and calibration come from the training rows only, features and
+smoothing look at past readings only, labels are read only to count.
+
+*Baseline* is the published one: ``IsolationForest(random_state=0,
+contamination=0.0005)`` on the raw metrics, its verdicts smoothed by a rolling median
+over 3 rows (over the whole file, so the first test rows see the last training rows).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import IsolationForest
+
+from agent.scorers.onnx import OnnxScorer
+from coordinator.training.csvfile import CsvTable, read_csv
+from coordinator.training.export import to_onnx
+from coordinator.training.trainer import ThresholdPolicy, TrainConfig, train_batch
+from shared.features import FeatureSpec, metric_matrix
+from shared.modelfile import read_model_bytes
+from shared.readings import BoolArray
+
+SENSOR_TYPE = "skab"
+PUBLISHED = {"baseline": {"f1": 0.29, "far": 0.0256, "mar": 0.8289}, "best": {"f1": 0.78}}
+
+
+@dataclass(frozen=True, slots=True)
+class Confusion:
+    """Counts of verdicts against labels; ``+`` pools them."""
+
+    tp: int = 0
+    fp: int = 0
+    tn: int = 0
+    fn: int = 0
+
+    @staticmethod
+    def of(truth: BoolArray, predicted: BoolArray) -> Confusion:
+        return Confusion(
+            tp=int((predicted & truth).sum()),
+            fp=int((predicted & ~truth).sum()),
+            tn=int((~predicted & ~truth).sum()),
+            fn=int((~predicted & truth).sum()),
+        )
+
+    def __add__(self, other: Confusion) -> Confusion:
+        return Confusion(
+            self.tp + other.tp, self.fp + other.fp, self.tn + other.tn, self.fn + other.fn
+        )
+
+    def figures(self) -> dict[str, float | int]:
+        def ratio(a: int, b: int) -> float:
+            return a / b if b else 0.0
+
+        return {
+            "f1": ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn),
+            "far": ratio(self.fp, self.fp + self.tn),
+            "mar": ratio(self.fn, self.fn + self.tp),
+            **asdict(self),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EvalConfig:
+    """Our model's recipe (defaults: the one recorded in docs/models.md)."""
+
+    train_rows: int = 400
+    n_trees: int = 100
+    window: int = 1
+    stats: tuple[str, ...] = ()
+    smooth: int = 5
+    quantile: float = 1.0
+    margin: float = 0.2
+    batch: int = 50
+    random_state: int = 0
+
+    def train_config(self) -> TrainConfig:
+        policy = ThresholdPolicy("quantile", quantile=self.quantile, margin=self.margin)
+        return TrainConfig(
+            n_trees=self.n_trees,
+            threshold=policy,
+            smooth=self.smooth,
+            random_state=self.random_state,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    files: int
+    test_rows: int
+    ours: Confusion
+    baseline: Confusion
+    seconds: float
+    config: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "dataset": "skab",
+            "protocol": f"per file: train on rows [0, {self.config.train_rows}), test on the rest",
+            "files": self.files,
+            "test_rows": self.test_rows,
+            "ours": {**self.ours.figures(), "config": asdict(self.config)},
+            "baseline": self.baseline.figures(),
+            "published": PUBLISHED,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def labelled_files(root: Path) -> Iterable[tuple[Path, CsvTable]]:
+    """Every CSV under ``root`` (recursively, sorted) that has an ``anomaly`` column."""
+    for path in sorted(root.rglob("*.csv")):
+        table = read_csv(path, sensor_type=SENSOR_TYPE, sensor_id=str(path.relative_to(root)))
+        if table.labelled:
+            yield path, table
+
+
+def predict_ours(table: CsvTable, config: EvalConfig) -> BoolArray:
+    """Verdicts on the whole file from a model trained on its first rows, via ONNX."""
+    batch = table.batch
+    train = batch.take(range(config.train_rows))
+    spec = FeatureSpec(table.metrics, window=config.window, stats=config.stats)
+    trained = train_batch(train, spec, config.train_config(), sensor_type=SENSOR_TYPE, version=1)
+    scorer = OnnxScorer(read_model_bytes(to_onnx(trained).SerializeToString()))
+    verdicts = [
+        scorer.score(batch.take(range(start, min(start + config.batch, len(batch))))).anomaly
+        for start in range(0, len(batch), config.batch)
+    ]
+    return np.concatenate(verdicts)
+
+
+def predict_baseline(table: CsvTable, train_rows: int) -> BoolArray:
+    """The published baseline's verdicts on the whole file."""
+    x = metric_matrix(table.batch, table.metrics)
+    model = IsolationForest(random_state=0, contamination=0.0005).fit(x[:train_rows])
+    raw = model.predict(x) == -1
+    # rolling(3).median() of 0/1 verdicts is a majority vote; the first two rows are 0.
+    smoothed = np.zeros_like(raw)
+    smoothed[2:] = (raw[2:].astype(int) + raw[1:-1] + raw[:-2]) >= 2
+    return smoothed
+
+
+def evaluate(
+    root: Path, config: EvalConfig, progress: Callable[[str], None] | None = None
+) -> Report:
+    """Run the protocol on every labelled file under ``root``."""
+    started = time.perf_counter()
+    ours = baseline = Confusion()
+    files = rows = 0
+    for path, table in labelled_files(root):
+        if len(table.batch) <= config.train_rows:
+            if progress:
+                progress(f"skip {path}: {len(table.batch)} rows, need > {config.train_rows}")
+            continue
+        truth = np.array([bool(v) for v in table.batch.label])[config.train_rows :]
+        ours += Confusion.of(truth, predict_ours(table, config)[config.train_rows :])
+        baseline += Confusion.of(
+            truth, predict_baseline(table, config.train_rows)[config.train_rows :]
+        )
+        files += 1
+        rows += len(truth)
+        if progress:
+            progress(f"[{files}] {path}: ours F1 {ours.figures()['f1']:.3f} so far")
+    return Report(files, rows, ours, baseline, time.perf_counter() - started, config)
