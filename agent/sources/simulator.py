@@ -2,7 +2,8 @@
 
 Reading ``k`` is sensor ``k mod S`` (round robin over this agent's ``S`` sensors) at that
 sensor's reading number ``j = k // S``. Three independent random streams, all keyed by
-the seed, make it a pure function of ``(seed, sensors, sensor_offset, anomaly settings)``:
+the seed, make it a pure function of ``(seed, sensors, sensor_offset, anomaly settings,
+rate)`` (the rate sets the simulated clock, hence episode lengths in readings):
 
 * sensor attributes from ``rng([seed, ATTR, i // 1024])``: a property of sensor number
   ``i`` alone, so agents sharing a seed describe one consistent fleet;
