@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+import os
 import shutil
 import socket
+import ssl
 import uuid
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.support import mosquitto as mosquitto_module
 from tests.support.mosquitto import (
@@ -17,7 +24,9 @@ from tests.support.mosquitto import (
     MosquittoMissing,
     MosquittoProcess,
     MqttProbe,
+    write_password_file,
 )
+from tests.support.procs import free_port, spawn
 
 ACL = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "acl"
 USERS = {"pi-a": "secret-a", "pi-b": "secret-b", "coordinator": "secret-c"}
@@ -161,3 +170,70 @@ def test_acl_refuses_anonymous_and_wrong_password(secured: MosquittoProcess) -> 
         probe = MqttProbe(secured.host, secured.port, username=username, password=password)
         with pytest.raises(AssertionError, match="could not connect"):
             probe.start(timeout=1.0)
+
+
+# -- the shipped production config ------------------------------------------------------
+
+
+def _self_signed(workdir: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = workdir / "server.crt", workdir / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_shipped_config_runs_with_tls(tmp_path: Path, mosquitto_binary: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    plain, tls = free_port(), free_port()
+    conf = (ACL.parent / "mosquitto.conf").read_text()
+    # Only paths and ports change: every setting is the one we ship.
+    for old, new in {
+        "/etc/mosquitto/passwd": str(write_password_file(tmp_path / "passwd", USERS)),
+        "/etc/mosquitto/acl": str(ACL),
+        "/var/lib/mosquitto/": f"{tmp_path}/",
+        "/etc/mosquitto/certs/server.crt": str(cert),
+        "/etc/mosquitto/certs/server.key": str(key),
+        "/etc/mosquitto/certs/ca.crt": str(cert),
+        "listener 1883 127.0.0.1": f"listener {plain} 127.0.0.1",
+        "listener 8883\n": f"listener {tls} 127.0.0.1\n",
+    }.items():
+        assert old in conf, f"deploy/mosquitto/mosquitto.conf no longer contains {old!r}"
+        conf = conf.replace(old, new)
+    (tmp_path / "mosquitto.conf").write_text(conf + ("user root\n" if os.geteuid() == 0 else ""))
+    broker = spawn(
+        [str(mosquitto_binary), "-c", str(tmp_path / "mosquitto.conf")],
+        log_path=tmp_path / "mosquitto.log",
+        name="mosquitto",
+    )
+    try:
+        broker.wait_for_log(r"mosquitto version \S+ running", timeout=10)
+        context = ssl.create_default_context(cafile=str(cert))
+        with (
+            socket.create_connection(("127.0.0.1", tls), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as conn,
+        ):
+            assert conn.version() in ("TLSv1.2", "TLSv1.3")
+        probe = MqttProbe("127.0.0.1", plain, username="coordinator", password=USERS["coordinator"])
+        probe.start().stop()
+    finally:
+        broker.terminate()
