@@ -25,6 +25,14 @@ class AgentSettings(BaseSettings):
     rate: float = Field(default=100.0, ge=0, description="readings/s in total (0: unpaced)")
     count: int | None = Field(default=None, ge=0, description="stop after exactly N readings")
     seed: int | None = Field(default=None, description="simulator seed (deterministic values)")
+    # The notebook used 0.05 per reading, which leaves ~60 % of readings anomalous at 1 Hz
+    # per sensor; 0.005 gives ~13 %, closer to a fleet worth monitoring.
+    anomaly_probability: float = Field(
+        default=0.005, ge=0, le=1, description="simulator: chance per reading an episode starts"
+    )
+    mean_episode_s: float = Field(
+        default=30.0, gt=0, description="simulator: mean anomaly episode length (simulated s)"
+    )
     csv: list[Path] = Field(default_factory=list, description="CSV file(s) to replay")
     csv_sep: str | None = Field(default=None, description="CSV separator (default: sniffed)")
     csv_time: Literal["original", "now"] = Field(

@@ -29,4 +29,6 @@ def open_source(settings: AgentSettings, start: int = 0) -> Source:
         rate=settings.rate,
         count=settings.count,
         start=start,
+        anomaly_probability=settings.anomaly_probability,
+        mean_episode_s=settings.mean_episode_s,
     )
