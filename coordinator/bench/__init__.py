@@ -1,0 +1,1 @@
+"""Benchmarks behind ``edgewatch bench KIND``; each lives beside the code it measures."""
