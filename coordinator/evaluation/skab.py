@@ -29,7 +29,7 @@ from agent.scorers.onnx import OnnxScorer
 from coordinator.training.csvfile import CsvTable, read_csv
 from coordinator.training.export import to_onnx
 from coordinator.training.trainer import ThresholdPolicy, TrainConfig, train_batch
-from shared.features import FeatureSpec, metric_matrix
+from shared.features import FeatureSpec, compute_features, metric_matrix
 from shared.modelfile import read_model_bytes
 from shared.readings import BoolArray
 
@@ -102,6 +102,7 @@ class Report:
     test_rows: int
     ours: Confusion
     baseline: Confusion
+    parity: Parity
     seconds: float
     config: EvalConfig = field(default_factory=EvalConfig)
 
@@ -113,6 +114,7 @@ class Report:
             "test_rows": self.test_rows,
             "ours": {**self.ours.figures(), "config": asdict(self.config)},
             "baseline": self.baseline.figures(),
+            "parity_vs_sklearn": asdict(self.parity),
             "published": PUBLISHED,
             "seconds": round(self.seconds, 2),
         }
@@ -126,25 +128,50 @@ def labelled_files(root: Path) -> Iterable[tuple[Path, CsvTable]]:
             yield path, table
 
 
-def predict_ours(table: CsvTable, config: EvalConfig) -> BoolArray:
-    """Verdicts on the whole file from a model trained on its first rows, via ONNX."""
+@dataclass(frozen=True, slots=True)
+class Parity:
+    """ONNX vs scikit-learn on the same features: worst score gap, verdicts that differ."""
+
+    max_abs_diff: float = 0.0
+    label_mismatches: int = 0
+
+    def __add__(self, other: Parity) -> Parity:
+        return Parity(
+            max(self.max_abs_diff, other.max_abs_diff),
+            self.label_mismatches + other.label_mismatches,
+        )
+
+
+def predict_ours(table: CsvTable, config: EvalConfig) -> tuple[BoolArray, Parity]:
+    """Verdicts on the whole file from a model trained on its first rows, via ONNX.
+
+    Also checks the graph against scikit-learn on this file's features (unsmoothed, so
+    the two are comparable row by row) and counts differing verdicts at ``score > 0``.
+    """
     batch = table.batch
     train = batch.take(range(config.train_rows))
     spec = FeatureSpec(table.metrics, window=config.window, stats=config.stats)
     trained = train_batch(train, spec, config.train_config(), sensor_type=SENSOR_TYPE, version=1)
     scorer = OnnxScorer(read_model_bytes(to_onnx(trained).SerializeToString()))
+    features = compute_features(batch, trained.spec)
+    onnx_score = scorer.score_features(features)
+    sk_score = -trained.decision_function(features)
+    parity = Parity(
+        float(np.abs(onnx_score - sk_score).max()),
+        int(((onnx_score > 0) != (sk_score > 0)).sum()),
+    )
     verdicts = [
         scorer.score(batch.take(range(start, min(start + config.batch, len(batch))))).anomaly
         for start in range(0, len(batch), config.batch)
     ]
-    return np.concatenate(verdicts)
+    return np.concatenate(verdicts), parity
 
 
 def predict_baseline(table: CsvTable, train_rows: int) -> BoolArray:
     """The published baseline's verdicts on the whole file."""
     x = metric_matrix(table.batch, table.metrics)
     model = IsolationForest(random_state=0, contamination=0.0005).fit(x[:train_rows])
-    raw = model.predict(x) == -1
+    raw: BoolArray = np.asarray(model.predict(x)) == -1
     # rolling(3).median() of 0/1 verdicts is a majority vote; the first two rows are 0.
     smoothed = np.zeros_like(raw)
     smoothed[2:] = (raw[2:].astype(int) + raw[1:-1] + raw[:-2]) >= 2
@@ -157,6 +184,7 @@ def evaluate(
     """Run the protocol on every labelled file under ``root``."""
     started = time.perf_counter()
     ours = baseline = Confusion()
+    parity = Parity()
     files = rows = 0
     for path, table in labelled_files(root):
         if len(table.batch) <= config.train_rows:
@@ -164,7 +192,9 @@ def evaluate(
                 progress(f"skip {path}: {len(table.batch)} rows, need > {config.train_rows}")
             continue
         truth = np.array([bool(v) for v in table.batch.label])[config.train_rows :]
-        ours += Confusion.of(truth, predict_ours(table, config)[config.train_rows :])
+        predicted, file_parity = predict_ours(table, config)
+        ours += Confusion.of(truth, predicted[config.train_rows :])
+        parity += file_parity
         baseline += Confusion.of(
             truth, predict_baseline(table, config.train_rows)[config.train_rows :]
         )
@@ -172,4 +202,4 @@ def evaluate(
         rows += len(truth)
         if progress:
             progress(f"[{files}] {path}: ours F1 {ours.figures()['f1']:.3f} so far")
-    return Report(files, rows, ours, baseline, time.perf_counter() - started, config)
+    return Report(files, rows, ours, baseline, parity, time.perf_counter() - started, config)
