@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from shared.codec import DEFAULT_MAX_BYTES
 from tests.support import mosquitto as mosquitto_module
 from tests.support.mosquitto import (
     BrokerUnderTest,
@@ -237,3 +238,24 @@ def test_shipped_config_runs_with_tls(tmp_path: Path, mosquitto_binary: Path) ->
         probe.start().stop()
     finally:
         broker.terminate()
+
+
+def _settings(path: Path) -> dict[str, str]:
+    pairs = (line.split(None, 1) for line in path.read_text().splitlines())
+    return {p[0]: p[1] for p in pairs if len(p) == 2 and not p[0].startswith("#")}
+
+
+def test_compose_broker_keeps_the_production_limits() -> None:
+    production = _settings(ACL.parent / "mosquitto.conf")
+    compose = _settings(ACL.parent / "compose.conf")
+    for key in (
+        "allow_anonymous",
+        "persistence",
+        "max_queued_messages",
+        "max_queued_bytes",
+        "max_inflight_messages",
+        "message_size_limit",
+    ):
+        assert compose.get(key) == production.get(key), key
+    # Our payload limit (shared.codec) is what the broker refuses above.
+    assert int(production["message_size_limit"]) == DEFAULT_MAX_BYTES
