@@ -14,16 +14,19 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import paho.mqtt.client as paho
 import pytest
+import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from coordinator.api import create_app
 from coordinator.broker import EmbeddedBroker, free_port
 from coordinator.service import CoordinatorService
 from coordinator.settings import CoordinatorSettings
@@ -34,6 +37,7 @@ from shared.topics import Kind, Topics
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 TOPICS = Topics()
+API_MAX_PAYLOAD = 64 * 1024  # small, so the oversized-payload test stays small too
 METRICS = ("temperature", "humidity", "pressure", "vibration", "power_consumption")
 
 
@@ -76,12 +80,22 @@ def coord_embedded() -> Iterator[str]:
         broker.stop()
 
 
+@dataclass(frozen=True)
+class BrokerRef:
+    kind: str
+    url: str
+
+    @property
+    def mqtt_version(self) -> str:
+        """MQTT 5 where the broker speaks it (Mosquitto); amqtt only speaks 3.1.1."""
+        return "auto" if self.kind == "mosquitto" else "3.1.1"
+
+
 @pytest.fixture(params=["embedded", "mosquitto"])
-def coord_broker_url(request: pytest.FixtureRequest) -> str:
+def coord_broker(request: pytest.FixtureRequest) -> BrokerRef:
     """Each test using this runs against both brokers."""
     name = "coord_embedded" if request.param == "embedded" else "coord_mosquitto"
-    url: str = request.getfixturevalue(name)
-    return url
+    return BrokerRef(request.param, request.getfixturevalue(name))
 
 
 def make_settings(tmp_path: Path, broker: str, **overrides: Any) -> CoordinatorSettings:
@@ -97,8 +111,8 @@ def make_settings(tmp_path: Path, broker: str, **overrides: Any) -> CoordinatorS
 
 
 @pytest.fixture
-def coord_service(tmp_path: Path, coord_broker_url: str) -> Iterator[CoordinatorService]:
-    svc = CoordinatorService(make_settings(tmp_path, coord_broker_url))
+def coord_service(tmp_path: Path, coord_broker: BrokerRef) -> Iterator[CoordinatorService]:
+    svc = CoordinatorService(make_settings(tmp_path, coord_broker.url))
     svc.start()
     try:
         assert svc.wait_connected(10), "coordinator never connected"
@@ -164,7 +178,7 @@ class Publisher:
         self.client.subscribe(TOPICS.all_agents(Kind.ACK), 1)
 
     def _message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        ack = decode(msg.payload, Ack)
+        ack = decode(bytes(msg.payload), Ack)
         if self.on_ack is not None:
             self.on_ack(ack)
         with self._cond:
@@ -191,8 +205,8 @@ class Publisher:
 
 
 @pytest.fixture
-def coord_publisher(coord_broker_url: str) -> Iterator[Publisher]:
-    pub = Publisher(coord_broker_url)
+def coord_publisher(coord_broker: BrokerRef) -> Iterator[Publisher]:
+    pub = Publisher(coord_broker.url)
     try:
         yield pub
     finally:
@@ -216,3 +230,53 @@ def count_rows(db: Path, agent_id: str) -> int:
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT COUNT(*) FROM readings WHERE agent_id = ?", (agent_id,))
         return int(row.fetchone()[0])
+
+
+@dataclass
+class ApiServer:
+    """A coordinator app served by a real uvicorn on a free port, in a thread."""
+
+    base_url: str
+    token: str
+    settings: CoordinatorSettings
+    service: CoordinatorService
+
+    def client(self, token: str | None = "default") -> httpx.Client:
+        headers = {}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {self.token if token == 'default' else token}"
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
+
+
+def serve(settings: CoordinatorSettings) -> Generator[ApiServer, None, None]:
+    """Run ``create_app(settings)`` under uvicorn until the generator is closed."""
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise TimeoutError("uvicorn did not start")
+        time.sleep(0.02)
+    service: CoordinatorService = app.state.service
+    try:
+        assert service.wait_connected(10), "coordinator never connected"
+        yield ApiServer(f"http://127.0.0.1:{port}", app.state.api_token, settings, service)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture
+def coord_api(tmp_path: Path, coord_broker: BrokerRef) -> Iterator[ApiServer]:
+    settings = make_settings(
+        tmp_path,
+        coord_broker.url,
+        mqtt_version=coord_broker.mqtt_version,
+        max_payload_bytes=API_MAX_PAYLOAD,
+    )
+    yield from serve(settings)

@@ -16,7 +16,7 @@ from tests.coordinator_fixtures import (
     TOPICS,
     Publisher,
     batch_dict,
-    coord_broker_url,
+    coord_broker,
     coord_embedded,
     coord_mosquitto,
     coord_publisher,
@@ -27,7 +27,7 @@ from tests.coordinator_fixtures import (
 )
 
 __all__ = [
-    "coord_broker_url",
+    "coord_broker",
     "coord_embedded",
     "coord_mosquitto",
     "coord_publisher",
@@ -108,7 +108,8 @@ def test_store_failure_sends_no_ack_and_the_resend_is_stored(
     coord_publisher.send(batch)  # what the agent does after its ack timeout
     (ack,) = coord_publisher.wait_acks(1, "a4")
     assert (ack.stored, ack.duplicates) == (20, 0)
-    assert coord_service.live() is not None and coord_service.live().store_errors == 1  # type: ignore[union-attr]
+    live = coord_service.live()
+    assert live is not None and live.store_errors == 1
 
 
 def _inbound(topic: str, payload: bytes) -> Inbound:
