@@ -30,7 +30,7 @@ from tests.support.mosquitto import (
 from tests.support.procs import free_port, spawn
 
 ACL = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "acl"
-USERS = {"pi-a": "secret-a", "pi-b": "secret-b", "coordinator": "secret-c"}
+USERS = {"pi-a": "secret-a", "pi-b": "secret-b", "coordinator": "secret-c", "monitor": "m"}
 
 
 def _refuses_connections(port: int) -> bool:
@@ -164,6 +164,22 @@ def test_acl_agent_cannot_read_another_agents_acks(secured: MosquittoProcess) ->
             probe.stop()
     assert seen_b == [("edgewatch/agents/pi-b/ack", b"for-b")], "B's ack was never published"
     assert seen_a == [("edgewatch/agents/pi-a/ack", b"for-a")]
+
+
+def test_acl_monitor_reads_everything_and_writes_nothing(secured: MosquittoProcess) -> None:
+    monitor, agent_a = _login(secured, "monitor"), _login(secured, "pi-a")
+    try:
+        monitor.subscribe("edgewatch/#")
+        agent_a.subscribe("edgewatch/agents/pi-a/ack")
+        monitor.publish("edgewatch/agents/pi-a/ack", b"from-monitor")
+        agent_a.publish("edgewatch/agents/pi-a/heartbeat", b"beat")
+        seen = monitor.expect(lambda t, p: p == b"beat")
+        # The monitor's forged ack went out before the heartbeat came back through it.
+        assert agent_a.collect(quiet_s=0.3) == []
+    finally:
+        agent_a.stop()
+        monitor.stop()
+    assert seen == [("edgewatch/agents/pi-a/heartbeat", b"beat")]
 
 
 def test_acl_refuses_anonymous_and_wrong_password(secured: MosquittoProcess) -> None:
