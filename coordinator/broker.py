@@ -43,6 +43,34 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+_PATCHED = False
+
+
+def _close_sockets_even_when_peer_is_gone() -> None:
+    """Make amqtt close a client's socket even when the client vanished first.
+
+    amqtt 0.12's ``StreamWriterAdapter.close`` drains and writes EOF before closing; when
+    the peer is already gone, either raises and the socket is never closed: one leaked
+    file descriptor per vanished client, which a long-running demo (agents restarting,
+    links flapping) would accumulate. Closing in all cases is what it meant to do.
+    """
+    global _PATCHED
+    if _PATCHED:
+        return
+    from amqtt.adapters import StreamWriterAdapter
+
+    original = StreamWriterAdapter.close
+
+    async def close(self: Any) -> None:
+        try:
+            await original(self)
+        except (OSError, ConnectionError):
+            self._writer.close()
+
+    StreamWriterAdapter.close = close  # type: ignore[method-assign]
+    _PATCHED = True
+
+
 class EmbeddedBroker:
     """amqtt on ``host:port`` (port 0 picks a free one) until ``stop()``."""
 
@@ -72,11 +100,16 @@ class EmbeddedBroker:
         if loop is None or self._thread is None:
             return
         try:
-            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop).result(timeout)
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
         finally:
             loop.call_soon_threadsafe(loop.stop)
             self._thread.join(timeout)
         self._thread = None
+
+    async def _shutdown(self) -> None:
+        await self._broker.shutdown()
+        # Let transports that are closing finish (their callbacks need the loop to run).
+        await asyncio.sleep(0.05)
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -88,6 +121,8 @@ class EmbeddedBroker:
 
     def _serve(self, started: Future[None]) -> None:
         from amqtt.broker import Broker  # imported here: the agent never needs amqtt
+
+        _close_sockets_even_when_peer_is_gone()
 
         loop = asyncio.new_event_loop()
         self._loop = loop

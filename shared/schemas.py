@@ -151,7 +151,7 @@ class Heartbeat(WireModel):
     readings_scored: int = Field(ge=0)
     readings_acked: int = Field(ge=0)
     dropped: dict[ShortText, int] = Field(default_factory=dict, max_length=64)
-    scorer: ScorerName
+    scorer: ShortText
     models: dict[SensorType, ShortText] = Field(default_factory=dict, max_length=64)
     mqtt_protocol: Literal["3.1.1", "5"]
     connected_since: float | None = None

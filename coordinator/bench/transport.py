@@ -34,6 +34,7 @@ class TransportResult:
 def make_payloads(count: int, sensors: int, batch: int, seed: int) -> list[tuple[bytes, int]]:
     """Encoded result batches of the simulated stream, as the agent would send them."""
     stream = expected_stream(seed=seed, sensors=sensors, sensor_offset=0, count=count)
+    stream.ts[:] = time.time()  # the ledger stream carries ts=0; stamp it like a live source
     scorer = default_rules_scorer()
     out: list[tuple[bytes, int]] = []
     for start in range(0, count, batch):

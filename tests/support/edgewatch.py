@@ -1,0 +1,130 @@
+"""Start the real edgewatch processes for end-to-end and fault tests.
+
+``Coordinator`` and ``AgentRun`` wrap spawned ``edgewatch coordinator`` / ``agent``
+processes with what tests need to look at: the store, the API, the agent's outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.settings import AgentSettings
+from agent.sources.simulator import expected_stream
+from tests.support.ledger import LedgerReport, check_store, keys_from_batches
+from tests.support.procs import Proc, ProcGroup, free_port, wait_until
+
+
+@dataclass
+class Coordinator:
+    procs: ProcGroup
+    broker_url: str
+    protocol: str
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    proc: Proc | None = None
+    extra: tuple[str, ...] = ()
+
+    @property
+    def db(self) -> Path:
+        return self.workdir / "coordinator.db"
+
+    def start(self, wait: bool = True) -> Coordinator:
+        self.proc = self.procs.edgewatch(
+            "coordinator", "--broker", self.broker_url, "--db", str(self.db),
+            "--port", str(self.port), "--mqtt-version", self.protocol,
+            "--client-id", "test-coordinator", *self.extra, name="coordinator",
+        )
+        if wait:
+            wait_until(self.healthy, 30, message="coordinator never connected to the broker")
+        return self
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/health",
+                                        timeout=1) as resp:
+                return bool(json.loads(resp.read()).get("broker_connected"))
+        except OSError:
+            return False
+
+    def api(self, path: str) -> Any:
+        token = (self.db.parent / "api-token").read_text().strip()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/v1/{path}",
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def stored(self) -> int:
+        if not self.db.exists():
+            return 0
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+        finally:
+            conn.close()
+
+
+@dataclass
+class AgentRun:
+    procs: ProcGroup
+    agent_id: str
+    broker_url: str
+    protocol: str
+    workdir: Path
+    count: int
+    rate: float = 0.0
+    sensors: int = 10
+    seed: int = 11
+    extra: tuple[str, ...] = ()
+    proc: Proc | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / self.agent_id
+
+    def start(self) -> AgentRun:
+        self.proc = self.procs.edgewatch(
+            "agent", "--id", self.agent_id, "--broker", self.broker_url,
+            "--mqtt-version", self.protocol, "--data-dir", str(self.data_dir),
+            "--source", "simulate", "--sensors", str(self.sensors), "--seed", str(self.seed),
+            "--rate", str(self.rate), "--count", str(self.count), "--exit-when-drained",
+            "--heartbeat-s", "1", *self.extra, name=self.agent_id,
+        )
+        return self
+
+    def outbox(self) -> dict[str, int]:
+        """Rows waiting and the persisted counters, read from the outbox file itself."""
+        db = self.data_dir / "outbox.db"
+        if not db.exists():
+            return {"rows": 0, "next_seq": 0}
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = conn.execute("SELECT COALESCE(SUM(n), 0) FROM chunks").fetchone()[0]
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            drops = dict(conn.execute("SELECT reason, readings FROM drops").fetchall())
+        except sqlite3.OperationalError:
+            return {"rows": 0, "next_seq": 0}
+        finally:
+            conn.close()
+        return {"rows": int(rows), "next_seq": int(meta.get("next_seq", 0)),
+                **{f"dropped:{k}": int(v) for k, v in drops.items()}}
+
+    def expected_keys(self) -> list[Any]:
+        defaults = AgentSettings()
+        stream = expected_stream(
+            self.seed, self.sensors, 0, self.count, rate=self.rate,
+            anomaly_probability=defaults.anomaly_probability,
+            mean_episode_s=defaults.mean_episode_s,
+        )
+        return keys_from_batches([stream])
+
+
+def ledger(coordinator: Coordinator, agents: list[AgentRun], dropped: int = 0) -> LedgerReport:
+    expected = {a.agent_id: a.expected_keys() for a in agents}
+    return check_store(expected, coordinator.db, dropped_reported=dropped)
