@@ -77,6 +77,7 @@ class IngestWorker:
         self._thread: threading.Thread | None = None
         self._window: deque[tuple[float, int]] = deque()
         self._transactions = self._acks_sent = self._acks_unsent = self._store_errors = 0
+        self._born = time.monotonic()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
@@ -194,7 +195,8 @@ class IngestWorker:
 
     def live(self) -> LiveStats:
         window = list(self._window)
-        span = RATE_WINDOW_S if window else 1.0
+        # Over the last RATE_WINDOW_S, or since start when younger than that.
+        span = max(min(RATE_WINDOW_S, time.monotonic() - self._born), 1e-3)
         return LiveStats(
             readings_per_s=sum(n for _, n in window) / span,
             queue_depth=self._inbox.depth(),

@@ -40,6 +40,7 @@ class StatsOut(CountersOut):
     """Fleet-wide counters at the top level, the same per agent under ``agents``."""
 
     agents: dict[str, CountersOut]
+    agents_online: int
     ingest_readings_per_s: float
     queue_depth: int
     ingest: IngestOut | None
@@ -54,12 +55,13 @@ def counters_out(c: Counters) -> CountersOut:
     )
 
 
-def build_stats(snapshot: CounterSnapshot, live: LiveStats | None) -> StatsOut:
+def build_stats(snapshot: CounterSnapshot, live: LiveStats | None, online: int) -> StatsOut:
     fleet = counters_out(snapshot.fleet)
     ingest = None if live is None else IngestOut(**live.__dict__)
     return StatsOut(
         **fleet.model_dump(),
         agents={a: counters_out(c) for a, c in snapshot.agents.items()},
+        agents_online=online,
         ingest_readings_per_s=0.0 if live is None else round(live.readings_per_s, 1),
         queue_depth=0 if live is None else live.queue_depth,
         ingest=ingest,

@@ -115,6 +115,7 @@ def test_bad_input_is_counted_by_reason_and_never_stored(
     assert body["agents"]["bad"]["readings_stored"] == 0
     assert body["agents"]["good"]["readings_stored"] == 10 * len(sends)
     assert body["readings_stored"] == 10 * len(sends) and body["duplicates_dropped"] == 0
+    assert body["ingest_readings_per_s"] > 0 and body["ingest"]["transactions"] >= 1
     with coord_api.client() as http:
         assert http.get("/api/v1/readings", params={"agent_id": "bad"}).json() == []
         assert coord_api.service.connected
@@ -172,6 +173,7 @@ def test_agents_show_hello_heartbeat_and_stored_count(
         one = http.get("/api/v1/agents/pi-1").json()
         listed = {a["id"]: a for a in http.get("/api/v1/agents").json()}
         missing = http.get("/api/v1/agents/nobody")
+        online = http.get("/api/v1/stats").json()["agents_online"]
     assert listed["pi-1"] == one
     assert (one["state"], one["tier"], one["epoch"], one["scorer"]) == (
         "online",
@@ -182,6 +184,7 @@ def test_agents_show_hello_heartbeat_and_stored_count(
     assert one["outbox_rows"] == 123 and one["heartbeat"]["cpu_percent"] == 7.5
     assert one["readings_stored"] == 8 and one["last_heartbeat_at"] is not None
     assert missing.status_code == 404
+    assert online == 2  # pi-1 and the readiness probe
 
 
 def test_metrics_expose_ingest_counters(coord_api: ApiServer, coord_publisher: Publisher) -> None:

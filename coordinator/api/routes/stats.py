@@ -12,4 +12,4 @@ router = APIRouter(tags=["stats"])
 
 @router.get("/stats")
 def stats(service: ServiceDep) -> StatsOut:
-    return build_stats(service.store.counters(), service.live())
+    return build_stats(service.store.counters(), service.live(), service.fleet.online())
