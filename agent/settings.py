@@ -15,9 +15,7 @@ class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDGEWATCH_", extra="forbid")
 
     id: str = Field(default="agent-1", pattern=AGENT_ID_PATTERN, description="agent id")
-    broker: str = Field(
-        default="mqtt://127.0.0.1:1883", description="mqtt://[user:pass@]host:port"
-    )
+    broker: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://[user:pass@]host:port")
     data_dir: Path = Field(default=Path("var/agent"), description="outbox and model store")
     source: Literal["simulate", "csv"] = Field(default="simulate", description="reading source")
     sensors: int = Field(default=50, ge=1, le=100_000, description="simulated sensors")

@@ -67,7 +67,7 @@ def _close_sockets_even_when_peer_is_gone() -> None:
         except (OSError, ConnectionError):
             self._writer.close()
 
-    StreamWriterAdapter.close = close  # type: ignore[method-assign]
+    StreamWriterAdapter.close = close
     _PATCHED = True
 
 
@@ -87,6 +87,10 @@ class EmbeddedBroker:
         return f"mqtt://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
+        # amqtt and its state machine log every connection and state change at INFO.
+        for name in ("amqtt", "transitions"):
+            if logging.getLogger(name).level == logging.NOTSET:
+                logging.getLogger(name).setLevel(logging.WARNING)
         started: Future[None] = Future()
         self._thread = threading.Thread(
             target=self._serve, args=(started,), name="embedded-broker", daemon=True
@@ -130,7 +134,7 @@ class EmbeddedBroker:
         try:
             self._broker = Broker(self._config(), loop=loop)
             loop.run_until_complete(self._broker.start())
-        except Exception as exc:  # noqa: BLE001 - reported to the starting thread
+        except Exception as exc:  # any failure is re-raised in the starting thread
             started.set_exception(exc)
             loop.close()
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import signal
 import socket
@@ -30,8 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sensors", type=int, default=50, help="simulated sensors in all")
     parser.add_argument("--rate", type=float, default=250.0, help="readings/s in all")
     parser.add_argument("--port", type=int, default=8000, help="API port (busy: any free one)")
-    parser.add_argument("--data-dir", type=Path, default=Path("var/demo"),
-                        help="demo state (wiped at start unless --keep)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var/demo"),
+        help="demo state (wiped at start unless --keep)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the previous demo's state")
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between summaries")
     parser.add_argument("--seed", type=int, default=42)
@@ -57,18 +62,42 @@ def _split(total: int, parts: int) -> list[tuple[int, int]]:
     return out
 
 
-def _spawn_agents(args: argparse.Namespace, broker_url: str, logs: Path) -> list[subprocess.Popen[bytes]]:
+def _spawn_agents(
+    args: argparse.Namespace, broker_url: str, logs: Path
+) -> list[subprocess.Popen[bytes]]:
     procs = []
     tiers = ["low", "medium", "high"]
     for i, (offset, n) in enumerate(_split(args.sensors, AGENTS)):
         agent_id = f"demo-agent-{i + 1}"
         argv = [
-            sys.executable, "-m", "shared.cli", "--log-level", "WARNING", "agent",
-            "--id", agent_id, "--broker", broker_url, "--mqtt-version", "3.1.1",
-            "--data-dir", str(args.data_dir / agent_id), "--source", "simulate",
-            "--sensors", str(n), "--sensor-offset", str(offset),
-            "--rate", str(args.rate * n / args.sensors), "--seed", str(args.seed),
-            "--tier", tiers[i % 3], "--heartbeat-s", "2",
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "--log-level",
+            "WARNING",
+            "agent",
+            "--id",
+            agent_id,
+            "--broker",
+            broker_url,
+            "--mqtt-version",
+            "3.1.1",
+            "--data-dir",
+            str(args.data_dir / agent_id),
+            "--source",
+            "simulate",
+            "--sensors",
+            str(n),
+            "--sensor-offset",
+            str(offset),
+            "--rate",
+            str(args.rate * n / args.sensors),
+            "--seed",
+            str(args.seed),
+            "--tier",
+            tiers[i % 3],
+            "--heartbeat-s",
+            "2",
         ]
         log = open(logs / f"{agent_id}.log", "wb")  # noqa: SIM115 - the child owns it
         procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
@@ -92,14 +121,18 @@ def _summary(base: str, token: str, last: dict[str, float]) -> str:
     online = sum(1 for a in items if a.get("state") == "online")
     depth = sum(int((a.get("heartbeat") or {}).get("outbox_rows", 0)) for a in items)
     anomalies = stats.get("anomalies", stats.get("anomalies_stored", "?"))
-    return (f"{time.strftime('%H:%M:%S')}  {rate:7.0f} readings/s  stored {int(stored):>8}  "
-            f"anomalies {anomalies}  agents online {online}/{AGENTS}  outbox depth {depth}")
+    return (
+        f"{time.strftime('%H:%M:%S')}  {rate:7.0f} readings/s  stored {int(stored):>8}  "
+        f"anomalies {anomalies}  agents online {online}/{AGENTS}  outbox depth {depth}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from coordinator.server import serve_in_thread
-    from coordinator.settings import CoordinatorSettings, ensure_api_token
+    from coordinator.settings import CoordinatorSettings
 
+    # The summary line is the demo's voice; per-request access logs would drown it.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     if args.data_dir.exists() and not args.keep:
         shutil.rmtree(args.data_dir)
     logs = args.data_dir / "logs"
@@ -108,21 +141,29 @@ def run(args: argparse.Namespace) -> int:
     broker.start()
     port = args.port if _port_free(args.port) else free_port()
     settings = CoordinatorSettings(
-        broker=broker.url, mqtt_version="3.1.1", db=args.data_dir / "coordinator" / "edgewatch.db",
-        port=port, client_id="edgewatch-demo-coordinator",
+        broker=broker.url,
+        mqtt_version="3.1.1",
+        db=args.data_dir / "coordinator" / "edgewatch.db",
+        port=port,
+        client_id="edgewatch-demo-coordinator",
     )
-    token = ensure_api_token(settings)
     server = serve_in_thread(settings)
+    token = server.token
     agents = _spawn_agents(args, broker.url, logs)
     base = f"http://127.0.0.1:{port}"
-    print(f"edgewatch demo: API {base}/api/v1 (docs {base}/docs), token in "
-          f"{settings.token_path}", flush=True)
-    print(f"  broker {broker.url} (embedded), {AGENTS} agents, {args.sensors} sensors, "
-          f"logs in {logs}", flush=True)
+    print(
+        f"edgewatch demo: API {base}/api/v1 (docs {base}/docs), token in {settings.token_path}",
+        flush=True,
+    )
+    print(
+        f"  broker {broker.url} (embedded), {AGENTS} agents, {args.sensors} sensors, "
+        f"logs in {logs}",
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     deadline = time.monotonic() + args.duration if args.duration else None
-    last: dict[str, float] = {}
+    last: dict[str, float] = {"stored": 0.0, "t": time.monotonic()}
     try:
         while not stop.wait(args.interval):
             try:
@@ -145,6 +186,3 @@ def run(args: argparse.Namespace) -> int:
         broker.stop()
     print("edgewatch demo stopped", flush=True)
     return 0 if all(p.returncode == 0 for p in agents) else 1
-
-
-

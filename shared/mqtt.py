@@ -250,11 +250,14 @@ class MqttLink:
                 attempt = self._backoff(attempt)
                 continue
             started = time.monotonic()
+            was_connected = False
             while not self._stop.is_set():
                 rc = self._client.loop(timeout=0.05)
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break
-                if not self._connected.is_set() and self._connack_overdue(started):
+                if self._connected.is_set():
+                    was_connected = True
+                elif was_connected or self._connack_overdue(started):
                     break
             was_up = self._connected.is_set()
             self._mark_down("loop ended")
@@ -299,7 +302,8 @@ class MqttLink:
             self._connected.clear()
             self.disconnects += 1
             self.connected_since = None
-            self._log.warning("MQTT link to %s down: %s", self.address.url(), why)
+            level = logging.INFO if self._stop.is_set() else logging.WARNING
+            self._log.log(level, "MQTT link to %s down: %s", self.address.url(), why)
             if self._on_disconnect is not None:
                 self._on_disconnect(why)
 

@@ -73,8 +73,8 @@ class ReadingBatch:
             return np.zeros(len(self), dtype=np.bool_)
         cols = np.vstack(list(self.metrics.values()))
         present = ~np.isnan(cols)
-        mask: BoolArray = present.any(axis=0) & ~np.isinf(cols).any(axis=0)
-        return mask
+        mask = np.logical_and(present.any(axis=0), ~np.isinf(cols).any(axis=0))
+        return np.asarray(mask, dtype=np.bool_)
 
     @staticmethod
     def concat(batches: Sequence[ReadingBatch]) -> ReadingBatch:

@@ -41,11 +41,21 @@ class BrokerProcess:
 
     def _argv(self) -> list[str]:
         if self.kind == "embedded":
-            return [sys.executable, "-m", "shared.cli", "--log-level", "WARNING", "broker",
-                    "--port", str(self.port)]
+            return [
+                sys.executable,
+                "-m",
+                "shared.cli",
+                "--log-level",
+                "WARNING",
+                "broker",
+                "--port",
+                str(self.port),
+            ]
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
-            raise ConfigError("mosquitto not found: apt-get install mosquitto (or --broker embedded)")
+            raise ConfigError(
+                "mosquitto not found: apt-get install mosquitto (or --broker embedded)"
+            )
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
@@ -56,7 +66,7 @@ class BrokerProcess:
         return [binary, "-c", str(conf)]
 
     def __enter__(self) -> BrokerProcess:
-        log = open(self.workdir / f"broker-{self.kind}.out", "wb")  # noqa: SIM115 - child owns it
+        log = open(self.workdir / f"broker-{self.kind}.out", "wb")
         self.proc = subprocess.Popen(self._argv(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -71,7 +81,9 @@ class BrokerProcess:
         raise ConfigError(f"{self.kind} broker did not start on port {self.port}")
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         if self.proc is not None and self.proc.poll() is None:

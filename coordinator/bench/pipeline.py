@@ -37,7 +37,9 @@ from coordinator.broker import free_port
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", choices=["mosquitto", "embedded"], default="mosquitto")
     parser.add_argument("--count", type=int, default=200_000, help="readings to push through")
-    parser.add_argument("--rate", type=float, default=0.0, help="readings/s (0: as fast as it goes)")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="readings/s (0: as fast as it goes)"
+    )
     parser.add_argument("--sensors", type=int, default=50)
     parser.add_argument("--batch-max", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
@@ -84,7 +86,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def _store_figures(db: Path, count: int, sensors: int) -> dict[str, Any]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    rows = conn.execute("SELECT seq, sensor_id, ts, stored_at FROM readings ORDER BY seq").fetchall()
+    rows = conn.execute(
+        "SELECT seq, sensor_id, ts, stored_at FROM readings ORDER BY seq"
+    ).fetchall()
     conn.close()
     seqs = np.array([r[0] for r in rows], dtype=np.int64)
     distinct = len(np.unique(seqs))
@@ -109,20 +113,49 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
     api_port = free_port()
     db = work / "coordinator.db"
     coord = _spawn(
-        _cli("coordinator", "--broker", broker.url, "--db", str(db), "--port", str(api_port),
-             "--mqtt-version", broker.protocol, "--client-id", "bench-coordinator"),
+        _cli(
+            "coordinator",
+            "--broker",
+            broker.url,
+            "--db",
+            str(db),
+            "--port",
+            str(api_port),
+            "--mqtt-version",
+            broker.protocol,
+            "--client-id",
+            "bench-coordinator",
+        ),
         work / "coordinator.log",
     )
     agent: subprocess.Popen[bytes] | None = None
     try:
         _wait_health(api_port, 60)
         agent = _spawn(
-            _cli("agent", "--id", "bench-1", "--broker", broker.url,
-                 "--data-dir", str(work / "agent"), "--source", "simulate",
-                 "--sensors", str(args.sensors), "--rate", str(args.rate),
-                 "--count", str(args.count), "--seed", str(args.seed),
-                 "--batch-max", str(args.batch_max), "--mqtt-version", broker.protocol,
-                 "--exit-when-drained"),
+            _cli(
+                "agent",
+                "--id",
+                "bench-1",
+                "--broker",
+                broker.url,
+                "--data-dir",
+                str(work / "agent"),
+                "--source",
+                "simulate",
+                "--sensors",
+                str(args.sensors),
+                "--rate",
+                str(args.rate),
+                "--count",
+                str(args.count),
+                "--seed",
+                str(args.seed),
+                "--batch-max",
+                str(args.batch_max),
+                "--mqtt-version",
+                broker.protocol,
+                "--exit-when-drained",
+            ),
             work / "agent.log",
         )
         rss = _watch(agent, args.timeout)
@@ -177,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
     }
     result["pipeline_vs_transport"] = (
         round(result["readings_per_s"] / result["transport_only_readings_per_s"], 3)
-        if result["transport_only_readings_per_s"] else None
+        if result["transport_only_readings_per_s"]
+        else None
     )
     print(json.dumps(result, indent=None if args.json else 2))
     return 0 if result["lost"] == 0 and result["duplicates"] == 0 else 1

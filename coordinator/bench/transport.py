@@ -39,8 +39,7 @@ def make_payloads(count: int, sensors: int, batch: int, seed: int) -> list[tuple
     out: list[tuple[bytes, int]] = []
     for start in range(0, count, batch):
         part = stream.take(range(start, min(count, start + batch)))
-        enc = encode_batch(part, scorer.score(part), agent_id="transport", epoch=1,
-                           first_seq=start)
+        enc = encode_batch(part, scorer.score(part), agent_id="transport", epoch=1, first_seq=start)
         out.append((enc.payload, enc.n))
     return out
 

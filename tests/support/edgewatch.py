@@ -35,9 +35,19 @@ class Coordinator:
 
     def start(self, wait: bool = True) -> Coordinator:
         self.proc = self.procs.edgewatch(
-            "coordinator", "--broker", self.broker_url, "--db", str(self.db),
-            "--port", str(self.port), "--mqtt-version", self.protocol,
-            "--client-id", "test-coordinator", *self.extra, name="coordinator",
+            "coordinator",
+            "--broker",
+            self.broker_url,
+            "--db",
+            str(self.db),
+            "--port",
+            str(self.port),
+            "--mqtt-version",
+            self.protocol,
+            "--client-id",
+            "test-coordinator",
+            *self.extra,
+            name="coordinator",
         )
         if wait:
             wait_until(self.healthy, 30, message="coordinator never connected to the broker")
@@ -45,16 +55,19 @@ class Coordinator:
 
     def healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/health",
-                                        timeout=1) as resp:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port}/api/v1/health", timeout=1
+            ) as resp:
                 return bool(json.loads(resp.read()).get("broker_connected"))
         except OSError:
             return False
 
     def api(self, path: str) -> Any:
         token = (self.db.parent / "api-token").read_text().strip()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/v1/{path}",
-                                     headers={"Authorization": f"Bearer {token}"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/v1/{path}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
 
@@ -90,11 +103,30 @@ class AgentRun:
 
     def start(self) -> AgentRun:
         self.proc = self.procs.edgewatch(
-            "agent", "--id", self.agent_id, "--broker", self.broker_url,
-            "--mqtt-version", self.protocol, "--data-dir", str(self.data_dir),
-            "--source", "simulate", "--sensors", str(self.sensors), "--seed", str(self.seed),
-            "--rate", str(self.rate), "--count", str(self.count), "--exit-when-drained",
-            "--heartbeat-s", "1", *self.extra, name=self.agent_id,
+            "agent",
+            "--id",
+            self.agent_id,
+            "--broker",
+            self.broker_url,
+            "--mqtt-version",
+            self.protocol,
+            "--data-dir",
+            str(self.data_dir),
+            "--source",
+            "simulate",
+            "--sensors",
+            str(self.sensors),
+            "--seed",
+            str(self.seed),
+            "--rate",
+            str(self.rate),
+            "--count",
+            str(self.count),
+            "--exit-when-drained",
+            "--heartbeat-s",
+            "1",
+            *self.extra,
+            name=self.agent_id,
         )
         return self
 
@@ -112,13 +144,20 @@ class AgentRun:
             return {"rows": 0, "next_seq": 0}
         finally:
             conn.close()
-        return {"rows": int(rows), "next_seq": int(meta.get("next_seq", 0)),
-                **{f"dropped:{k}": int(v) for k, v in drops.items()}}
+        return {
+            "rows": int(rows),
+            "next_seq": int(meta.get("next_seq", 0)),
+            **{f"dropped:{k}": int(v) for k, v in drops.items()},
+        }
 
     def expected_keys(self) -> list[Any]:
         defaults = AgentSettings()
         stream = expected_stream(
-            self.seed, self.sensors, 0, self.count, rate=self.rate,
+            self.seed,
+            self.sensors,
+            0,
+            self.count,
+            rate=self.rate,
             anomaly_probability=defaults.anomaly_probability,
             mean_episode_s=defaults.mean_episode_s,
         )
