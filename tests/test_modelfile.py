@@ -98,13 +98,11 @@ def test_missing_file_raises_model_error(tmp_path: Path) -> None:
         read_model_bytes(tmp_path / "absent.onnx")
 
 
-def test_oversized_model_is_refused_before_reading(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(modelfile, "MAX_FILE_BYTES", 16)  # fault: a tiny limit
+def test_oversized_model_is_refused_before_reading(tmp_path: Path) -> None:
+    too_big = b"x" * (modelfile.MAX_FILE_BYTES + 1)
     path = tmp_path / "big.onnx"
-    path.write_bytes(b"x" * 17)
+    path.write_bytes(too_big)
     with pytest.raises(ModelError, match="larger than"):
         read_model_bytes(path)
     with pytest.raises(ModelError, match="larger than"):
-        read_model_bytes(b"x" * 17)
+        read_model_bytes(too_big)

@@ -37,7 +37,6 @@ from shared.readings import FloatArray, ReadingBatch
 
 log = logging.getLogger(__name__)
 
-CASES = [(trees, features) for trees in (50, 100) for features in (5, 8)]
 BATCH = 1000
 TARGETS = {"p50_us_100_trees": 50.0, "speedup_vs_stock": 20.0, "rows_per_s_100_trees": 150_000.0}
 TARGETS |= {"throughput_vs_stock": 3.0, "file_bytes": 1024 * 1024, "load_ms": 100.0}
@@ -59,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quick", action="store_true", help="few repetitions (smoke test)")
     parser.add_argument("--seed", type=int, default=0, help="data and forest seed")
+    parser.add_argument("--trees", type=int, nargs="+", default=[50, 100], help="tree counts")
+    parser.add_argument("--features", type=int, nargs="+", default=[5, 8], help="feature counts")
 
 
 def _latency(call: Callable[[], object], reps: int) -> dict[str, float]:
@@ -201,7 +202,7 @@ def _table(result: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     reps = QUICK if args.quick else Reps()
     cases = []
-    for trees, features in CASES:
+    for trees, features in [(t, f) for t in args.trees for f in args.features]:
         print(f"bench scoring: {trees} trees, {features} features ...", file=sys.stderr)
         cases.append(measure_case(trees, features, args.seed, reps))
     result = {
