@@ -73,8 +73,10 @@ def test_absent_metric_carries_last_value_forward_else_fill() -> None:
 def test_rolling_stats_pad_with_the_first_reading() -> None:
     spec = FeatureSpec(("a",), window=3, stats=("mean", "std", "delta"))
     got = compute_features(make_batch(["s"] * 4, {"a": [3.0, 6.0, 0.0, 9.0]}), spec)
-    windows = [[3, 3, 3], [3, 3, 6], [3, 6, 0], [6, 0, 9]]
-    expected = [[w[-1], np.mean(w), np.std(w), w[-1] - w[0]] for w in windows]
+    windows = np.array([[3, 3, 3], [3, 3, 6], [3, 6, 0], [6, 0, 9]], dtype=np.float64)
+    expected = np.column_stack(
+        [windows[:, -1], windows.mean(axis=1), windows.std(axis=1), windows[:, -1] - windows[:, 0]]
+    )
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
