@@ -9,10 +9,12 @@ and a resend is a plain read of the blob. Sequence numbers are still per reading
 (``first_seq .. first_seq + n - 1``), so the ``(agent_id, epoch, seq)`` key the
 coordinator deduplicates on is unaffected.
 
-Durability: WAL with ``synchronous=NORMAL``. A process crash loses nothing committed; a
-power cut can lose the transactions since the last WAL sync (at most the last
-checkpoint interval), which the coordinator never acked, so nothing acked is ever lost
-and the lost tail is readings the source produced in the last moments before the cut.
+Durability: WAL with ``synchronous=FULL``, so every commit is on disk before the chunk
+can be sent. ``NORMAL`` would be cheaper but a power cut could then roll back the last
+commits *including* ``next_seq`` after their chunks were sent and stored; the restarted
+agent would reuse those seq numbers and the coordinator would drop the new readings as
+duplicates, a silent loss. With ``FULL`` a power cut costs only the readings not yet
+committed (at most ``linger_ms`` / ``batch_max`` worth), and a process crash costs none.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class Outbox:
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=5000")
             row = db.execute("PRAGMA quick_check").fetchone()
             if row is None or row[0] != "ok":
