@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -23,6 +24,7 @@ from tests.coordinator_fixtures import (
     coord_service,
     count_rows,
     make_batch,
+    make_settings,
     wait_ready,
 )
 
@@ -176,3 +178,27 @@ def test_stop_commits_and_acks_what_was_queued(
     acks = coord_publisher.wait_acks(5, "a7", timeout=5)
     assert count_rows(coord_service.settings.db, "a7") == 500
     assert sorted(a.first_seq for a in acks) == [0, 100, 200, 300, 400]
+
+
+def test_batches_sent_while_the_coordinator_restarts_are_queued_for_it(
+    tmp_path: Path, coord_mosquitto: str
+) -> None:
+    settings = make_settings(tmp_path, coord_mosquitto, client_id="coord-restart")
+    pub = Publisher(coord_mosquitto)
+    try:
+        first = CoordinatorService(settings)
+        first.start()
+        assert first.wait_connected(10)
+        wait_ready(first, pub)
+        first.stop()  # clean disconnect: the broker keeps the persistent session
+        pub.send(make_batch("r9", 40))  # nobody is listening right now
+        second = CoordinatorService(settings)
+        second.start()
+        try:
+            (ack,) = pub.wait_acks(1, "r9")
+        finally:
+            second.stop()
+    finally:
+        pub.close()
+    assert (ack.stored, ack.duplicates) == (40, 0)
+    assert count_rows(settings.db, "r9") == 40
