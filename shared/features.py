@@ -100,7 +100,8 @@ def metric_matrix(batch: ReadingBatch, metrics: Sequence[str]) -> FloatArray:
     for j, name in enumerate(metrics):
         column = batch.metrics.get(name)
         if column is not None:
-            out[:, j] = np.where(np.isfinite(column), column, np.nan)
+            out[:, j] = column
+    out[np.isinf(out)] = np.nan  # one pass over the matrix, not one per metric
     return out
 
 

@@ -19,6 +19,7 @@ no labels at the edge, so "calibrated" means "placed against how normal data sco
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,15 +59,34 @@ def open_session(data: bytes) -> ort.InferenceSession:
         raise ModelError(f"onnxruntime cannot load the model: {exc}") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Maps scores to confidence in the verdict (see the module docstring)."""
+
+    threshold: float
+    quantiles: FloatArray
+    levels: FloatArray
+    cut: float  # F(threshold)
+    spread: float  # 99th percentile - median of training scores
+
+    @staticmethod
+    def of(threshold: float, quantiles: FloatArray) -> Calibration:
+        levels = np.linspace(0.0, 1.0, len(quantiles))
+        cut = max(float(np.interp(threshold, quantiles, levels)), 1e-12)
+        spread = float(np.interp(0.99, levels, quantiles) - np.interp(0.5, levels, quantiles))
+        return Calibration(threshold, quantiles, levels, cut, max(spread, 1e-12))
+
+    def __call__(self, score: FloatArray) -> FloatArray:
+        rank = np.interp(score, self.quantiles, self.levels)
+        normal = 1.0 - np.minimum(rank / self.cut, 1.0) / 2.0
+        excess = np.maximum(score - self.threshold, 0.0) / self.spread
+        anomalous = 1.0 - np.exp(-excess) / 2.0
+        return np.clip(np.where(score > self.threshold, anomalous, normal), 0.0, 1.0)
+
+
 def confidence(score: FloatArray, threshold: float, quantiles: FloatArray) -> FloatArray:
     """Calibrated confidence in each verdict, in [0, 1] (see the module docstring)."""
-    levels = np.linspace(0.0, 1.0, len(quantiles))
-    rank = np.interp(score, quantiles, levels)
-    cut = max(float(np.interp(threshold, quantiles, levels)), 1e-12)
-    spread = max(float(np.interp(0.99, levels, quantiles) - np.median(quantiles)), 1e-12)
-    normal = 1.0 - np.minimum(rank / cut, 1.0) / 2.0
-    anomalous = 1.0 - np.exp(-np.maximum(score - threshold, 0.0) / spread) / 2.0
-    return np.clip(np.where(score > threshold, anomalous, normal), 0.0, 1.0)
+    return Calibration.of(threshold, quantiles)(score)
 
 
 def _check_io(session: ort.InferenceSession, meta: ModelMeta) -> None:
@@ -94,7 +114,8 @@ class OnnxScorer:
         self.sha256 = model.sha256
         self._features = FeatureState(self.meta.spec, max_sensors)
         self._smoother = ScoreSmoother(self.meta.smooth, max_sensors)
-        self._quantiles = np.asarray(self.meta.training.score_quantiles, dtype=np.float64)
+        quantiles = np.asarray(self.meta.training.score_quantiles, dtype=np.float64)
+        self._calibration = Calibration.of(self.meta.threshold, quantiles)
         self._name = f"onnx:{self.meta.sensor_type}@{self.meta.version}"
         log.info("loaded model %s from %s (%s)", self._name, model.source, self.sha256[:12])
 
@@ -131,6 +152,6 @@ class OnnxScorer:
         return Scores(
             score=score,
             anomaly=score > threshold,
-            confidence=confidence(score, threshold, self._quantiles),
+            confidence=self._calibration(score),
             scorer=[self._name] * n,
         )
