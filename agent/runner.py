@@ -341,5 +341,16 @@ class Agent:
             models=self._models(),
             mqtt_protocol=self.uplink.protocol,
             connected_since=self.uplink.link.connected_since,
+            conditions=self._conditions(),
         )
         self.uplink.publish_heartbeat(hb)
+
+    def _conditions(self) -> list[str]:
+        """What an operator must act on; the drop counters alone say only what it cost."""
+        found = []
+        if self.disk_full:
+            found.append("disk_full")
+        if self.outbox.recovered_from is not None:
+            # Stays up for the life of this process: the moved-aside file needs a person.
+            found.append("outbox_recovered")
+        return found
