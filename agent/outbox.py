@@ -92,6 +92,9 @@ class Outbox:
         self.epoch, self.next_seq, self.position = self._load_meta()
         self._rows, self._bytes, self._chunks = self._totals()
         self._dropped = dict(self._db.execute("SELECT reason, readings FROM drops").fetchall())
+        # Drops counted while the disk was full could not be written; they ride along
+        # with the next transaction that succeeds, so the file's counters end up exact.
+        self._unpersisted: dict[str, int] = {}
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -201,6 +204,8 @@ class Outbox:
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (str(first + n),))
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'position'", (str(position),))
             dropped = self._enforce_bound(len(payload) + self._bytes, n + self._rows)
+            self._persist_drops()
+        self._unpersisted.clear()
         self.next_seq = first + n
         self.position = position
         self._rows += n - dropped[0]
@@ -268,14 +273,21 @@ class Outbox:
             self._dropped[reason] = self._dropped.get(reason, 0) + n
         return removed
 
+    def _persist_drops(self) -> None:
+        for reason, readings in self._unpersisted.items():
+            self._count_drop(reason, readings)
+
     def count_drop(self, reason: str, readings: int) -> None:
         """Record readings dropped before they reached the outbox (e.g. ``disk_full``)."""
         self._dropped[reason] = self._dropped.get(reason, 0) + readings
+        self._unpersisted[reason] = self._unpersisted.get(reason, 0) + readings
         try:
             with self._tx():
-                self._count_drop(reason, readings)
+                self._persist_drops()
         except OutboxError:
             log.debug("could not persist drop counter %s", reason, exc_info=True)
+            return
+        self._unpersisted.clear()
 
     # -- reading ----------------------------------------------------------------------------
 
