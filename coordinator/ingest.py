@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from coordinator import faults
 from coordinator.errors import StoreError
 from coordinator.fleet import Fleet
 from coordinator.ingest_log import RateLimitedLog
@@ -130,6 +131,8 @@ class IngestWorker:
             return
         self._metrics.commit_seconds.observe(time.perf_counter() - started)
         self._transactions += 1
+        if faults.AFTER_COMMIT is not None:  # test-only crash between commit and ack
+            faults.AFTER_COMMIT.committed(len(batches))
         self._send_acks(batches, refused, result)
         self._account(batches, refused, result)
 
