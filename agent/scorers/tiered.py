@@ -14,14 +14,18 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.scorers.onnx import OnnxScorer
 from shared.features import DEFAULT_MAX_SENSORS
 from shared.modelfile import read_model_bytes
 from shared.readings import ReadingBatch
 from shared.scoring import Scorer, Scores
+
+if TYPE_CHECKING:
+    # onnxruntime costs ~20 MB of RSS: a rules-only agent (the low tier) never loads it.
+    from agent.scorers.onnx import OnnxScorer
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ class TieredScorer:
         The file is read and the session built before the lock is taken, so scoring
         is not held up by a slow load and a bad file leaves the current model in place.
         """
+        from agent.scorers.onnx import OnnxScorer
+
         if isinstance(source, OnnxScorer):
             scorer = source
         else:
