@@ -1,9 +1,10 @@
 """The SQLite store: one write connection (the ingest worker's), a fresh reader per query.
 
-WAL lets the API read while ingest writes; ``synchronous=NORMAL`` keeps commits cheap
-(WAL stays consistent across a process crash; only an OS crash can lose the last
-commits, and those were never acked... unless the ack left first, which is why acks go
-out after ``COMMIT`` returns and power-loss durability is ``synchronous=FULL``'s job).
+WAL lets the API read while ingest writes. ``synchronous=FULL``: the ack that follows a
+commit tells the agent it may delete those readings, so the commit must survive a power
+cut, not only a process crash (``NORMAL`` syncs the WAL only at checkpoints, and an OS
+crash could undo commits that were already acked: a silent loss). The price is one
+fsync per ingest transaction, which batches many MQTT messages.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class SqliteStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = _connect(str(path))
             self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
             migrate(self._conn)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open store {path}: {exc}") from exc
