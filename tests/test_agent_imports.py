@@ -13,7 +13,11 @@ FORBIDDEN = ("sklearn", "pandas", "fastapi", "starlette", "amqtt", "skl2onnx", "
 def _imported_by(code: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
-        capture_output=True, text=True, env=child_env(), check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        check=True,
+        timeout=60,
     ).stdout.split()
     return {name.split(".")[0] for name in out}
 
@@ -36,11 +40,17 @@ def test_edgewatch_agent_verb_imports_only_the_agent_side() -> None:
     # the coordinator's modules for the other verbs.
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "shared.cli", "agent", "--help"],
-        capture_output=True, text=True, env=child_env(), timeout=60,
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--outbox-max-rows" in result.stdout
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "agent" in imported
     assert not imported & {*FORBIDDEN, "coordinator"}
