@@ -120,7 +120,7 @@ def _summary(base: str, token: str, last: dict[str, float]) -> str:
     last.update(stored=stored, t=now)
     online = sum(1 for a in items if a.get("state") == "online")
     depth = sum(int((a.get("heartbeat") or {}).get("outbox_rows", 0)) for a in items)
-    anomalies = stats.get("anomalies", stats.get("anomalies_stored", "?"))
+    anomalies = int(stats.get("anomalies_stored", 0))
     return (
         f"{time.strftime('%H:%M:%S')}  {rate:7.0f} readings/s  stored {int(stored):>8}  "
         f"anomalies {anomalies}  agents online {online}/{AGENTS}  outbox depth {depth}"

@@ -20,6 +20,7 @@ class CountersOut(BaseModel):
     readings_received: int
     readings_stored: int
     duplicates_dropped: int
+    anomalies_stored: int
     rejected: dict[str, int]
 
 
@@ -51,6 +52,7 @@ def counters_out(c: Counters) -> CountersOut:
         readings_received=c.readings_received,
         readings_stored=c.readings_stored,
         duplicates_dropped=c.duplicates_dropped,
+        anomalies_stored=c.anomalies_stored,
         rejected=dict(sorted(c.rejected.items())),
     )
 

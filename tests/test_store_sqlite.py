@@ -144,3 +144,15 @@ def test_unopenable_store_raises_store_error(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(StoreError, match="cannot open"):
         SqliteStore(tmp_path / "dir.db")
+
+
+def test_anomalies_are_counted_once_even_when_a_batch_is_resent(store: SqliteStore) -> None:
+    flagged = make_batch("a", 6).model_copy(update={"anomaly": [True, False] * 3})
+    overlapping = make_batch("a", 6, first_seq=3).model_copy(update={"anomaly": [True] * 6})
+    store.write(WriteSet(batches=[flagged]))
+    store.write(WriteSet(batches=[flagged]))  # a resend stores nothing new
+    # Seqs 3-5 are already stored; only 6-8 are new, and all three are anomalies.
+    store.write(WriteSet(batches=[overlapping]))
+    snapshot = store.counters()
+    assert snapshot.fleet.anomalies_stored == 3 + 3
+    assert snapshot.agents["a"].anomalies_stored == 6

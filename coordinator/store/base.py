@@ -61,6 +61,7 @@ class Counters:
     readings_received: int = 0
     readings_stored: int = 0
     duplicates_dropped: int = 0
+    anomalies_stored: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
 

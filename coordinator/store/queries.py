@@ -15,6 +15,7 @@ _NAMES = {
     "received": "readings_received",
     "stored": "readings_stored",
     "duplicates": "duplicates_dropped",
+    "anomalies": "anomalies_stored",
 }
 
 

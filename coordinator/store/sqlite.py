@@ -31,7 +31,7 @@ from coordinator.store.base import (
 )
 from coordinator.store.migrations import migrate
 from coordinator.store.rows import AGENT_COLUMNS, READING_COLUMNS, agent_row, batch_rows
-from shared.schemas import Result
+from shared.schemas import Result, ResultBatch
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
@@ -107,6 +107,9 @@ class SqliteStore:
             deltas[(batch.agent_id, "received")] += batch.size
             deltas[(batch.agent_id, "stored")] += outcome.stored
             deltas[(batch.agent_id, "duplicates")] += outcome.duplicates
+            deltas[(batch.agent_id, "anomalies")] += _anomalies_stored(
+                cur, batch, stored, stored_at
+            )
         return outcomes, deltas
 
     # -- read side (API, any thread) -------------------------------------------------------
@@ -153,3 +156,20 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _anomalies_stored(
+    cur: sqlite3.Cursor, batch: ResultBatch, stored: int, stored_at: float
+) -> int:
+    """Anomalies among the rows this batch newly stored (resends store none)."""
+    if stored == batch.size:
+        return sum(batch.anomaly)
+    if stored == 0:
+        return 0
+    # Partly new: ask the store which of the new rows (this transaction's stamp) flag one.
+    row = cur.execute(
+        "SELECT COUNT(*) FROM readings WHERE agent_id = ? AND epoch = ? AND seq BETWEEN ? AND ?"
+        " AND anomaly = 1 AND stored_at = ?",
+        (batch.agent_id, batch.epoch, batch.first_seq, batch.last_seq, stored_at),
+    ).fetchone()
+    return int(row[0])
