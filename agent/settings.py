@@ -50,7 +50,8 @@ class AgentSettings(BaseSettings):
     linger_ms: float = Field(default=50.0, ge=0, description="max wait to fill a batch")
     inflight_max: int = Field(default=16, ge=1, description="unacked batches on the wire")
     ack_timeout_s: float = Field(default=10.0, gt=0, description="resend after this")
-    outbox_max_rows: int = Field(default=2_000_000, ge=1, description="outbox bound (readings)")
+    # 4M readings: a 10-minute outage of 50 sensors at 100 Hz (3M) fits, with margin.
+    outbox_max_rows: int = Field(default=4_000_000, ge=1, description="outbox bound (readings)")
     outbox_max_bytes: int = Field(
         default=1024 * 1024 * 1024, ge=1024, description="outbox bound (bytes of payload)"
     )

@@ -70,6 +70,12 @@ def judge(msg: Inbound, topics: Topics, limits: Limits) -> Judged:
         return Refused("agent_mismatch", ref.agent_id, detail)
     if isinstance(payload, ResultBatch):
         return _check_times(payload, msg.received_at, limits)
+    # Fleet messages carry one timestamp; a clock far ahead would make an agent look
+    # alive forever (last_seen in the future), so the same skew limit applies.
+    ts = payload.ts
+    if ts is not None and ts > msg.received_at + limits.max_future_skew_s:
+        ahead = ts - msg.received_at
+        return Refused("ts_future", ref.agent_id, f"ts is {ahead:.0f}s ahead")
     return payload
 
 

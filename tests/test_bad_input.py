@@ -288,7 +288,7 @@ def bad_utf8(draw: st.DrawFn, kind: Kind) -> Case:
 
 @st.composite
 def bad_time(draw: st.DrawFn, kind: Kind) -> Case:
-    """Milliseconds for seconds, before 2000, after 2100, or (results) days ahead."""
+    """Milliseconds for seconds, before 2000, after 2100, or days ahead (every topic)."""
     agent = draw(agents)
     now = NOW
     choices = [
@@ -296,9 +296,8 @@ def bad_time(draw: st.DrawFn, kind: Kind) -> Case:
         ("past", draw(st.floats(min_value=-1e12, max_value=MIN_TS - 1)), "ts_range"),
         ("future", draw(st.floats(min_value=MAX_TS + 1, max_value=1e15)), "ts_range"),
     ]
-    if kind is Kind.RESULTS:
-        ahead = draw(st.floats(min_value=2 * 86_400, max_value=MAX_TS - now - 1))
-        choices.append(("days ahead", now + ahead, "ts_future"))
+    ahead = draw(st.floats(min_value=2 * 86_400, max_value=MAX_TS - now - 1))
+    choices.append(("days ahead", now + ahead, "ts_future"))
     name, value, reason = draw(st.sampled_from(choices))
     doc = set_path(DOCS[kind](agent), TIMESTAMPS[kind], value)
     return Case(kind, agent, dumps(doc), frozenset({reason}), f"ts {name} {value}")
