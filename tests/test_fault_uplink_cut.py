@@ -93,8 +93,10 @@ def test_uplink_cut_detected_scoring_continues_and_resyncs(
     print(f"{broker.kind}/{how}: dead link detected {detection_s:.2f}s after the cut")
     assert detection_s <= BOUND_S[how], f"detected after {detection_s:.2f}s"
 
-    # Still cut: the agent keeps scoring into its outbox and nothing new arrives.
+    # Still cut: the agent keeps scoring into its outbox and nothing new arrives (after
+    # a moment for the coordinator to commit what had reached the broker before the cut).
     at_detection = agent.outbox()
+    time.sleep(0.5)
     stored_then = coord.stored()
     wait_until(
         lambda: agent.outbox()["next_seq"] >= at_detection["next_seq"] + STEP,
