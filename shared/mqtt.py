@@ -97,6 +97,12 @@ class LinkOptions:
 
 
 MessageHandler = Callable[[str, bytes], None]
+
+
+def _no_write_hook(client: paho.Client, userdata: object, sock: object) -> None:
+    """Present only so paho leaves every socket write to the network thread."""
+
+
 ConnectHandler = Callable[[bool], None]
 
 
@@ -124,7 +130,8 @@ class MqttLink:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
-        self._session_started = False
+        self._protocol_refused = False
+        self._last_info: paho.MQTTMessageInfo | None = None
         self.connects = 0
         self.disconnects = 0
         self.connected_since: float | None = None
@@ -152,12 +159,12 @@ class MqttLink:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Disconnect cleanly (no last will) and join the network thread."""
+        """Flush what is queued, disconnect cleanly (no last will), join the thread.
+
+        The network thread itself sends DISCONNECT (it is the only writer), after the
+        packets queued before it, e.g. the coordinator's last acks.
+        """
         self._stop.set()
-        try:
-            self._client.disconnect()
-        except Exception:
-            self._log.debug("disconnect during stop failed", exc_info=True)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -170,10 +177,11 @@ class MqttLink:
         retain: bool = False,
         expiry_s: int | None = None,
     ) -> paho.MQTTMessageInfo | None:
-        """Publish if connected; returns None (and sends nothing) when the link is down.
+        """Queue a publish for the network thread; None (nothing sent) when the link is down.
 
-        Refusing instead of queueing keeps paho from piling up a second, volatile copy
-        of what the caller already keeps durably (the agent's outbox).
+        Refusing instead of queueing while down keeps paho from holding a second,
+        volatile copy of what the caller keeps durably (the agent's outbox); callers bound
+        what is in flight (the agent's window), so paho's own queue stays small.
         """
         if not self._connected.is_set():
             return None
@@ -184,6 +192,7 @@ class MqttLink:
         info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=props)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             return None
+        self._last_info = info
         return info
 
     def drop(self) -> None:
@@ -206,7 +215,7 @@ class MqttLink:
             clean_session=None if version == MQTTProtocolVersion.MQTTv5 else not persistent,
         )
         client.max_inflight_messages_set(self.options.max_inflight)
-        client.max_queued_messages_set(0)
+        client.max_queued_messages_set(0)  # 0 = no cap: the callers bound what is in flight
         if self.address.username:
             client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
@@ -217,7 +226,11 @@ class MqttLink:
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
-        client.on_subscribe = None
+        # With a socket-write hook set, paho only queues packets published from other
+        # threads and wakes the loop: the network thread stays the only socket writer.
+        # Without it, publish() writes from the caller's thread while loop() writes too,
+        # interleaving the bytes of two packets whenever the send buffer is full.
+        client.on_socket_register_write = _no_write_hook
         return client
 
     def _probe_interval(self) -> int:
@@ -243,32 +256,59 @@ class MqttLink:
         attempt = 0
         while not self._stop.is_set():
             try:
-                self._connect_once()
-            except OSError as exc:
-                self.last_error = f"connect: {exc}"
-                self._log.info("broker %s unreachable: %s", self.address.url(), exc)
-                attempt = self._backoff(attempt)
-                continue
-            started = time.monotonic()
-            was_connected = False
-            while not self._stop.is_set():
-                rc = self._client.loop(timeout=0.05)
-                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    break
-                if self._connected.is_set():
-                    was_connected = True
-                elif was_connected or self._connack_overdue(started):
-                    break
-            was_up = self._connected.is_set()
+                outcome = self._session()
+            except Exception:  # a paho surprise must not end the thread silently
+                self._log.exception("MQTT network loop failed; reconnecting")
+                outcome = "failed"
             self._mark_down("loop ended")
             if self._stop.is_set():
                 break
-            if not was_up and self._maybe_fall_back():
+            if outcome == "hung" and self._maybe_fall_back():
                 attempt = 0
                 continue
-            attempt = 0 if was_up else attempt
+            attempt = 0 if outcome == "was_up" else attempt
             attempt = self._backoff(attempt)
         self._mark_down("stopped")
+
+    def _session(self) -> str:
+        """One connection: ``was_up``, ``hung`` (no CONNACK / v5 refused) or ``failed``."""
+        # A fresh client per connection: paho would otherwise replay its own copies of
+        # unacked publishes after reconnecting, on top of the caller's own resend.
+        self._client = self._new_client()
+        self._protocol_refused = False
+        try:
+            self._connect_once()
+        except OSError as exc:
+            self.last_error = f"connect: {exc}"
+            self._log.info("broker %s unreachable: %s", self.address.url(), exc)
+            return "failed"
+        started = time.monotonic()
+        was_up = False
+        stop_deadline: float | None = None
+        while True:
+            if self._stop.is_set() and stop_deadline is None:
+                stop_deadline = time.monotonic() + 2.0
+            rc = self._client.loop(timeout=0.05)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+            if stop_deadline is not None:
+                # Stopping: flush what callers queued (acks...), then say goodbye.
+                last = self._last_info
+                flushed = not self._client.want_write() and (last is None or last.is_published())
+                if flushed or time.monotonic() > stop_deadline:
+                    self._client.disconnect()
+                    self._client.loop(timeout=0.2)
+                    break
+                continue
+            if self._connected.is_set():
+                was_up = True
+            elif was_up:
+                break
+            elif self._connack_overdue(started):
+                return "hung"
+        if self._protocol_refused:
+            return "hung"
+        return "was_up" if was_up else "failed"
 
     def _connack_overdue(self, started: float) -> bool:
         if time.monotonic() - started < self.options.connect_timeout_s:
@@ -283,12 +323,16 @@ class MqttLink:
         return True
 
     def _maybe_fall_back(self) -> bool:
-        """After a failed v5 handshake in auto mode, switch to 3.1.1 for good."""
-        if self.options.protocol != "auto" or self._protocol != "5":
+        """In auto mode, switch to 3.1.1 for good after a v5 CONNECT went unanswered.
+
+        Only before the first successful v5 connection, and only when the broker kept the
+        connection open without answering (amqtt's reaction) or refused the protocol
+        version; a closed connection or a down broker says nothing about the protocol.
+        """
+        if self.options.protocol != "auto" or self._protocol != "5" or self.connects:
             return False
         self._log.info("broker %s did not accept MQTT 5; using 3.1.1", self.address.url())
         self._protocol = "3.1.1"
-        self._client = self._new_client()
         return True
 
     def _backoff(self, attempt: int) -> int:
@@ -329,6 +373,7 @@ class MqttLink:
                     0x01,  # v3 "unacceptable protocol version" seen through a v5 parser
                 )
             ):
+                self._protocol_refused = True
                 client.disconnect()
             return
         for topic_filter, qos in self.options.subscriptions:
