@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS drops (reason TEXT PRIMARY KEY, readings INTEGER NOT 
 """
 
 
+# SQLite primary result codes (sqlite3 exposes them only from Python 3.11.? on).
+_SQLITE_CORRUPT = 11
+_SQLITE_FULL = 13
+_SQLITE_NOTADB = 26
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     first_seq: int
@@ -77,8 +83,10 @@ class Outbox:
         *,
         max_rows: int,
         max_bytes: int,
+        busy_timeout_s: float = 10.0,
     ) -> None:
         self.path = path
+        self.busy_timeout_s = busy_timeout_s
         self.agent_id = agent_id
         self.max_rows = max_rows
         self.max_bytes = max_bytes
@@ -100,19 +108,31 @@ class Outbox:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # timeout first: a lock held by a previous process still exiting is waited
+            # for, never mistaken for damage.
+            db = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.busy_timeout_s,
+            )
+            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=5000")
             row = db.execute("PRAGMA quick_check").fetchone()
             if row is None or row[0] != "ok":
                 db.close()
                 raise OutboxCorrupt(f"{self.path}: quick_check says {row!r}")
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "disk" in str(exc).lower():
+            code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+            if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+                raise OutboxCorrupt(f"{self.path}: {exc}") from exc
+            if code == _SQLITE_FULL or "disk is full" in str(exc).lower():
                 raise OutboxFull(str(exc)) from exc
-            raise OutboxCorrupt(f"{self.path}: {exc}") from exc
+            # Locked, read-only, out of descriptors...: not damage. Moving the file aside
+            # would strand its readings; fail instead and let the supervisor retry.
+            raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
         return db
 
     def _move_aside(self, exc: OutboxCorrupt) -> Path:

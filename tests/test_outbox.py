@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import OutboxMismatch
+from agent.errors import OutboxCorrupt, OutboxError, OutboxMismatch
 from agent.outbox import Outbox
 
 
@@ -104,3 +104,22 @@ def test_rows_are_readable_by_plain_sqlite(tmp_path: Path) -> None:
     box.append(b'{"a":1}', 1, position=1)
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT n, payload FROM chunks").fetchall() == [(1, b'{"a":1}')]
+
+
+def test_a_locked_outbox_is_not_mistaken_for_a_corrupt_one(tmp_path: Path) -> None:
+    db = tmp_path / "outbox.db"
+    box = _open(db)
+    box.append(b"p", 5, position=5)
+    box.close()
+    holder = sqlite3.connect(db, timeout=0)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(OutboxError) as info:
+            Outbox(db, "a1", max_rows=10, max_bytes=10_000, busy_timeout_s=0.3).close()
+        assert not isinstance(info.value, OutboxCorrupt)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not list(tmp_path.glob("*.corrupt-*"))
+    assert _open(db).stats().rows == 5  # the readings are still there
