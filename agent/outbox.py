@@ -274,9 +274,10 @@ class Outbox:
         with self._tx():
             for first, last, rejected in ranges:
                 rows = self._db.execute(
-                    "DELETE FROM chunks WHERE first_seq >= ? AND first_seq + n - 1 <= ? "
-                    "RETURNING n, LENGTH(payload)",
-                    (first, last),
+                    # first_seq <= last lets the primary key bound the scan.
+                    "DELETE FROM chunks WHERE first_seq >= ? AND first_seq <= ? "
+                    "AND first_seq + n - 1 <= ? RETURNING n, LENGTH(payload)",
+                    (first, last, last),
                 ).fetchall()
                 n = sum(r[0] for r in rows)
                 removed += n

@@ -76,6 +76,8 @@ class Agent:
             Topics(settings.topic_prefix),
             protocol=settings.mqtt_version,
             keepalive=settings.keepalive,
+            # Copies older than a few resend periods are stale: the outbox sends again.
+            result_expiry_s=int(max(60.0, 3 * settings.ack_timeout_s)),
         )
         self.window = SendWindow(settings.inflight_max, settings.ack_timeout_s)
         self.counters = Counters()
@@ -267,27 +269,29 @@ class Agent:
             picked = self._next_chunk()
             if picked is None:
                 return
-            chunk, lane = picked
+            chunk, lane, attempt = picked
             if not self.uplink.send_chunk(chunk.payload):
                 if lane == "retry":
-                    self.window.retry.appendleft(chunk.first_seq)
+                    self.window.retry.appendleft((chunk.first_seq, attempt))
                 return
-            self.window.sent(chunk.first_seq, chunk.n, now, lane)
+            self.window.sent(chunk.first_seq, chunk.n, now, lane, attempt)
             self.counters.sent_chunks += 1
 
-    def _next_chunk(self) -> tuple[Chunk, Lane] | None:
+    def _next_chunk(self) -> tuple[Chunk, Lane, int] | None:
         w = self.window
-        while w.retry:
-            chunk = self.outbox.chunk(w.retry.popleft())
-            if chunk is not None:
-                return chunk, "retry"
+        # Retries and backlog share the slots outside the live reserve.
+        while w.retry and w.backlog_slots() > 0:
+            seq, attempt = w.retry.popleft()
+            chunk = self.outbox.chunk(seq)
+            if chunk is not None:  # gone means acked late or dropped by the bound
+                return chunk, "retry", attempt
         live = self.outbox.chunks(w.live_cursor, None, 1)
         if live:
-            return live[0], "live"
+            return live[0], "live", 0
         if w.backlog_slots() > 0 and w.backlog_cursor < w.live_from:
             backlog = self.outbox.chunks(w.backlog_cursor, w.live_from, 1)
             if backlog:
-                return backlog[0], "backlog"
+                return backlog[0], "backlog", 0
         return None
 
     # -- announcements ------------------------------------------------------------------------

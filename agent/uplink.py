@@ -19,8 +19,6 @@ from shared.topics import Topics
 
 log = logging.getLogger(__name__)
 
-# Results a broker holds longer than this are stale copies: the outbox resends anyway.
-RESULT_EXPIRY_S = 3600
 HEARTBEAT_EXPIRY_S = 120
 
 
@@ -46,9 +44,13 @@ class Uplink:
         *,
         protocol: Protocol,
         keepalive: int,
+        result_expiry_s: int = 60,
         events_max: int = 10_000,
     ) -> None:
         self.agent_id = agent_id
+        # MQTT 5 message expiry of result batches: a broker holding a copy longer than
+        # this holds a stale one (the outbox resends), so let it go.
+        self.result_expiry_s = result_expiry_s
         self.topics = topics
         self.events: queue.Queue[Event] = queue.Queue(maxsize=events_max)
         self.bad_acks: dict[str, int] = {}
@@ -110,7 +112,7 @@ class Uplink:
 
     def send_chunk(self, payload: bytes) -> bool:
         info = self.link.publish(
-            self.topics.results(self.agent_id), payload, qos=1, expiry_s=RESULT_EXPIRY_S
+            self.topics.results(self.agent_id), payload, qos=1, expiry_s=self.result_expiry_s
         )
         return info is not None
 

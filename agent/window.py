@@ -2,8 +2,10 @@
 
 Order of preference each time a slot is free:
 
-1. **retries**: chunks whose ack did not come within ``ack_timeout`` (or that were in
-   flight when the link dropped);
+1. **retries**: chunks whose ack did not come in time; each retry of a chunk waits twice
+   as long as the one before (capped), so a coordinator that is down while the broker
+   is up sees a trickle of probes, not the whole window every ``ack_timeout``. Retries
+   share the backlog's slots, never the live reserve;
 2. **live**: chunks appended since the link came up, oldest first, so the coordinator
    sees the present with a short lag even while a backlog drains;
 3. **backlog**: what piled up while offline, oldest first, using at most
@@ -22,12 +24,16 @@ from typing import Literal
 Lane = Literal["retry", "live", "backlog"]
 
 
+MAX_RETRY_WAIT_S = 300.0
+
+
 @dataclass(slots=True)
 class InFlight:
     first_seq: int
     n: int
     sent_at: float
     lane: Lane
+    attempt: int = 0
 
 
 class SendWindow:
@@ -36,7 +42,7 @@ class SendWindow:
         self.ack_timeout_s = ack_timeout_s
         self.live_reserve = max(1, inflight_max // 4)
         self.inflight: dict[int, InFlight] = {}
-        self.retry: deque[int] = deque()
+        self.retry: deque[tuple[int, int]] = deque()  # (first_seq, attempt)
         self.live_from = 0
         self.live_cursor = 0
         self.backlog_cursor = 0
@@ -57,8 +63,8 @@ class SendWindow:
         in_backlog = sum(1 for f in self.inflight.values() if f.lane != "live")
         return max(0, self.inflight_max - self.live_reserve - in_backlog)
 
-    def sent(self, first_seq: int, n: int, now: float, lane: Lane) -> None:
-        self.inflight[first_seq] = InFlight(first_seq, n, now, lane)
+    def sent(self, first_seq: int, n: int, now: float, lane: Lane, attempt: int = 0) -> None:
+        self.inflight[first_seq] = InFlight(first_seq, n, now, lane, attempt)
         if lane == "live":
             self.live_cursor = max(self.live_cursor, first_seq + n)
         elif lane == "backlog":
@@ -72,12 +78,18 @@ class SendWindow:
         ]:
             del self.inflight[seq]
 
+    def wait_for(self, attempt: int) -> float:
+        """How long attempt ``attempt`` (0 = first send) waits for its ack."""
+        return float(
+            min(self.ack_timeout_s * 2**attempt, max(MAX_RETRY_WAIT_S, self.ack_timeout_s))
+        )
+
     def expire(self, now: float) -> int:
         """Move chunks whose ack is overdue to the retry lane; returns how many."""
-        late = [s for s, f in self.inflight.items() if now - f.sent_at >= self.ack_timeout_s]
-        for seq in sorted(late):
-            del self.inflight[seq]
-            self.retry.append(seq)
+        late = [f for f in self.inflight.values() if now - f.sent_at >= self.wait_for(f.attempt)]
+        for f in sorted(late, key=lambda f: f.first_seq):
+            del self.inflight[f.first_seq]
+            self.retry.append((f.first_seq, f.attempt + 1))
         return len(late)
 
     def oldest_inflight_age(self, now: float) -> float:

@@ -33,6 +33,16 @@ def test_ack_frees_slots_and_timeout_moves_to_retry() -> None:
     assert list(w.inflight) == [10]
     assert w.expire(now=5.5) == 0
     assert w.expire(now=6.0) == 1
-    assert list(w.retry) == [10] and not w.inflight
-    w.sent(10, 10, now=7.0, lane="retry")
+    assert list(w.retry) == [(10, 1)] and not w.inflight
+    w.sent(10, 10, now=7.0, lane="retry", attempt=1)
     assert w.resends == 1 and w.live_cursor == 20
+
+
+def test_each_retry_waits_twice_as_long_up_to_a_cap() -> None:
+    w = SendWindow(inflight_max=4, ack_timeout_s=5)
+    assert [w.wait_for(a) for a in range(8)] == [5, 10, 20, 40, 80, 160, 300, 300]
+    w.reset(0, 0)
+    w.sent(0, 10, now=0.0, lane="retry", attempt=2)
+    assert w.expire(now=19.9) == 0
+    assert w.expire(now=20.0) == 1
+    assert list(w.retry) == [(0, 3)]

@@ -36,8 +36,11 @@ from shared.schemas import Result, ResultBatch
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 
+# ON CONFLICT on the key only: OR IGNORE would also swallow NOT NULL / CHECK violations
+# and count them as duplicates, which the ack would then turn into a silent loss.
 _INSERT_READING = (
-    f"INSERT OR IGNORE INTO readings ({READING_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+    f"INSERT INTO readings ({READING_COLUMNS}) VALUES ({', '.join('?' * 14)}) "
+    "ON CONFLICT (agent_id, epoch, seq) DO NOTHING"
 )
 _UPSERT_AGENT = f"INSERT OR REPLACE INTO agents ({AGENT_COLUMNS}) VALUES ({', '.join('?' * 12)})"
 _ADD_COUNTER = (
