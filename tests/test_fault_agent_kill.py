@@ -60,12 +60,17 @@ def test_agent_sigkilled_at_random_moments_delivers_exactly_once(
     # SIGKILL anywhere in the agent's loop (mid-poll, mid-commit, mid-publish).
     marks = sorted(rng.sample(range(COUNT // 10, COUNT * 8 // 10), KILLS))
     unacked_at_kill = []
+    killed_at = 0
     for mark in marks:
-        wait_until(_reached(agent, mark), 30, message=f"agent never reached reading {mark}")
+        # Mid-stream of *this* run: it has appended past both the mark and the last kill.
+        target = max(mark, killed_at + 1)
+        wait_until(_reached(agent, target), 30, message=f"agent never reached reading {target}")
         time.sleep(rng.uniform(0.0, 0.25))
         assert agent.proc is not None and agent.proc.alive, "agent ended before its kill"
         agent.proc.kill()
-        unacked_at_kill.append(agent.outbox()["rows"])
+        after_kill = agent.outbox()
+        unacked_at_kill.append(after_kill["rows"])
+        killed_at = after_kill["next_seq"]
         agent.start()
 
     assert agent.proc is not None
