@@ -25,7 +25,7 @@ from coordinator.ingest_log import RateLimitedLog
 from coordinator.ingest_queue import Inbox
 from coordinator.ingest_validate import Inbound, Judged, Limits, Refused, judge
 from coordinator.metrics import CoordinatorMetrics
-from coordinator.store import CommitResult, Refusal, Store, WriteSet
+from coordinator.store import CommitResult, Quarantined, Refusal, Store, WriteSet
 from shared.codec import encode
 from shared.schemas import Ack, AgentStatus, Heartbeat, Hello, ResultBatch
 from shared.topics import Topics
@@ -111,13 +111,14 @@ class IngestWorker:
         """Judge, write in one transaction, commit, then ack (the worker's whole job)."""
         batches: list[ResultBatch] = []
         refused: list[Refused] = []
+        item_time = time.time()
         for item in items:
             verdict = judge(item, self._topics, self._limits)
             self._sort(verdict, item.received_at, batches, refused)
         agents = self._fleet.take_dirty()
         work = WriteSet(
             batches=batches,
-            refusals=[Refusal(r.reason, r.agent_id, r.readings) for r in refused],
+            refusals=[_refusal(r, item_time) for r in refused],
             agents=agents,
         )
         started = time.perf_counter()
@@ -210,3 +211,12 @@ class IngestWorker:
             acks_unsent=self._acks_unsent,
             store_errors=self._store_errors,
         )
+
+
+def _refusal(r: Refused, now: float) -> Refusal:
+    """The store's record of a refusal; an acked one keeps its batch in quarantine."""
+    kept = None
+    if r.ack is not None and r.payload is not None:
+        a = r.ack
+        kept = Quarantined(a.agent_id, a.epoch, a.first_seq, a.last_seq, r.payload, now)
+    return Refusal(r.reason, r.agent_id, r.readings, kept)

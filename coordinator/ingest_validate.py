@@ -9,7 +9,7 @@ be attributed is only counted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.codec import decode
 from shared.errors import PayloadError
@@ -39,6 +39,7 @@ class Refused:
     detail: str = ""
     readings: int = 0
     ack: Ack | None = None
+    payload: bytes | None = None  # kept in quarantine when the refusal is acked
 
 
 FleetMessage = Hello | Heartbeat | AgentStatus
@@ -69,7 +70,10 @@ def judge(msg: Inbound, topics: Topics, limits: Limits) -> Judged:
         detail = f"topic says {ref.agent_id!r}, payload says {payload.agent_id!r}"
         return Refused("agent_mismatch", ref.agent_id, detail)
     if isinstance(payload, ResultBatch):
-        return _check_times(payload, msg.received_at, limits)
+        verdict = _check_times(payload, msg.received_at, limits)
+        if isinstance(verdict, Refused):
+            return replace(verdict, payload=msg.payload)
+        return verdict
     # Fleet messages carry one timestamp; a clock far ahead would make an agent look
     # alive forever (last_seen in the future), so the same skew limit applies.
     ts = payload.ts

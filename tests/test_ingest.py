@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from coordinator.ingest_queue import Inbox
 from coordinator.ingest_validate import Inbound, Limits, Refused, judge
 from coordinator.service import CoordinatorService
 from coordinator.store import WriteSet
+from shared.schemas import ResultBatch
 from tests.coordinator_fixtures import (
     TOPICS,
     Publisher,
@@ -76,15 +78,23 @@ def test_replayed_batch_is_stored_once_and_acked_twice(
     )
 
 
-def test_future_batch_is_acked_as_rejected_and_not_stored(
+def test_future_batch_is_quarantined_then_acked_as_rejected(
     coord_service: CoordinatorService, coord_publisher: Publisher
 ) -> None:
     wait_ready(coord_service, coord_publisher)
-    coord_publisher.send(make_batch("a3", 5, ts=time.time() + 3 * 86_400))
+    batch = make_batch("a3", 5, ts=time.time() + 3 * 86_400)
+    coord_publisher.send(batch)
     (ack,) = coord_publisher.wait_acks(1, "a3")
     assert ack.rejected == "ts_future" and ack.stored == 0 and ack.last_seq == 4
     assert count_rows(coord_service.settings.db, "a3") == 0
     assert coord_service.store.counters().agents["a3"].rejected == {"ts_future": 1}
+    # The ack lets the agent delete its copy, so ours was committed first, whole: a
+    # coordinator with a wrong clock must not destroy good data.
+    conn = sqlite3.connect(coord_service.settings.db)
+    kept = conn.execute("SELECT reason, first_seq, last_seq, payload FROM quarantine").fetchall()
+    conn.close()
+    assert len(kept) == 1 and kept[0][:3] == ("ts_future", 0, 4)
+    assert ResultBatch.model_validate_json(kept[0][3]) == batch
 
 
 def test_store_failure_sends_no_ack_and_the_resend_is_stored(

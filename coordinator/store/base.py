@@ -27,6 +27,19 @@ class Refusal:
     reason: str
     agent_id: str | None
     readings: int = 0
+    kept: Quarantined | None = None
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A refused batch that will be acked: stored whole first, in ``quarantine``."""
+
+    agent_id: str
+    epoch: int
+    first_seq: int
+    last_seq: int
+    payload: bytes
+    received_at: float
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        4,
+        "quarantine",
+        (
+            # Batches refused for good but acked (e.g. ts_future): kept whole, so an ack
+            # never deletes the only copy of data that a wrong clock made look bad.
+            """CREATE TABLE quarantine (
+                agent_id TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                first_seq INTEGER NOT NULL,
+                last_seq INTEGER NOT NULL,
+                reason TEXT NOT NULL,
+                received_at REAL NOT NULL,
+                payload BLOB NOT NULL,
+                PRIMARY KEY (agent_id, epoch, first_seq)
+            )""",
+        ),
+    ),
 )
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (

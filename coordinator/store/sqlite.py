@@ -42,6 +42,10 @@ _INSERT_READING = (
     f"INSERT INTO readings ({READING_COLUMNS}) VALUES ({', '.join('?' * 14)}) "
     "ON CONFLICT (agent_id, epoch, seq) DO NOTHING"
 )
+_QUARANTINE = (
+    "INSERT INTO quarantine (agent_id, epoch, first_seq, last_seq, reason, received_at, payload)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, epoch, first_seq) DO NOTHING"
+)
 _UPSERT_AGENT = f"INSERT OR REPLACE INTO agents ({AGENT_COLUMNS}) VALUES ({', '.join('?' * 12)})"
 _ADD_COUNTER = (
     "INSERT INTO counters (agent_id, name, value) VALUES (?, ?, ?) "
@@ -84,6 +88,19 @@ class SqliteStore:
                     agent = refusal.agent_id or NO_AGENT
                     deltas[(agent, f"rejected:{refusal.reason}")] += 1
                     deltas[(agent, "received")] += refusal.readings
+                    if (q := refusal.kept) is not None:
+                        cur.execute(
+                            _QUARANTINE,
+                            (
+                                q.agent_id,
+                                q.epoch,
+                                q.first_seq,
+                                q.last_seq,
+                                refusal.reason,
+                                q.received_at,
+                                q.payload,
+                            ),
+                        )
                 cur.executemany(_UPSERT_AGENT, [agent_row(r) for r in work.agents])
                 cur.executemany(_ADD_COUNTER, [(a, n, v) for (a, n), v in deltas.items() if v])
                 cur.execute("COMMIT")
