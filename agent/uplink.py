@@ -66,8 +66,10 @@ class Uplink:
             broker,
             options,
             on_message=self._on_message,
-            on_connect=lambda present: self._put(LinkUp(present)),
-            on_disconnect=lambda why: self._put(LinkDown(why)),
+            # Link events are rare and must never be lost (the worker resets its window
+            # and re-announces on them): wait for room instead of dropping.
+            on_connect=lambda present: self.events.put(LinkUp(present)),
+            on_disconnect=lambda why: self.events.put(LinkDown(why)),
             logger=log,
         )
 
