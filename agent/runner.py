@@ -76,6 +76,7 @@ class Agent:
             Topics(settings.topic_prefix),
             protocol=settings.mqtt_version,
             keepalive=settings.keepalive,
+            inflight_max=settings.inflight_max,
             # Copies older than a few resend periods are stale: the outbox sends again.
             result_expiry_s=int(max(60.0, 3 * settings.ack_timeout_s)),
         )

@@ -48,8 +48,9 @@ class AgentSettings(BaseSettings):
     keepalive: int = Field(default=10, ge=2, le=600, description="MQTT keepalive seconds")
     batch_max: int = Field(default=500, ge=1, le=5000, description="readings per batch")
     linger_ms: float = Field(default=50.0, ge=0, description="max wait to fill a batch")
-    # At most 60: the MQTT link lets 64 QoS 1 messages fly; the rest is for status/hello.
-    inflight_max: int = Field(default=16, ge=1, le=60, description="unacked batches on the wire")
+    inflight_max: int = Field(
+        default=16, ge=1, le=100_000, description="unacked batches on the wire"
+    )
     ack_timeout_s: float = Field(default=10.0, gt=0, description="resend after this")
     # 4M readings: a 10-minute outage of 50 sensors at 100 Hz (3M) fits, with margin.
     outbox_max_rows: int = Field(default=4_000_000, ge=1, description="outbox bound (readings)")

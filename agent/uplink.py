@@ -44,6 +44,7 @@ class Uplink:
         *,
         protocol: Protocol,
         keepalive: int,
+        inflight_max: int = 16,
         result_expiry_s: int = 60,
         events_max: int = 10_000,
     ) -> None:
@@ -59,6 +60,9 @@ class Uplink:
             client_id=f"edgewatch-agent-{agent_id}",
             protocol=protocol,
             keepalive=keepalive,
+            # paho's QoS 1 window must hold our whole batch window plus status/hello,
+            # or publishes beyond it would wait in paho's memory instead of the wire.
+            max_inflight=inflight_max + 8,
             will=Will(topics.status(agent_id), encode(offline)),
             subscriptions=((topics.ack(agent_id), 1),),
         )
