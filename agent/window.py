@@ -5,7 +5,10 @@ Order of preference each time a slot is free:
 1. **retries**: chunks whose ack did not come in time; each retry of a chunk waits twice
    as long as the one before (capped), so a coordinator that is down while the broker
    is up sees a trickle of probes, not the whole window every ``ack_timeout``. Retries
-   share the backlog's slots, never the live reserve;
+   share the backlog's slots, never the live reserve. The backoff ends for a chunk as
+   soon as one sent after it is acked (the coordinator is back and answering): its
+   copy was lost, typically with the broker's queue, and it goes again after the plain
+   ``ack_timeout`` instead of holding a backlog slot for up to ``MAX_RETRY_WAIT_S``;
 2. **live**: chunks appended since the link came up, oldest first, so the coordinator
    sees the present with a short lag even while a backlog drains;
 3. **backlog**: what piled up while offline, oldest first, using at most
@@ -47,6 +50,9 @@ class SendWindow:
         self.live_cursor = 0
         self.backlog_cursor = 0
         self.resends = 0
+        # When the newest chunk that got acked was sent: anything unacked sent before it
+        # has been overtaken by a coordinator that is answering.
+        self.acked_sent_at = float("-inf")
 
     def reset(self, oldest_seq: int, next_seq: int) -> None:
         """On (re)connect: everything unacked is backlog, everything new is live."""
@@ -76,7 +82,7 @@ class SendWindow:
         for seq in [
             s for s, f in self.inflight.items() if s >= first_seq and s + f.n - 1 <= last_seq
         ]:
-            del self.inflight[seq]
+            self.acked_sent_at = max(self.acked_sent_at, self.inflight.pop(seq).sent_at)
 
     def wait_for(self, attempt: int) -> float:
         """How long attempt ``attempt`` (0 = first send) waits for its ack."""
@@ -86,11 +92,19 @@ class SendWindow:
 
     def expire(self, now: float) -> int:
         """Move chunks whose ack is overdue to the retry lane; returns how many."""
-        late = [f for f in self.inflight.values() if now - f.sent_at >= self.wait_for(f.attempt)]
+        late = [f for f in self.inflight.values() if self._late(f, now)]
         for f in sorted(late, key=lambda f: f.first_seq):
             del self.inflight[f.first_seq]
-            self.retry.append((f.first_seq, f.attempt + 1))
+            # Overtaken: the coordinator is up, so no backoff for this chunk's next copy.
+            attempt = 0 if self._overtaken(f, now) else f.attempt + 1
+            self.retry.append((f.first_seq, attempt))
         return len(late)
+
+    def _overtaken(self, f: InFlight, now: float) -> bool:
+        return f.sent_at < self.acked_sent_at and now - f.sent_at >= self.ack_timeout_s
+
+    def _late(self, f: InFlight, now: float) -> bool:
+        return now - f.sent_at >= self.wait_for(f.attempt) or self._overtaken(f, now)
 
     def oldest_inflight_age(self, now: float) -> float:
         return max((now - f.sent_at for f in self.inflight.values()), default=0.0)

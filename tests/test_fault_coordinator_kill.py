@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.window import SendWindow
 from coordinator.faults import (
     CRASH_STATUS,
     EXIT_AFTER_COMMIT_ENV,
@@ -81,6 +82,26 @@ def test_fault_hook_is_inert_unless_set() -> None:
     for bad in ("0", "-1", "soon"):
         with pytest.raises(ValueError, match=EXIT_AFTER_COMMIT_ENV):
             exit_after_commit_from({EXIT_AFTER_COMMIT_ENV: bad})
+
+
+def test_coordinator_back_after_an_outage_ends_the_resend_backoff() -> None:
+    """The window side of the overflow: a resend lost with the broker's queue must go
+    again soon after the coordinator answers, not after its grown backoff (up to 300 s
+    holding a backlog slot)."""
+    w = SendWindow(inflight_max=8, ack_timeout_s=1.0)
+    w.sent(0, 10, 0.0, "live")
+    # Coordinator down: each copy of chunk 0 waits twice as long as the one before.
+    for now, attempt in ((1.0, 1), (3.0, 2), (7.0, 3)):
+        assert w.expire(now) == 1
+        assert w.retry.popleft() == (0, attempt)
+        w.sent(0, 10, now, "retry", attempt)
+    assert w.expire(10.0) == 0  # third copy waits 8 s: still backing off, no ack seen
+    # Coordinator back: a chunk sent after chunk 0's last copy is acked ...
+    w.sent(10, 10, 9.0, "live")
+    w.acked(10, 19)
+    # ... so that copy was lost: chunk 0 goes again now, with its backoff ended.
+    assert w.expire(10.0) == 1
+    assert list(w.retry) == [(0, 0)]
 
 
 @pytest.mark.mosquitto
