@@ -7,10 +7,9 @@ Both on a real Mosquitto (its per-client queue limit is the fault of the second 
   where the store has rows the agent still thinks unacked. Restarted without the hook,
   it receives the agent's resends, must store none of them twice, and must count them
   in ``duplicates_dropped`` (proof that the window was hit).
-* **Down past the queue**: with ``--batch-max 2`` the agent's backlog grows past 1000
-  messages while the coordinator is down, and it publishes more than Mosquitto's
-  ``max_queued_messages`` (lowered to 100: see the test for why); Mosquitto drops the
-  excess silently and the outbox covers it.
+* **Down past the queue**: with ``--batch-max 2`` and a wide in-flight window the agent
+  publishes far more than Mosquitto's ``max_queued_messages`` (default 1000) while the
+  coordinator is down; Mosquitto drops the excess silently and the outbox covers it.
 """
 
 from __future__ import annotations
@@ -29,12 +28,11 @@ from coordinator.faults import (
     exit_after_commit_from,
 )
 from tests.support.edgewatch import AgentRun, Coordinator, ledger
-from tests.support.mosquitto import MosquittoConfig, MosquittoFactory, MosquittoProcess
+from tests.support.mosquitto import MosquittoProcess
 from tests.support.procs import Proc, ProcGroup, wait_until
 
 # Mosquitto's notice when a client's queue is full: the silent loss, made visible.
 DROPPING = "Outgoing messages are being dropped for client test-coordinator"
-QUEUE = 100  # Mosquitto's max_queued_messages for the overflow test (default 1000)
 
 
 class _FaultEnv(ProcGroup):
@@ -147,14 +145,8 @@ def test_coordinator_killed_between_commit_and_ack_dedupes_the_resends(
 @pytest.mark.mosquitto
 @pytest.mark.slow
 def test_coordinator_down_past_the_broker_queue_outbox_covers_the_overflow(
-    mosquitto_factory: MosquittoFactory, procs: ProcGroup, tmp_path: Path
+    mosquitto: MosquittoProcess, procs: ProcGroup, tmp_path: Path
 ) -> None:
-    # One agent can no longer overflow Mosquitto's default queue of 1000: its window
-    # puts at most 60 chunks on the wire and resends each with a doubling wait, so a
-    # stopped coordinator gets a trickle. The fault is the same with a smaller queue:
-    # more than the broker holds for the coordinator, dropped silently. The backlog
-    # itself (in the outbox) is still well over 1000 messages.
-    mosquitto = mosquitto_factory(MosquittoConfig(max_queued_messages=QUEUE))
     count = 5000
     batch = 2
     coord = Coordinator(procs, mosquitto.url, "5", tmp_path / "coord").start()
@@ -169,8 +161,10 @@ def test_coordinator_down_past_the_broker_queue_outbox_covers_the_overflow(
         extra=(
             "--batch-max",
             str(batch),
+            # A window wider than the broker's queue (1000, Mosquitto's default), so
+            # the agent alone overflows it while the coordinator is down.
             "--inflight-max",
-            "60",
+            "4000",
             "--ack-timeout-s",
             "2",
             "--keepalive",
