@@ -29,6 +29,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         1,
         "readings",
         (
+            # Clustered on the dedupe key (WITHOUT ROWID): one B-tree insert fewer per
+            # reading than a rowid table plus a UNIQUE index, at 100k readings/s.
             """CREATE TABLE readings (
                 agent_id TEXT NOT NULL,
                 epoch INTEGER NOT NULL,
@@ -44,8 +46,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 confidence REAL NOT NULL,
                 scorer TEXT NOT NULL,
                 stored_at REAL NOT NULL,
-                UNIQUE (agent_id, epoch, seq)
-            )""",
+                PRIMARY KEY (agent_id, epoch, seq)
+            ) WITHOUT ROWID""",
             "CREATE INDEX readings_sensor_ts ON readings (sensor_id, ts)",
             "CREATE INDEX readings_ts ON readings (ts)",
         ),

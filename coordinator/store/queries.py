@@ -65,5 +65,5 @@ def readings(conn: sqlite3.Connection, query: ReadingQuery) -> list[Result]:
             where.append(f"{column} {op} ?")
             params.append(value)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT {READING_COLUMNS} FROM readings {clause} ORDER BY ts, rowid LIMIT ?"
+    sql = f"SELECT {READING_COLUMNS} FROM readings {clause} ORDER BY ts, stored_at, seq LIMIT ?"
     return [result_of(r) for r in conn.execute(sql, (*params, query.limit))]
