@@ -13,10 +13,28 @@ from tests.support.procs import child_env, free_port
 def test_demo_runs_three_agents_and_stores_readings(tmp_path: Path) -> None:
     port = free_port()
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "--log-level", "WARNING", "demo",
-         "--duration", "9", "--interval", "2", "--port", str(port),
-         "--data-dir", str(tmp_path / "demo"), "--rate", "300"],
-        capture_output=True, text=True, env=child_env(), timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "--log-level",
+            "WARNING",
+            "demo",
+            "--duration",
+            "9",
+            "--interval",
+            "2",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--rate",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=120,
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr[-3000:]

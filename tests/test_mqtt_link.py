@@ -72,6 +72,7 @@ def test_concurrent_large_publishes_never_corrupt_the_stream(
     pub.start()
     try:
         assert sub.wait_connected(10) and pub.wait_connected(10)
+
         # Two threads publishing 300 KB messages fill the socket buffer: before the
         # single-writer fix their packets interleaved and the broker dropped the link.
         def burst() -> None:
