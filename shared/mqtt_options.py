@@ -1,0 +1,73 @@
+"""Where the broker is and how to hold a connection to it: plain, frozen settings.
+
+Parsed once from a URL or settings and handed to ``shared.mqtt.MqttLink``; nothing here
+touches the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from shared.errors import ConfigError
+
+Protocol = Literal["auto", "5", "3.1.1"]
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where the broker is: parsed from ``mqtt://[user:pass@]host:port`` (or ``mqtts://``)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
+            raise ConfigError(f"broker must be mqtt://[user:pass@]host:port, got {url!r}")
+        try:
+            port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        except ValueError as exc:
+            raise ConfigError(f"bad port in broker URL {url!r}") from exc
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=parts.scheme == "mqtts",
+        )
+
+    def url(self, with_secret: bool = False) -> str:
+        auth = ""
+        if self.username:
+            auth = self.username + (":" + (self.password or "") if with_secret else "") + "@"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+@dataclass(frozen=True)
+class LinkOptions:
+    """How to hold the connection. ``session_expiry_s`` > 0 keeps a persistent session."""
+
+    client_id: str
+    protocol: Protocol = "auto"
+    keepalive: int = 10
+    session_expiry_s: int = 3600
+    will: Will | None = None
+    connect_timeout_s: float = 4.0
+    backoff_min_s: float = 0.2
+    backoff_max_s: float = 30.0
+    max_inflight: int = 64
+    subscriptions: tuple[tuple[str, int], ...] = field(default_factory=tuple)
