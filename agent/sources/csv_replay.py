@@ -1,6 +1,6 @@
 """Replay of CSV files (SKAB, NAB or any other) as a ``Source``.
 
-Each file is one sensor. Its columns are sorted into roles by header name and content:
+Each file is one sensor, its columns sorted into roles by ``agent.sources.csv_format``:
 a timestamp column, an optional 0/1 label column, and every other numeric column as a
 metric. Files are loaded whole at start-up, bad rows are skipped (counted by reason,
 logged once per reason), and the files are interleaved round robin, so the stream is a
@@ -11,39 +11,54 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from agent.sources.base import Clock, Pacer, SensorInfo
+from agent.sources.csv_format import (
+    LABEL_NAMES,
+    NOT_METRICS,
+    TIME_NAMES,
+    Roles,
+    Row,
+    find_roles,
+    metric_name_of,
+    parse_row,
+    parse_time,
+    sensor_id_of,
+    sniff_separator,
+)
 from shared.errors import ConfigError
 from shared.readings import FloatArray, ReadingBatch
-from shared.schemas import MAX_TS, MIN_TS
+
+# Column and row names are re-exported: callers have always imported them from here.
+__all__ = [
+    "LABEL_NAMES",
+    "NOT_METRICS",
+    "TIME_NAMES",
+    "CsvReplay",
+    "Roles",
+    "Row",
+    "SkipCounter",
+    "Stream",
+    "Table",
+    "find_roles",
+    "metric_name_of",
+    "parse_time",
+    "read_table",
+    "sensor_id_of",
+    "sniff_separator",
+]
 
 log = logging.getLogger(__name__)
 
-TIME_NAMES = ("timestamp", "datetime", "date_time", "time", "ts", "date")
-LABEL_NAMES = ("anomaly", "label", "is_anomaly")
-# Label-like columns that are never metrics (SKAB's changepoint marks onsets, not states).
-NOT_METRICS = frozenset({*LABEL_NAMES, "changepoint", "change_point", "is_changepoint"})
-_SEPARATORS = (";", ",", "\t", "|")
 _SAMPLE_ROWS = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Roles:
-    """Which column does what (indices into the header)."""
-
-    time: int | None
-    label: int | None
-    metrics: dict[str, int]  # sanitised metric name -> column
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,73 +93,6 @@ class SkipCounter:
         self.counts[reason] = self.counts.get(reason, 0) + 1
 
 
-def sniff_separator(header: str) -> str:
-    """The most frequent of ``; , TAB |`` in the header line (``,`` if none)."""
-    counts = [header.count(sep) for sep in _SEPARATORS]
-    return _SEPARATORS[counts.index(max(counts))] if max(counts) > 0 else ","
-
-
-def sensor_id_of(path: Path) -> str:
-    """``valve1/0.csv`` -> ``valve1-0``, restricted to the schema's characters."""
-    raw = f"{path.parent.name}-{path.stem}" if path.parent.name else path.stem
-    return re.sub(r"[^A-Za-z0-9_.:-]", "_", raw)[:128] or "csv"
-
-
-def metric_name_of(header: str, column: int, taken: set[str]) -> str:
-    """The header cut to the schema's MetricName pattern, unique within the file."""
-    name = re.sub(r"[^A-Za-z0-9_. ()/%-]", "_", header.strip())[:60] or f"column_{column}"
-    unique, n = name, 2
-    while unique in taken:
-        unique, n = f"{name}_{n}", n + 1
-    taken.add(unique)
-    return unique
-
-
-def parse_time(text: str) -> float | None:
-    """Epoch seconds from ISO 8601, ``YYYY-MM-DD hh:mm:ss`` (naive = UTC) or a number."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
-def _parses(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def find_roles(header: list[str], sample: list[list[str]]) -> Roles:
-    """Sort columns into time, label and metrics (see the module docstring)."""
-    lower = [h.strip().lower() for h in header]
-    time_col = next((lower.index(n) for n in TIME_NAMES if n in lower), None)
-    if time_col is None and _looks_like_time([r[0] for r in sample if r]):
-        time_col = 0
-    label = next((lower.index(n) for n in LABEL_NAMES if n in lower), None)
-    metrics: dict[str, int] = {}
-    taken: set[str] = set()
-    for col, name in enumerate(lower):
-        if col == time_col or name in NOT_METRICS:
-            continue
-        values = [r[col].strip() for r in sample if len(r) == len(header) and r[col].strip()]
-        if values and 2 * sum(map(_parses, values)) > len(values):
-            metrics[metric_name_of(header[col], col, taken)] = col
-    return Roles(time_col, label, metrics)
-
-
-def _looks_like_time(values: list[str]) -> bool:
-    stamps = [parse_time(v) for v in values[:10] if v.strip()]
-    return bool(stamps) and all(s is not None and MIN_TS <= s <= MAX_TS for s in stamps)
-
-
 def read_table(path: Path, sep: str | None, keep_time: bool, skipped: SkipCounter) -> Table:
     """Parse one file; raises ``ConfigError`` only when the file as a whole is unusable."""
     try:
@@ -166,7 +114,7 @@ def read_table(path: Path, sep: str | None, keep_time: bool, skipped: SkipCounte
     values: list[list[float]] = []
     labels: list[int | None] = []
     for line, row in rows[1:]:
-        parsed = _parse_row(row, len(header), roles, keep_time)
+        parsed = parse_row(row, len(header), roles, keep_time)
         if isinstance(parsed, str):
             skipped.skip(parsed, path, line)
         else:
@@ -195,48 +143,6 @@ def _rows(
         except csv.Error:
             skipped.skip("malformed", path, number)
     return out
-
-
-Row = tuple[float, list[float], int | None]
-
-
-def _parse_row(row: list[str], width: int, roles: Roles, keep_time: bool) -> Row | str:
-    """The row's (ts, metric values, label), or the reason it is skipped."""
-    if len(row) != width:
-        return "field_count"
-    ts = math.nan
-    if keep_time and roles.time is not None:
-        stamp = parse_time(row[roles.time])
-        if stamp is None:
-            return "bad_timestamp"
-        if not MIN_TS <= stamp <= MAX_TS:
-            return "ts_range"
-        ts = stamp
-    values: list[float] = []
-    for col in roles.metrics.values():
-        cell = row[col].strip()
-        try:
-            value = float(cell) if cell else math.nan  # an empty cell is an absent metric
-        except ValueError:
-            return "bad_number"
-        if math.isinf(value) or (cell and math.isnan(value)):
-            return "non_finite"
-        values.append(value)
-    if all(math.isnan(v) for v in values):
-        return "no_metrics"
-    label = _parse_label(row[roles.label]) if roles.label is not None else None
-    return "bad_label" if label == -1 else (ts, values, label)
-
-
-def _parse_label(cell: str) -> int | None:
-    """0 or 1 (``1.0`` too), None when empty, -1 when it is neither."""
-    if not cell.strip():
-        return None
-    try:
-        value = float(cell)
-    except ValueError:
-        return -1
-    return int(value) if value in (0.0, 1.0) else -1
 
 
 class CsvReplay:
