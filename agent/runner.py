@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agent.announce import build_heartbeat, build_hello
 from agent.encoder import encode_batch
 from agent.errors import OutboxFull
 from agent.health import HealthProbe
@@ -33,10 +34,9 @@ from agent.settings import AgentSettings
 from agent.sources.base import Source
 from agent.uplink import LinkDown, LinkUp, Uplink
 from agent.window import Lane, SendWindow
-from shared import __version__
 from shared.mqtt import BrokerAddress
 from shared.readings import ReadingBatch
-from shared.schemas import Ack, Heartbeat, Hello
+from shared.schemas import Ack, Hello
 from shared.scoring import Scorer
 from shared.topics import Topics
 
@@ -299,65 +299,9 @@ class Agent:
 
     # -- announcements ------------------------------------------------------------------------
 
-    def _models(self) -> dict[str, str]:
-        models = getattr(self.scorer, "models", None)
-        return dict(models()) if callable(models) else {}
-
     def _hello(self) -> Hello:
-        s = self.settings
-        return Hello(
-            agent_id=s.id,
-            ts=time.time(),
-            version=__version__,
-            tier=s.tier,
-            latitude=s.latitude,
-            longitude=s.longitude,
-            capabilities=[
-                "rules",
-                "onnx",
-                "outbox",
-                "mqtt5" if self.uplink.protocol == "5" else "mqtt3",
-            ],
-            models=self._models(),
-            sensors=len(self.source.sensors),
-            epoch=self.outbox.epoch,
-        )
+        return build_hello(self)
 
     def _heartbeat(self) -> None:
-        if not self.uplink.connected:
-            return
-        h = self.health.read()
-        stats = self.outbox.stats()
-        age = time.time() - stats.oldest_created if stats.oldest_created else 0.0
-        hb = Heartbeat(
-            agent_id=self.settings.id,
-            ts=time.time(),
-            uptime_s=time.time() - self.started,
-            cpu_percent=h.cpu_percent,
-            memory_percent=h.memory_percent,
-            rss_mb=h.rss_mb,
-            battery_percent=h.battery_percent,
-            battery_simulated=h.battery_simulated,
-            outbox_rows=stats.rows,
-            outbox_bytes=stats.bytes,
-            outbox_oldest_age_s=max(0.0, age),
-            readings_scored=self.counters.scored,
-            readings_acked=self.counters.acked,
-            dropped=stats.dropped,
-            scorer=self.scorer.name,
-            models=self._models(),
-            mqtt_protocol=self.uplink.protocol,
-            connected_since=self.uplink.link.connected_since,
-            conditions=self._conditions(),
-        )
-        self.uplink.publish_heartbeat(hb)
-
-    def _conditions(self) -> list[str]:
-        """What an operator must act on; the drop counters alone say only what it cost."""
-        found = []
-        if self.disk_full:
-            found.append("disk_full")
-        if self.outbox.recovered_from is not None:
-            # Stays up for the life of this process: the moved-aside file needs a person.
-            found.append("outbox_recovered")
-        return found
+        if self.uplink.connected:
+            self.uplink.publish_heartbeat(build_heartbeat(self))

@@ -1,0 +1,82 @@
+"""What an agent tells the fleet about itself: its hello and its heartbeats.
+
+Built from the running agent's state; the worker publishes them (hello on every
+connect, retained; heartbeats every ``heartbeat_s``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from shared import __version__
+from shared.schemas import Heartbeat, Hello
+
+if TYPE_CHECKING:
+    from agent.runner import Agent
+
+
+def models_of(agent: Agent) -> dict[str, str]:
+    """Sensor type -> model version the agent scores with (empty: rules only)."""
+    models = getattr(agent.scorer, "models", None)
+    return dict(models()) if callable(models) else {}
+
+
+def build_hello(agent: Agent) -> Hello:
+    s = agent.settings
+    return Hello(
+        agent_id=s.id,
+        ts=time.time(),
+        version=__version__,
+        tier=s.tier,
+        latitude=s.latitude,
+        longitude=s.longitude,
+        capabilities=[
+            "rules",
+            "onnx",
+            "outbox",
+            "mqtt5" if agent.uplink.protocol == "5" else "mqtt3",
+        ],
+        models=models_of(agent),
+        sensors=len(agent.source.sensors),
+        epoch=agent.outbox.epoch,
+    )
+
+
+def build_heartbeat(agent: Agent) -> Heartbeat:
+    h = agent.health.read()
+    stats = agent.outbox.stats()
+    now = time.time()
+    age = now - stats.oldest_created if stats.oldest_created else 0.0
+    return Heartbeat(
+        agent_id=agent.settings.id,
+        ts=now,
+        uptime_s=now - agent.started,
+        cpu_percent=h.cpu_percent,
+        memory_percent=h.memory_percent,
+        rss_mb=h.rss_mb,
+        battery_percent=h.battery_percent,
+        battery_simulated=h.battery_simulated,
+        outbox_rows=stats.rows,
+        outbox_bytes=stats.bytes,
+        outbox_oldest_age_s=max(0.0, age),
+        readings_scored=agent.counters.scored,
+        readings_acked=agent.counters.acked,
+        dropped=stats.dropped,
+        scorer=agent.scorer.name,
+        models=models_of(agent),
+        mqtt_protocol=agent.uplink.protocol,
+        connected_since=agent.uplink.link.connected_since,
+        conditions=conditions_of(agent),
+    )
+
+
+def conditions_of(agent: Agent) -> list[str]:
+    """What an operator must act on; the drop counters alone say only what it cost."""
+    found = []
+    if agent.disk_full:
+        found.append("disk_full")
+    if agent.outbox.recovered_from is not None:
+        # Stays up for the life of this process: the moved-aside file needs a person.
+        found.append("outbox_recovered")
+    return found
