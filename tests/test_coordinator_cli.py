@@ -101,6 +101,7 @@ def _wait_healthy(
             if body.get("status") == "ok":
                 return body
         except httpx.HTTPError:
-            pass
+            time.sleep(0.1)  # not listening yet
+            continue
         time.sleep(0.1)
     raise TimeoutError(f"{url} never became healthy")

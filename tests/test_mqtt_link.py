@@ -78,7 +78,7 @@ def test_concurrent_large_publishes_never_corrupt_the_stream(
         def burst() -> None:
             for _ in range(total // 2):
                 while pub.publish("big/x", b"x" * 300_000) is None:
-                    pass
+                    time.sleep(0.01)  # link down for a moment: wait, then retry
 
         threads = [threading.Thread(target=burst) for _ in range(2)]
         for t in threads:
