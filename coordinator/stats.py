@@ -24,19 +24,6 @@ class CountersOut(BaseModel):
     rejected: dict[str, int]
 
 
-class IngestOut(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    readings_per_s: float
-    queue_depth: int
-    queue_size: int
-    queue_full: int
-    transactions: int
-    acks_sent: int
-    acks_unsent: int
-    store_errors: int
-
-
 class StatsOut(CountersOut):
     """Fleet-wide counters at the top level, the same per agent under ``agents``."""
 
@@ -44,7 +31,8 @@ class StatsOut(CountersOut):
     agents_online: int
     ingest_readings_per_s: float
     queue_depth: int
-    ingest: IngestOut | None
+    # The worker's frozen dataclass serialises as is: one definition of these fields.
+    ingest: LiveStats | None
 
 
 def counters_out(c: Counters) -> CountersOut:
@@ -59,12 +47,11 @@ def counters_out(c: Counters) -> CountersOut:
 
 def build_stats(snapshot: CounterSnapshot, live: LiveStats | None, online: int) -> StatsOut:
     fleet = counters_out(snapshot.fleet)
-    ingest = None if live is None else IngestOut(**live.__dict__)
     return StatsOut(
         **fleet.model_dump(),
         agents={a: counters_out(c) for a, c in snapshot.agents.items()},
         agents_online=online,
         ingest_readings_per_s=0.0 if live is None else round(live.readings_per_s, 1),
         queue_depth=0 if live is None else live.queue_depth,
-        ingest=ingest,
+        ingest=live,
     )
