@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.edgewatch import AgentRun, Coordinator, ledger
+from tests.support.edgewatch import AgentRun, Coordinator, ledger, protocol_for
 from tests.support.mosquitto import BrokerUnderTest
 from tests.support.procs import ProcGroup, wait_until
 
@@ -27,11 +27,6 @@ RATE = 1500.0
 KILLS = 4
 SEED = 20261127
 RESUMED = re.compile(r"epoch=(\d+) \(resuming at reading (\d+)\)")
-
-
-def _protocol(kind: str) -> str:
-    # amqtt (embedded) never answers an MQTT 5 CONNECT; Mosquitto speaks 5.
-    return "3.1.1" if kind == "embedded" else "5"
 
 
 def _reached(agent: AgentRun, seq: int) -> Callable[[], bool]:
@@ -43,7 +38,7 @@ def test_agent_sigkilled_at_random_moments_delivers_exactly_once(
     broker: BrokerUnderTest, procs: ProcGroup, tmp_path: Path
 ) -> None:
     rng = random.Random(SEED)
-    proto = _protocol(broker.kind)
+    proto = protocol_for(broker.kind)
     coord = Coordinator(procs, broker.url, proto, tmp_path / "coord").start()
     agent = AgentRun(
         procs,

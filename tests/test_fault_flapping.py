@@ -21,7 +21,7 @@ from typing import Literal
 
 import pytest
 
-from tests.support.edgewatch import AgentRun, Coordinator, ledger
+from tests.support.edgewatch import AgentRun, Coordinator, ledger, protocol_for
 from tests.support.faultproxy import ProxyFactory
 from tests.support.mosquitto import BrokerUnderTest
 from tests.support.procs import ProcGroup, wait_until
@@ -33,11 +33,6 @@ COUNT = int(RATE * (2 * FLAP_S + 12))
 MAX_ROWS = int(RATE * 20)  # 20 s of readings: less than half the stream
 SEED = 7
 MODES: tuple[Literal["blackhole", "reset"], ...] = ("blackhole", "reset")
-
-
-def _protocol(kind: str) -> str:
-    # amqtt (embedded) never answers an MQTT 5 CONNECT; Mosquitto speaks 5.
-    return "3.1.1" if kind == "embedded" else "5"
 
 
 class _DepthSampler:
@@ -69,7 +64,7 @@ class _DepthSampler:
 def test_flapping_uplink_no_stuck_window_no_growth_past_bound(
     broker: BrokerUnderTest, procs: ProcGroup, fault_proxy: ProxyFactory, tmp_path: Path
 ) -> None:
-    proto = _protocol(broker.kind)
+    proto = protocol_for(broker.kind)
     coord = Coordinator(procs, broker.url, proto, tmp_path / "coord").start()
     proxy = fault_proxy(broker.host, broker.port)
     agent = AgentRun(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.edgewatch import AgentRun, Coordinator, ledger
+from tests.support.edgewatch import AgentRun, Coordinator, ledger, protocol_for
 from tests.support.faultproxy import ProxyFactory
 from tests.support.mosquitto import BrokerUnderTest
 from tests.support.procs import ProcGroup, wait_until
@@ -35,11 +35,6 @@ STEP = 800  # readings: flowing before the cut, scored during it
 STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
 LINK_DOWN = re.compile(STAMP + r"WARNING agent\.uplink: MQTT link to \S+ down", re.MULTILINE)
 LINK_UP = re.compile(STAMP + r"INFO agent\.runner: uplink up;", re.MULTILINE)
-
-
-def _protocol(kind: str) -> str:
-    # amqtt (embedded) never answers an MQTT 5 CONNECT; Mosquitto speaks 5.
-    return "3.1.1" if kind == "embedded" else "5"
 
 
 def _first_after(pattern: re.Pattern[str], log: str, since: float) -> float | None:
@@ -60,7 +55,7 @@ def test_uplink_cut_detected_scoring_continues_and_resyncs(
     fault_proxy: ProxyFactory,
     tmp_path: Path,
 ) -> None:
-    proto = _protocol(broker.kind)
+    proto = protocol_for(broker.kind)
     coord = Coordinator(procs, broker.url, proto, tmp_path / "coord").start()
     proxy = fault_proxy(broker.host, broker.port)
     agent = AgentRun(

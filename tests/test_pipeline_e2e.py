@@ -9,20 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from coordinator.broker import EmbeddedBroker
-from tests.support.edgewatch import AgentRun, Coordinator, ledger
+from tests.support.edgewatch import AgentRun, Coordinator, ledger, protocol_for
 from tests.support.mosquitto import BrokerUnderTest, MosquittoFactory
 from tests.support.procs import ProcGroup, free_port, wait_until
-
-
-def _protocol(kind: str) -> str:
-    # amqtt (embedded) never answers an MQTT 5 CONNECT; Mosquitto speaks 5.
-    return "3.1.1" if kind == "embedded" else "5"
 
 
 def test_every_reading_arrives_exactly_once(
     broker: BrokerUnderTest, procs: ProcGroup, tmp_path: Path
 ) -> None:
-    proto = _protocol(broker.kind)
+    proto = protocol_for(broker.kind)
     coord = Coordinator(procs, broker.url, proto, tmp_path / "coord").start()
     agents = [
         AgentRun(procs, f"a{i}", broker.url, proto, tmp_path, count=3000, seed=i).start()

@@ -19,6 +19,12 @@ from tests.support.ledger import LedgerReport, check_store, keys_from_batches
 from tests.support.procs import Proc, ProcGroup, free_port, wait_until
 
 
+def protocol_for(kind: str) -> str:
+    """The MQTT version to ask of a broker kind: amqtt (embedded) never answers an MQTT 5
+    CONNECT; Mosquitto speaks 5."""
+    return "3.1.1" if kind == "embedded" else "5"
+
+
 @dataclass
 class Coordinator:
     procs: ProcGroup
