@@ -332,6 +332,11 @@ class Outbox:
         row = self._db.execute("SELECT MIN(first_seq) FROM chunks").fetchone()
         return int(row[0]) if row and row[0] is not None else self.next_seq
 
+    @property
+    def rows(self) -> int:
+        """Readings waiting, from the running total (no query)."""
+        return self._rows
+
     def stats(self) -> OutboxStats:
         # created grows with seq, so the first chunk is the oldest: an O(1) lookup.
         row = self._db.execute("SELECT created FROM chunks ORDER BY first_seq LIMIT 1").fetchone()

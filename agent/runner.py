@@ -101,7 +101,7 @@ class Agent:
 
     @property
     def drained(self) -> bool:
-        return self._exhausted and not self._pending and self.outbox.stats().rows == 0
+        return self._exhausted and not self._pending and self.outbox.rows == 0
 
     def run(self) -> int:
         self.uplink.start()
@@ -288,7 +288,13 @@ class Agent:
             chunk = self.outbox.chunk(seq)
             if chunk is not None:  # gone means acked late or dropped by the bound
                 return chunk, "retry", attempt
-        live = self.outbox.chunks(w.live_cursor, None, 1)
+        # Only ask the outbox when something was appended past the live cursor: this
+        # runs on every turn of the worker, mostly to find nothing new.
+        live = (
+            self.outbox.chunks(w.live_cursor, None, 1)
+            if w.live_cursor < self.outbox.next_seq
+            else []
+        )
         if live:
             return live[0], "live", 0
         if w.backlog_slots() > 0 and w.backlog_cursor < w.live_from:

@@ -113,13 +113,12 @@ def _get(url: str, token: str) -> Any:
 def _summary(base: str, token: str, last: dict[str, float]) -> str:
     stats = _get(f"{base}/api/v1/stats", token)
     agents = _get(f"{base}/api/v1/agents", token)
-    items = agents["agents"] if isinstance(agents, dict) else agents
     now = time.monotonic()
     stored = float(stats.get("readings_stored", 0))
     rate = (stored - last.get("stored", stored)) / max(1e-9, now - last.get("t", now - 1))
     last.update(stored=stored, t=now)
-    online = sum(1 for a in items if a.get("state") == "online")
-    depth = sum(int((a.get("heartbeat") or {}).get("outbox_rows", 0)) for a in items)
+    online = sum(1 for a in agents if a["state"] == "online")
+    depth = sum(a["outbox_rows"] or 0 for a in agents)
     anomalies = int(stats.get("anomalies_stored", 0))
     return (
         f"{time.strftime('%H:%M:%S')}  {rate:7.0f} readings/s  stored {int(stored):>8}  "
