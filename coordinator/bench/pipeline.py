@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ import numpy as np
 import psutil
 
 from coordinator.bench.brokers import BrokerProcess
+from coordinator.bench.procs import edgewatch_argv, spawn, stop, wait_healthy
 from coordinator.bench.transport import make_payloads, run_transport
 from coordinator.broker import free_port
 
@@ -46,42 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this")
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "shared.cli", "--log-level", "WARNING", *args]
-
-
-def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    out = open(log, "wb")  # noqa: SIM115 - the child writes it for its whole life
-    return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-
-def _wait_health(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{port}/api/v1/health"
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if json.loads(resp.read()).get("broker_connected"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"coordinator not healthy at {url} within {timeout}s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _store_figures(db: Path, count: int, sensors: int) -> dict[str, Any]:
@@ -112,8 +75,8 @@ def _store_figures(db: Path, count: int, sensors: int) -> dict[str, Any]:
 def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) -> dict[str, Any]:
     api_port = free_port()
     db = work / "coordinator.db"
-    coord = _spawn(
-        _cli(
+    coord = spawn(
+        edgewatch_argv(
             "coordinator",
             "--broker",
             broker.url,
@@ -130,9 +93,9 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
     )
     agent: subprocess.Popen[bytes] | None = None
     try:
-        _wait_health(api_port, 60)
-        agent = _spawn(
-            _cli(
+        wait_healthy(api_port, 60)
+        agent = spawn(
+            edgewatch_argv(
                 "agent",
                 "--id",
                 "bench-1",
@@ -161,8 +124,8 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
         rss = _watch(agent, args.timeout)
     finally:
         if agent is not None:
-            _stop(agent)
-        _stop(coord)
+            stop(agent)
+        stop(coord)
     figures = _store_figures(db, args.count, args.sensors)
     figures["agent_rss_mb"] = round(rss, 1)
     figures["agent_exit_code"] = agent.returncode if agent is not None else None

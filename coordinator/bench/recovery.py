@@ -36,7 +36,7 @@ import numpy as np
 
 from agent.settings import AgentSettings
 from coordinator.bench.brokers import BrokerProcess
-from coordinator.bench.pipeline import _cli, _spawn, _stop, _wait_health
+from coordinator.bench.procs import edgewatch_argv, spawn, stop, wait_healthy
 from coordinator.broker import free_port
 
 AGENT_ID = "recovery-1"
@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _agent_argv(
     args: argparse.Namespace, url: str, proto: str, data: Path, rate: float, count: int
 ) -> list[str]:
-    return _cli(
+    return edgewatch_argv(
         "agent",
         "--id",
         AGENT_ID,
@@ -130,7 +130,7 @@ def _outbox_bound_drops(data: Path) -> int:
 def _build_backlog(args: argparse.Namespace, broker: BrokerProcess, work: Path, n: int) -> None:
     """Compressed: an unpaced agent with no broker fills its outbox with ``n`` readings."""
     argv = _agent_argv(args, broker.url, broker.protocol, work / "agent", 0.0, n)
-    agent = _spawn(argv, work / "agent-offline.log")
+    agent = spawn(argv, work / "agent-offline.log")
     deadline = time.monotonic() + args.timeout
     try:
         while _outbox_next_seq(work / "agent") < n:
@@ -138,7 +138,7 @@ def _build_backlog(args: argparse.Namespace, broker: BrokerProcess, work: Path, 
                 raise RuntimeError(f"offline agent stopped short of {n} readings; see {work}")
             time.sleep(0.2)
     finally:
-        _stop(agent)
+        stop(agent)
 
 
 def _wait_exit(proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
@@ -197,14 +197,14 @@ def _run(args: argparse.Namespace, work: Path, say: Any) -> dict[str, Any]:
     if args.real_time:
         say(f"agent offline for {args.offline_s:.0f}s at {rate:.0f} readings/s (real time) ...")
         argv = _agent_argv(args, url, proto, data, rate, backlog + live)
-        agent = _spawn(argv, work / "agent.log")
+        agent = spawn(argv, work / "agent.log")
         time.sleep(args.offline_s)
     else:
         say(f"building a {backlog}-reading backlog unpaced, offline ...")
         _build_backlog(args, broker, work, backlog)
     api_port = free_port()
     db = work / "coordinator.db"
-    coord_argv = _cli(
+    coord_argv = edgewatch_argv(
         "coordinator",
         "--broker",
         url,
@@ -218,19 +218,19 @@ def _run(args: argparse.Namespace, work: Path, say: Any) -> dict[str, Any]:
         "bench-coordinator",
     )
     with broker:
-        coord = _spawn(coord_argv, work / "coordinator.log")
+        coord = spawn(coord_argv, work / "coordinator.log")
         try:
-            _wait_health(api_port, 60)
+            wait_healthy(api_port, 60)
             reconnect_at = time.time()
             if agent is None:
                 say(f"reconnected: agent restarted paced at {rate:.0f} readings/s ...")
                 argv = _agent_argv(args, url, proto, data, rate, backlog + live)
-                agent = _spawn(argv, work / "agent.log")
+                agent = spawn(argv, work / "agent.log")
             _wait_exit(agent, args.timeout, "the reconnected agent")
         finally:
             if agent is not None:
-                _stop(agent)
-            _stop(coord)
+                stop(agent)
+            stop(coord)
     rows = _rows(db)
     if not args.real_time and len(rows):
         # Compressed: time starts when the restarted agent produced its first live

@@ -1,0 +1,51 @@
+"""Benchmark children: real ``edgewatch`` processes, started, watched and stopped.
+
+Shared by ``bench pipeline`` and ``bench recovery`` so both run the processes the same
+way a deployment does (separate interpreters, logs to files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def edgewatch_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "shared.cli", "--log-level", "WARNING", *args]
+
+
+def spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = open(log, "wb")  # noqa: SIM115 - the child writes it for its whole life
+    return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_healthy(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{port}/api/v1/health"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if json.loads(resp.read()).get("broker_connected"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"coordinator not healthy at {url} within {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
