@@ -61,8 +61,6 @@ def reason_of(exc: ValidationError) -> str:
         msg = str(errors[0].get("msg", ""))
         if "shape" in msg:
             return "shape"
-    if kind in ("float_type", "int_type") and _is_ts_error(errors[0]):
-        return "wrong_type"
     if kind in ("greater_than_equal", "less_than_equal") and _is_ts_error(errors[0]):
         return "ts_range"
     return _REASONS.get(kind, "schema")
