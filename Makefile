@@ -26,9 +26,13 @@ demo: $(RUN_STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+TYPECHECK := build/typecheck/edgewatch
+
 check: $(DEV_STAMP)
 	$(BIN)/ruff format --check agent coordinator shared tests
 	$(BIN)/ruff check agent coordinator shared tests
+	@mkdir -p $(TYPECHECK)
+	@for p in agent coordinator shared; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
 	$(BIN)/mypy
 
 fmt: $(DEV_STAMP)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from shared import __version__
-from shared.schemas import Heartbeat, Hello
+from edgewatch.shared import __version__
+from edgewatch.shared.schemas import Heartbeat, Hello
 
 if TYPE_CHECKING:
-    from agent.runner import Agent
+    from edgewatch.agent.runner import Agent
 
 
 def models_of(agent: Agent) -> dict[str, str]:

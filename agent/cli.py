@@ -9,9 +9,9 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from agent.settings import AgentSettings
-from shared.errors import EdgewatchError
-from shared.settings import add_settings_arguments, load_settings
+from edgewatch.agent.settings import AgentSettings
+from edgewatch.shared.errors import EdgewatchError
+from edgewatch.shared.settings import add_settings_arguments, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
 def run_agent(settings: AgentSettings) -> int:
     # Imported here so `--help` stays instant.
-    from agent.metrics import serve_metrics
-    from agent.runner import Agent
-    from agent.scorers.factory import build_scorer
-    from agent.sources import open_source
+    from edgewatch.agent.metrics import serve_metrics
+    from edgewatch.agent.runner import Agent
+    from edgewatch.agent.scorers.factory import build_scorer
+    from edgewatch.agent.sources import open_source
 
     try:
         agent = Agent(settings, build_scorer(settings), lambda start: open_source(settings, start))

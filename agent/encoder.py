@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from shared.codec import decode
-from shared.errors import PayloadError
-from shared.readings import ReadingBatch
-from shared.schemas import SCHEMA_VERSION, ResultBatch
-from shared.scoring import Scores
+from edgewatch.shared.codec import decode
+from edgewatch.shared.errors import PayloadError
+from edgewatch.shared.readings import ReadingBatch
+from edgewatch.shared.schemas import SCHEMA_VERSION, ResultBatch
+from edgewatch.shared.scoring import Scores
 
 log = logging.getLogger(__name__)
 _OPTS = orjson.OPT_SERIALIZE_NUMPY

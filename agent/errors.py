@@ -9,7 +9,7 @@ AgentError(EdgewatchError)
 
 from __future__ import annotations
 
-from shared.errors import EdgewatchError
+from edgewatch.shared.errors import EdgewatchError
 
 
 class AgentError(EdgewatchError):

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 if TYPE_CHECKING:
-    from agent.runner import Agent
+    from edgewatch.agent.runner import Agent
 
 
 class AgentCollector(Collector):

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import OutboxCorrupt, OutboxError, OutboxFull, OutboxMismatch
+from edgewatch.agent.errors import OutboxCorrupt, OutboxError, OutboxFull, OutboxMismatch
 
 log = logging.getLogger(__name__)
 

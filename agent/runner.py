@@ -25,26 +25,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.announce import build_heartbeat, build_hello
-from agent.encoder import encode_batch
-from agent.errors import OutboxFull
-from agent.health import HealthProbe
-from agent.outbox import Chunk, Outbox
-from agent.settings import AgentSettings
-from agent.sources.base import Source
-from agent.uplink import LinkDown, LinkUp, Uplink
-from agent.window import Lane, SendWindow
-from shared.mqtt import BrokerAddress
-from shared.readings import ReadingBatch
-from shared.schemas import Ack, Hello
-from shared.scoring import Scorer
-from shared.topics import Topics
+from edgewatch.agent.announce import build_heartbeat, build_hello
+from edgewatch.agent.encoder import encode_batch
+from edgewatch.agent.errors import OutboxFull
+from edgewatch.agent.health import HealthProbe
+from edgewatch.agent.outbox import Chunk, Outbox
+from edgewatch.agent.settings import AgentSettings
+from edgewatch.agent.sources.base import Source
+from edgewatch.agent.uplink import LinkDown, LinkUp, Uplink
+from edgewatch.agent.window import Lane, SendWindow
+from edgewatch.shared.mqtt import BrokerAddress
+from edgewatch.shared.readings import ReadingBatch
+from edgewatch.shared.schemas import Ack, Hello
+from edgewatch.shared.scoring import Scorer
+from edgewatch.shared.topics import Topics
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Counters:
+class AgentCounters:
     polled: int = 0
     scored: int = 0
     appended: int = 0
@@ -81,7 +81,7 @@ class Agent:
             result_expiry_s=int(max(60.0, 3 * settings.ack_timeout_s)),
         )
         self.window = SendWindow(settings.inflight_max, settings.ack_timeout_s)
-        self.counters = Counters()
+        self.counters = AgentCounters()
         self.health = HealthProbe()
         self.disk_full = False
         self.started = time.time()

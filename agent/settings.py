@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX
+from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX
 
 
 class AgentSettings(BaseSettings):

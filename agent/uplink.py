@@ -11,11 +11,11 @@ import queue
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.codec import decode, encode
-from shared.errors import PayloadError
-from shared.mqtt import BrokerAddress, LinkOptions, MqttLink, Protocol, Will
-from shared.schemas import Ack, AgentStatus, Heartbeat, Hello
-from shared.topics import Topics
+from edgewatch.shared.codec import decode, encode
+from edgewatch.shared.errors import PayloadError
+from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink, MqttVersion, Will
+from edgewatch.shared.schemas import Ack, AgentStatus, Heartbeat, Hello
+from edgewatch.shared.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Uplink:
         broker: BrokerAddress,
         topics: Topics,
         *,
-        protocol: Protocol,
+        protocol: MqttVersion,
         keepalive: int,
         inflight_max: int = 16,
         result_expiry_s: int = 60,

@@ -15,10 +15,10 @@ from types import FrameType
 
 import uvicorn
 
-from coordinator.api import create_app
-from coordinator.settings import CoordinatorSettings
-from shared.errors import ConfigError
-from shared.settings import add_settings_arguments, load_settings
+from edgewatch.coordinator.api import create_app
+from edgewatch.coordinator.settings import CoordinatorSettings
+from edgewatch.shared.errors import ConfigError
+from edgewatch.shared.settings import add_settings_arguments, load_settings
 
 log = logging.getLogger(__name__)
 

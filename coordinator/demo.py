@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from coordinator.broker import EmbeddedBroker, free_port
+from edgewatch.coordinator.broker.embedded import EmbeddedBroker, free_port
 
 AGENTS = 3
 
@@ -72,7 +72,7 @@ def _spawn_agents(
         argv = [
             sys.executable,
             "-m",
-            "shared.cli",
+            "edgewatch.shared.cli",
             "--log-level",
             "WARNING",
             "agent",
@@ -127,8 +127,8 @@ def _summary(base: str, token: str, last: dict[str, float]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coordinator.server import serve_in_thread
-    from coordinator.settings import CoordinatorSettings
+    from edgewatch.coordinator.server import serve_in_thread
+    from edgewatch.coordinator.settings import CoordinatorSettings
 
     # The summary line is the demo's voice; per-request access logs would drown it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

@@ -9,7 +9,7 @@ EdgewatchError                  (shared.errors)
 
 from __future__ import annotations
 
-from shared.errors import EdgewatchError
+from edgewatch.shared.errors import EdgewatchError
 
 
 class CoordinatorError(EdgewatchError):

@@ -11,8 +11,8 @@ import time
 
 import uvicorn
 
-from coordinator.api import create_app
-from coordinator.settings import CoordinatorSettings
+from edgewatch.coordinator.api import create_app
+from edgewatch.coordinator.settings import CoordinatorSettings
 
 
 class ServerThread:

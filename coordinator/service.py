@@ -11,16 +11,16 @@ import logging
 import time
 from typing import Literal
 
-from coordinator.broker import EmbeddedBroker
-from coordinator.fleet import Fleet
-from coordinator.ingest import IngestWorker, LiveStats
-from coordinator.ingest_queue import Inbox
-from coordinator.ingest_validate import Inbound, Limits
-from coordinator.metrics import CoordinatorMetrics
-from coordinator.settings import CoordinatorSettings
-from coordinator.store import SqliteStore, Store
-from shared.mqtt import BrokerAddress, LinkOptions, MqttLink
-from shared.topics import Kind, Topics
+from edgewatch.coordinator.broker.embedded import EmbeddedBroker
+from edgewatch.coordinator.fleet.registry import FleetRegistry
+from edgewatch.coordinator.ingest.inbox import Inbox
+from edgewatch.coordinator.ingest.judge import Inbound, Limits
+from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
+from edgewatch.coordinator.metrics import CoordinatorMetrics
+from edgewatch.coordinator.settings import CoordinatorSettings
+from edgewatch.coordinator.store import SqliteStore, Store
+from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink
+from edgewatch.shared.topics import Kind, Topics
 
 log = logging.getLogger(__name__)
 SUBSCRIBED = (Kind.RESULTS, Kind.HELLO, Kind.HEARTBEAT, Kind.STATUS)
@@ -36,7 +36,7 @@ class CoordinatorService:
         self.metrics = metrics or CoordinatorMetrics()
         self.topics = Topics(settings.topic_prefix)
         self.store: Store = SqliteStore(settings.db)
-        self.fleet = Fleet(self.store.agents())
+        self.fleet = FleetRegistry(self.store.agents())
         self.inbox = Inbox(settings.queue_size, on_full=self.metrics.queue_full.inc)
         self.broker: EmbeddedBroker | None = None
         self.link: MqttLink | None = None

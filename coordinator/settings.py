@@ -15,10 +15,10 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from coordinator.broker import parse_embedded
-from shared.codec import DEFAULT_MAX_BYTES
-from shared.mqtt import BrokerAddress
-from shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX, Topics
+from edgewatch.coordinator.broker.embedded import parse_embedded
+from edgewatch.shared.codec import DEFAULT_MAX_BYTES
+from edgewatch.shared.mqtt import BrokerAddress
+from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX, Topics
 
 log = logging.getLogger(__name__)
 TOKEN_FILE = "api-token"

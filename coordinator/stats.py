@@ -1,6 +1,6 @@
 """The ``GET /api/v1/stats`` contract: ingest counters fleet-wide and per agent, plus live rates.
 
-Counters come from the store (they survive restarts); the rate and the queue figures
+IngestCounters come from the store (they survive restarts); the rate and the queue figures
 are live and start from zero with the process. ``rejected`` counts refused *messages*
 by reason (a payload that cannot be parsed has no reading count); ``readings_received``
 counts the readings of every batch that could be decoded, stored or not.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from coordinator.ingest import LiveStats
-from coordinator.store import Counters, CounterSnapshot
+from edgewatch.coordinator.ingest.worker import LiveStats
+from edgewatch.coordinator.store import CounterSnapshot, IngestCounters
 
 
 class CountersOut(BaseModel):
@@ -35,7 +35,7 @@ class StatsOut(CountersOut):
     ingest: LiveStats | None
 
 
-def counters_out(c: Counters) -> CountersOut:
+def counters_out(c: IngestCounters) -> CountersOut:
     return CountersOut(
         readings_received=c.readings_received,
         readings_stored=c.readings_stored,

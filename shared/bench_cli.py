@@ -6,9 +6,15 @@ import argparse
 import importlib
 
 KINDS: dict[str, tuple[str, str]] = {
-    "pipeline": ("coordinator.bench.pipeline", "agent -> broker -> coordinator store, end to end"),
-    "scoring": ("coordinator.bench.scoring", "ONNX scorer vs skl2onnx stock vs scikit-learn"),
-    "recovery": ("coordinator.bench.recovery", "drain of an offline agent's backlog"),
+    "pipeline": (
+        "edgewatch.coordinator.bench.pipeline",
+        "agent -> broker -> coordinator store, end to end",
+    ),
+    "scoring": (
+        "edgewatch.coordinator.bench.scoring",
+        "ONNX scorer vs skl2onnx stock vs scikit-learn",
+    ),
+    "recovery": ("edgewatch.coordinator.bench.recovery", "drain of an offline agent's backlog"),
 }
 
 

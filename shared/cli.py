@@ -15,12 +15,18 @@ from collections.abc import Sequence
 
 # verb -> (module, one-line help). Nested verbs (bench) dispatch again inside the module.
 VERBS: dict[str, tuple[str, str]] = {
-    "agent": ("agent.cli", "run an edge agent: source -> scorer -> outbox -> MQTT uplink"),
-    "coordinator": ("coordinator.cli", "run the coordinator: ingest, store, REST API"),
-    "broker": ("coordinator.broker_cli", "run the embedded MQTT broker (amqtt) alone"),
-    "demo": ("coordinator.demo", "embedded broker + coordinator + 3 agents on 50 sensors"),
-    "bench": ("shared.bench_cli", "benchmarks: pipeline, scoring, recovery"),
-    "eval": ("coordinator.evaluation.cli", "evaluate detection quality on labelled data"),
+    "agent": (
+        "edgewatch.agent.cli",
+        "run an edge agent: source -> scorer -> outbox -> MQTT uplink",
+    ),
+    "coordinator": ("edgewatch.coordinator.cli", "run the coordinator: ingest, store, REST API"),
+    "broker": ("edgewatch.coordinator.broker.cli", "run the embedded MQTT broker (amqtt) alone"),
+    "demo": (
+        "edgewatch.coordinator.demo",
+        "embedded broker + coordinator + 3 agents on 50 sensors",
+    ),
+    "bench": ("edgewatch.shared.bench_cli", "benchmarks: pipeline, scoring, recovery"),
+    "eval": ("edgewatch.coordinator.evaluation.cli", "evaluate detection quality on labelled data"),
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from shared.errors import PayloadError
+from edgewatch.shared.errors import PayloadError
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 M = TypeVar("M", bound=BaseModel)

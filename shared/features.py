@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from shared.readings import FloatArray, ReadingBatch
+from edgewatch.shared.readings import FloatArray, ReadingBatch
 
 ROLLING_STATS: tuple[str, ...] = ("mean", "std", "delta")
 DEFAULT_MAX_SENSORS = 10_000

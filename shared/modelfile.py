@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.errors import ModelError
-from shared.features import FeatureSpec
+from edgewatch.shared.errors import ModelError
+from edgewatch.shared.features import FeatureSpec
 
 FORMAT: Literal["edgewatch.iforest/1"] = "edgewatch.iforest/1"
 META_KEY = "edgewatch.meta"

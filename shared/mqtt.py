@@ -30,9 +30,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from shared.mqtt_options import BrokerAddress, LinkOptions, Protocol, Will
+from edgewatch.shared.mqtt_options import BrokerAddress, LinkOptions, MqttVersion, Will
 
-__all__ = ["BrokerAddress", "LinkOptions", "MqttLink", "Protocol", "Will"]
+__all__ = ["BrokerAddress", "LinkOptions", "MqttLink", "MqttVersion", "Will"]
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from shared.errors import ConfigError
+from edgewatch.shared.errors import ConfigError
 
-Protocol = Literal["auto", "5", "3.1.1"]
+MqttVersion = Literal["auto", "5", "3.1.1"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class LinkOptions:
     """How to hold the connection. ``session_expiry_s`` > 0 keeps a persistent session."""
 
     client_id: str
-    protocol: Protocol = "auto"
+    protocol: MqttVersion = "auto"
     keepalive: int = 10
     session_expiry_s: int = 3600
     will: Will | None = None

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.topics import AGENT_ID_PATTERN
+from edgewatch.shared.topics import AGENT_ID_PATTERN
 
 SCHEMA_VERSION = 1
 MAX_BATCH = 5000

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from shared.readings import BoolArray, FloatArray, ReadingBatch
+from edgewatch.shared.readings import BoolArray, FloatArray, ReadingBatch
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from shared.errors import ConfigError
+from edgewatch.shared.errors import ConfigError
 
 ENV_PREFIX = "EDGEWATCH_"
 S = TypeVar("S", bound=BaseSettings)

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.errors import TopicError
+from edgewatch.shared.errors import TopicError
 
 AGENT_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 _AGENT_ID = re.compile(AGENT_ID_PATTERN)

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-# The package is not installed in development: make `import agent, coordinator, shared`
+# The package is not installed in development: make `import edgewatch.agent, coordinator, shared`
 # (and `tests.support`) resolve to this checkout, before anything else on sys.path.
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from coordinator.broker import EmbeddedBroker  # noqa: E402
+from edgewatch.coordinator.broker.embedded import EmbeddedBroker  # noqa: E402
 from tests.support.faultproxy import FaultProxy, ProxyFactory  # noqa: E402
 from tests.support.mosquitto import (  # noqa: E402
     BrokerUnderTest,

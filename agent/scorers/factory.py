@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from agent.scorers.rules import RuleScorer, RuleSet
-from agent.settings import AgentSettings
-from shared.errors import ModelError
-from shared.scoring import Scorer
+from edgewatch.agent.scorers.rules import RuleScorer, RuleSet
+from edgewatch.agent.settings import AgentSettings
+from edgewatch.shared.errors import ModelError
+from edgewatch.shared.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def build_scorer(settings: AgentSettings) -> Scorer:
     rules = RuleSet.from_toml(settings.rules) if settings.rules else None
     fallback = RuleScorer(rules)
     try:
-        from agent.scorers.tiered import TieredScorer
+        from edgewatch.agent.scorers.tiered import TieredScorer
     except ImportError:  # the model tier is optional on the smallest boxes
         log.info("ONNX tier unavailable; scoring with rules only")
         return fallback

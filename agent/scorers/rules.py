@@ -20,9 +20,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.errors import ConfigError
-from shared.readings import FloatArray, ReadingBatch
-from shared.scoring import Scores
+from edgewatch.shared.errors import ConfigError
+from edgewatch.shared.readings import FloatArray, ReadingBatch
+from edgewatch.shared.scoring import Scores
 
 NAME = "rules"
 
@@ -129,7 +129,7 @@ class RuleSet:
 class RuleScorer:
     """Scores a batch against a ``RuleSet``; implements ``shared.scoring.Scorer``.
 
-    >>> from shared.readings import ReadingBatch
+    >>> from edgewatch.shared.readings import ReadingBatch
     >>> batch = ReadingBatch(["s"], ["x"], np.zeros(1), {"vibration": np.array([3.0])})
     >>> RuleScorer().score(batch).score.tolist()
     [0.5]

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shared.features import DEFAULT_MAX_SENSORS
-from shared.modelfile import read_model_bytes
-from shared.readings import ReadingBatch
-from shared.scoring import Scorer, Scores
+from edgewatch.shared.features import DEFAULT_MAX_SENSORS
+from edgewatch.shared.modelfile import read_model_bytes
+from edgewatch.shared.readings import ReadingBatch
+from edgewatch.shared.scoring import Scorer, Scores
 
 if TYPE_CHECKING:
     # onnxruntime costs ~20 MB of RSS: a rules-only agent (the low tier) never loads it.
-    from agent.scorers.onnx import OnnxScorer
+    from edgewatch.shared.runtime import OnnxScorer
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class TieredScorer:
         The file is read and the session built before the lock is taken, so scoring
         is not held up by a slow load and a bad file leaves the current model in place.
         """
-        from agent.scorers.onnx import OnnxScorer
+        from edgewatch.shared.runtime import OnnxScorer
 
         if isinstance(source, OnnxScorer):
             scorer = source

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.settings import AgentSettings
-from agent.sources.base import Pacer, SensorInfo, Source
-from agent.sources.csv_replay import CsvReplay
-from agent.sources.simulator import Simulator
+from edgewatch.agent.settings import AgentSettings
+from edgewatch.agent.sources.base import Pacer, SensorInfo, Source
+from edgewatch.agent.sources.csv_replay import CsvReplay
+from edgewatch.agent.sources.simulator import Simulator
 
 __all__ = ["CsvReplay", "Pacer", "SensorInfo", "Simulator", "Source", "open_source"]
 

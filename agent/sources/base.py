@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from shared.readings import ReadingBatch
+from edgewatch.shared.readings import ReadingBatch
 
 Clock = Callable[[], float]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.schemas import MAX_TS, MIN_TS
+from edgewatch.shared.schemas import MAX_TS, MIN_TS
 
 TIME_NAMES = ("timestamp", "datetime", "date_time", "time", "ts", "date")
 LABEL_NAMES = ("anomaly", "label", "is_anomaly")

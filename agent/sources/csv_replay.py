@@ -20,8 +20,8 @@ from typing import Literal
 
 import numpy as np
 
-from agent.sources.base import Clock, Pacer, SensorInfo
-from agent.sources.csv_format import (
+from edgewatch.agent.sources.base import Clock, Pacer, SensorInfo
+from edgewatch.agent.sources.csv_format import (
     LABEL_NAMES,
     NOT_METRICS,
     TIME_NAMES,
@@ -34,8 +34,8 @@ from agent.sources.csv_format import (
     sensor_id_of,
     sniff_separator,
 )
-from shared.errors import ConfigError
-from shared.readings import FloatArray, ReadingBatch
+from edgewatch.shared.errors import ConfigError
+from edgewatch.shared.readings import FloatArray, ReadingBatch
 
 # Column and row names are re-exported: callers have always imported them from here.
 __all__ = [

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from agent.sources.base import SensorInfo
-from shared.readings import SIM_METRICS, FloatArray
+from edgewatch.agent.sources.base import SensorInfo
+from edgewatch.shared.readings import SIM_METRICS, FloatArray
 
 IntArray = npt.NDArray[np.int64]
 ROUND_TARGET = 8192  # readings per generated round: big enough to amortise numpy calls
@@ -70,14 +70,14 @@ class SimConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class Fleet:
+class SimFleet:
     """The attributes of sensors ``offset .. offset + S - 1``."""
 
     sensors: list[SensorInfo]
     base: FloatArray  # (S, 5): base value per sensor and metric of ``SIM_METRICS``
 
 
-def build_fleet(seed: int, sensors: int, offset: int = 0) -> Fleet:
+def build_fleet(seed: int, sensors: int, offset: int = 0) -> SimFleet:
     """Sensor ``i``'s type, base values and place: a pure function of ``(seed, i)``."""
     numbers = np.arange(offset, offset + sensors)
     blocks: dict[int, tuple[npt.NDArray[np.int64], FloatArray, FloatArray]] = {}
@@ -98,7 +98,7 @@ def build_fleet(seed: int, sensors: int, offset: int = 0) -> Fleet:
         lat, lon = float(place[at, 0]), float(place[at, 1])
         infos.append(SensorInfo(f"SENSOR_{i:03d}", sensor_type, lat, lon))
         rows.append(base[at])
-    return Fleet(infos, np.vstack(rows))
+    return SimFleet(infos, np.vstack(rows))
 
 
 class _EpisodeTrack:
@@ -167,7 +167,7 @@ class RoundGenerator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        self.fleet: Fleet = build_fleet(config.seed, config.sensors, config.sensor_offset)
+        self.fleet: SimFleet = build_fleet(config.seed, config.sensors, config.sensor_offset)
         first = config.sensor_offset
         self._tracks = [_EpisodeTrack(config, first + s) for s in range(config.sensors)]
 

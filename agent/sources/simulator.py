@@ -15,27 +15,27 @@ import time
 
 import numpy as np
 
-from agent.sources.base import Clock, Pacer, SensorInfo
-from agent.sources.fleet_model import (
+from edgewatch.agent.sources.base import Clock, Pacer, SensorInfo
+from edgewatch.agent.sources.fleet_model import (
     KINDS,
     ROUND_TARGET,
     SENSOR_TYPES,
-    Fleet,
     IntArray,
     Round,
     RoundGenerator,
     SimConfig,
+    SimFleet,
     build_fleet,
 )
-from shared.readings import SIM_METRICS, ReadingBatch
+from edgewatch.shared.readings import SIM_METRICS, ReadingBatch
 
-# Fleet-model names are re-exported: callers have always imported them from here.
+# SimFleet-model names are re-exported: callers have always imported them from here.
 __all__ = [
     "KINDS",
     "SENSOR_TYPES",
-    "Fleet",
     "IntArray",
     "SimConfig",
+    "SimFleet",
     "Simulator",
     "build_fleet",
     "expected_stream",

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from coordinator.errors import AuthError
-from coordinator.service import CoordinatorService
-from coordinator.store import Store
+from edgewatch.coordinator.errors import AuthError
+from edgewatch.coordinator.service import CoordinatorService
+from edgewatch.coordinator.store import Store
 
 _bearer = HTTPBearer(auto_error=False, description="the coordinator's API token")
 

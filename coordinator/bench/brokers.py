@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from coordinator.broker import free_port
-from shared.errors import ConfigError
+from edgewatch.coordinator.broker.embedded import free_port
+from edgewatch.shared.errors import ConfigError
 
 
 class BrokerProcess:
@@ -44,7 +44,7 @@ class BrokerProcess:
             return [
                 sys.executable,
                 "-m",
-                "shared.cli",
+                "edgewatch.shared.cli",
                 "--log-level",
                 "WARNING",
                 "broker",

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import psutil
 
-from coordinator.bench.brokers import BrokerProcess
-from coordinator.bench.procs import edgewatch_argv, spawn, stop, wait_healthy
-from coordinator.bench.transport import make_payloads, run_transport
-from coordinator.broker import free_port
+from edgewatch.coordinator.bench.brokers import BrokerProcess
+from edgewatch.coordinator.bench.procs import edgewatch_argv, spawn, stop, wait_healthy
+from edgewatch.coordinator.bench.transport import make_payloads, run_transport
+from edgewatch.coordinator.broker.embedded import free_port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +74,7 @@ def _store_figures(db: Path, count: int, sensors: int) -> dict[str, Any]:
 
 def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) -> dict[str, Any]:
     api_port = free_port()
-    db = work / "coordinator.db"
+    db = work / "edgewatch.coordinator.db"
     coord = spawn(
         edgewatch_argv(
             "coordinator",
@@ -89,7 +89,7 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
             "--client-id",
             "bench-coordinator",
         ),
-        work / "coordinator.log",
+        work / "edgewatch.coordinator.log",
     )
     agent: subprocess.Popen[bytes] | None = None
     try:
@@ -119,7 +119,7 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
                 broker.protocol,
                 "--exit-when-drained",
             ),
-            work / "agent.log",
+            work / "edgewatch.agent.log",
         )
         rss = _watch(agent, args.timeout)
     finally:

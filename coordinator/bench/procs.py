@@ -16,13 +16,11 @@ from pathlib import Path
 
 
 def edgewatch_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "shared.cli", "--log-level", "WARNING", *args]
+    return [sys.executable, "-m", "edgewatch.shared.cli", "--log-level", "WARNING", *args]
 
 
 def spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     out = open(log, "wb")  # noqa: SIM115 - the child writes it for its whole life
     return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
 

@@ -28,12 +28,12 @@ import onnxruntime as ort
 from skl2onnx import to_onnx as stock_to_onnx
 from sklearn.pipeline import make_pipeline
 
-from agent.scorers.onnx import OnnxScorer, open_session
-from coordinator.training.export import to_onnx
-from coordinator.training.trainer import TrainConfig, TrainedModel, train_matrix
-from shared.features import FeatureSpec
-from shared.modelfile import INPUT_NAME, OUTPUT_NAME, read_model_bytes
-from shared.readings import FloatArray, ReadingBatch
+from edgewatch.coordinator.models.export import to_onnx
+from edgewatch.coordinator.models.trainer import TrainConfig, TrainedModel, train_matrix
+from edgewatch.shared.features import FeatureSpec
+from edgewatch.shared.modelfile import INPUT_NAME, OUTPUT_NAME, read_model_bytes
+from edgewatch.shared.readings import FloatArray, ReadingBatch
+from edgewatch.shared.runtime import OnnxScorer, open_session
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from agent.encoder import encode_batch
-from agent.scorers.factory import default_rules_scorer
-from agent.sources.simulator import expected_stream
+from edgewatch.agent.encoder import encode_batch
+from edgewatch.agent.scorers.factory import default_rules_scorer
+from edgewatch.agent.sources.simulator import expected_stream
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from coordinator.evaluation.skab import EvalConfig, Report, evaluate
+from edgewatch.coordinator.evaluation.skab import EvalConfig, Report, evaluate
 
 DEFAULTS = EvalConfig()
 

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from agent.scorers.onnx import OnnxScorer
-from coordinator.training.csvfile import CsvTable, read_csv
-from coordinator.training.export import to_onnx
-from coordinator.training.trainer import ThresholdPolicy, TrainConfig, train_batch
-from shared.features import FeatureSpec, compute_features, metric_matrix
-from shared.modelfile import read_model_bytes
-from shared.readings import BoolArray
+from edgewatch.coordinator.models.csvfile import CsvTable, read_csv
+from edgewatch.coordinator.models.export import to_onnx
+from edgewatch.coordinator.models.trainer import ThresholdPolicy, TrainConfig, train_batch
+from edgewatch.shared.features import FeatureSpec, compute_features, metric_matrix
+from edgewatch.shared.modelfile import read_model_bytes
+from edgewatch.shared.readings import BoolArray
+from edgewatch.shared.runtime import OnnxScorer
 
 SENSOR_TYPE = "skab"
 PUBLISHED = {"baseline": {"f1": 0.29, "far": 0.0256, "mar": 0.8289}, "best": {"f1": 0.78}}

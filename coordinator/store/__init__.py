@@ -1,23 +1,23 @@
 """Persistence of readings, ingest counters and the fleet registry (``Store`` protocol)."""
 
-from coordinator.store.base import (
+from edgewatch.coordinator.store.base import (
     BatchOutcome,
     CommitResult,
-    Counters,
     CounterSnapshot,
+    IngestCounters,
     Quarantined,
     ReadingQuery,
     Refusal,
     Store,
     WriteSet,
 )
-from coordinator.store.sqlite import SqliteStore
+from edgewatch.coordinator.store.sqlite.store import SqliteStore
 
 __all__ = [
     "BatchOutcome",
     "CommitResult",
     "CounterSnapshot",
-    "Counters",
+    "IngestCounters",
     "Quarantined",
     "ReadingQuery",
     "Refusal",

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from coordinator.fleet import AgentRecord
-from shared.schemas import Result, ResultBatch
+from edgewatch.coordinator.fleet.registry import AgentRecord
+from edgewatch.shared.schemas import Result, ResultBatch
 
 MAX_QUERY_LIMIT = 10_000
 # Agent id under which refusals that cannot be attributed to an agent are counted.
@@ -68,7 +68,7 @@ class CommitResult:
 
 
 @dataclass(frozen=True)
-class Counters:
+class IngestCounters:
     """Ingest counters (fleet-wide or for one agent). ``rejected`` counts messages."""
 
     readings_received: int = 0
@@ -80,8 +80,8 @@ class Counters:
 
 @dataclass(frozen=True)
 class CounterSnapshot:
-    fleet: Counters
-    agents: dict[str, Counters]
+    fleet: IngestCounters
+    agents: dict[str, IngestCounters]
 
 
 @dataclass(frozen=True)

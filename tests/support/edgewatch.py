@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.settings import AgentSettings
-from agent.sources.simulator import expected_stream
+from edgewatch.agent.settings import AgentSettings
+from edgewatch.agent.sources.simulator import expected_stream
 from tests.support.ledger import LedgerReport, check_store, keys_from_batches
 from tests.support.procs import Proc, ProcGroup, free_port, wait_until
 
@@ -37,7 +37,7 @@ class Coordinator:
 
     @property
     def db(self) -> Path:
-        return self.workdir / "coordinator.db"
+        return self.workdir / "edgewatch.coordinator.db"
 
     def start(self, wait: bool = True) -> Coordinator:
         self.proc = self.procs.edgewatch(

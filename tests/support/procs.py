@@ -59,15 +59,14 @@ def tail(path: Path, lines: int = 50) -> str:
 
 def edgewatch_argv(*args: str) -> list[str]:
     """The command line of ``edgewatch ARGS`` without needing the package installed."""
-    return [sys.executable, "-m", "shared.cli", *args]
+    return [sys.executable, "-m", "edgewatch.shared.cli", *args]
 
 
 def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The parent's environment minus ``EDGEWATCH_*`` (a developer's shell must not leak
-    into a test), with the repo importable and output unbuffered, then ``env`` on top."""
+    into a test), with output unbuffered, then ``env`` on top. The package itself comes
+    from the editable install (``make test``), exactly as a user's ``edgewatch`` does."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("EDGEWATCH_")}
-    path = base.get("PYTHONPATH")
-    base["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
     base["PYTHONUNBUFFERED"] = "1"
     base.update(env or {})
     return base
@@ -197,7 +196,7 @@ class ProcGroup:
         return proc
 
     def edgewatch(self, *args: str, name: str, env: Mapping[str, str] | None = None) -> Proc:
-        """Spawn ``edgewatch ARGS`` (``python -m shared.cli``) with the repo on PYTHONPATH."""
+        """Spawn ``edgewatch ARGS`` (``python -m edgewatch.shared.cli``)."""
         return self.spawn(edgewatch_argv(*args), env, name=name)
 
     def close(self) -> None:

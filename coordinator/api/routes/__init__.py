@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from coordinator.api.deps import Authenticated
-from coordinator.api.routes import agents, health, readings, stats
+from edgewatch.coordinator.api.deps import Authenticated
+from edgewatch.coordinator.api.routes import agents, health, readings, stats
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(health.router)

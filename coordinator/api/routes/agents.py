@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from coordinator.api.deps import StoreDep
-from coordinator.errors import NotFoundError
-from coordinator.fleet import AgentRecord, AgentState
+from edgewatch.coordinator.api.deps import StoreDep
+from edgewatch.coordinator.errors import NotFoundError
+from edgewatch.coordinator.fleet.registry import AgentRecord, AgentState
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 

@@ -8,8 +8,8 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from coordinator.api.deps import ServiceDep
-from shared import __version__
+from edgewatch.coordinator.api.deps import ServiceDep
+from edgewatch.shared import __version__
 
 router = APIRouter(tags=["health"])
 

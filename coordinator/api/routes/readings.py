@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from coordinator.api.deps import StoreDep
-from coordinator.store import ReadingQuery
-from coordinator.store.base import MAX_QUERY_LIMIT
-from shared.schemas import Result
+from edgewatch.coordinator.api.deps import StoreDep
+from edgewatch.coordinator.store import ReadingQuery
+from edgewatch.coordinator.store.base import MAX_QUERY_LIMIT
+from edgewatch.shared.schemas import Result
 
 router = APIRouter(prefix="/readings", tags=["readings"])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from coordinator.api.deps import ServiceDep
-from coordinator.stats import StatsOut, build_stats
+from edgewatch.coordinator.api.deps import ServiceDep
+from edgewatch.coordinator.stats import StatsOut, build_stats
 
 router = APIRouter(tags=["stats"])
 

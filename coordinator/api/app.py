@@ -1,0 +1,76 @@
+"""The coordinator's HTTP face: ``create_app(settings)`` builds the FastAPI app.
+
+The lifespan owns a ``CoordinatorService`` (embedded broker when configured, MQTT link,
+ingest worker, store) and stops it cleanly on shutdown. Domain errors become HTTP
+statuses here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from edgewatch.coordinator.api.routes import api_router
+from edgewatch.coordinator.errors import AuthError, CoordinatorError, NotFoundError, StoreError
+from edgewatch.coordinator.metrics import CoordinatorMetrics
+from edgewatch.coordinator.service import CoordinatorService
+from edgewatch.coordinator.settings import CoordinatorSettings, ensure_api_token
+from edgewatch.shared import __version__
+
+_STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
+    (AuthError, 401),
+    (NotFoundError, 404),
+    (StoreError, 503),
+)
+
+
+def create_app(settings: CoordinatorSettings) -> FastAPI:
+    """The app; the service starts with the lifespan (i.e. when the server starts)."""
+    metrics = CoordinatorMetrics(CollectorRegistry())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = CoordinatorService(settings, metrics=metrics)
+        app.state.service = service
+        # Starting the broker and the link blocks briefly: keep it off the event loop.
+        await asyncio.to_thread(service.start)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(service.stop)
+
+    app = FastAPI(
+        title="edgewatch coordinator",
+        version=__version__,
+        lifespan=lifespan,
+        description="Ingest, store and fleet of edgewatch. Bearer token on all data routes.",
+    )
+    app.state.api_token = ensure_api_token(settings)
+    app.state.metrics = metrics
+    app.include_router(api_router)
+    app.add_exception_handler(CoordinatorError, _error_response)  # type: ignore[arg-type]
+    app.add_api_route("/metrics", _metrics_endpoint(metrics), include_in_schema=False)
+    return app
+
+
+async def _error_response(request: Request, exc: CoordinatorError) -> JSONResponse:
+    status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
+def _metrics_endpoint(metrics: CoordinatorMetrics) -> Callable[[], Response]:
+    # Unauthenticated like /health: aggregate figures only, and Prometheus scrape configs
+    # should not have to follow a token that is regenerated at every start.
+    def metrics_view() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics_view
+
+
+__all__ = ["create_app"]

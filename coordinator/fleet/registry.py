@@ -1,0 +1,105 @@
+"""The fleet registry: what the coordinator knows about each agent.
+
+Built from three agent messages: ``Hello`` (who it is: tier, place, version, models),
+``Heartbeat`` (how it is: resource figures, outbox depth, scorer in use) and
+``AgentStatus`` (``online``, or ``offline`` as its last will). The ingest worker applies
+them here and writes the changed records in the same transaction as the batches, so the
+registry on disk never runs ahead of or behind the readings.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from edgewatch.shared.schemas import AgentStatus, Heartbeat, Hello
+
+AgentState = Literal["online", "offline", "unknown"]
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    """One agent as last heard of. Times are coordinator wall-clock epoch seconds."""
+
+    id: str
+    first_seen: float
+    last_seen: float
+    state: AgentState = "unknown"
+    tier: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    version: str | None = None
+    epoch: int | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    heartbeat: dict[str, Any] | None = None
+    heartbeat_at: float | None = None
+
+
+class FleetRegistry:
+    """In-memory registry, written by the ingest worker, persisted through the store."""
+
+    def __init__(self, records: Iterable[AgentRecord] = ()) -> None:
+        self._agents = {r.id: r for r in records}
+        self._dirty: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _touch(self, agent_id: str, now: float) -> AgentRecord:
+        old = self._agents.get(agent_id)
+        if old is None:
+            return AgentRecord(id=agent_id, first_seen=now, last_seen=now)
+        return replace(old, last_seen=max(old.last_seen, now))
+
+    def _put(self, record: AgentRecord) -> None:
+        with self._lock:
+            self._agents[record.id] = record
+            self._dirty.add(record.id)
+
+    def apply_hello(self, hello: Hello, now: float) -> None:
+        rec = self._touch(hello.agent_id, now)
+        self._put(
+            replace(
+                rec,
+                tier=hello.tier,
+                latitude=hello.latitude,
+                longitude=hello.longitude,
+                version=hello.version,
+                epoch=hello.epoch,
+                models=dict(hello.models),
+            )
+        )
+
+    def apply_heartbeat(self, beat: Heartbeat, now: float) -> None:
+        rec = self._touch(beat.agent_id, now)
+        # A heartbeat is proof of life, even after a retained "offline" from an old will.
+        models = dict(beat.models) or rec.models
+        figures = beat.model_dump(mode="json")
+        self._put(replace(rec, state="online", heartbeat=figures, heartbeat_at=now, models=models))
+
+    def apply_status(self, status: AgentStatus, now: float) -> None:
+        rec = self._touch(status.agent_id, now)
+        self._put(replace(rec, state=status.state))
+
+    def note_results(self, agent_id: str, now: float) -> None:
+        """Results prove the agent exists even if its hello never reached us."""
+        self._put(self._touch(agent_id, now))
+
+    def take_dirty(self) -> list[AgentRecord]:
+        """The records changed since the last call (for the next transaction)."""
+        with self._lock:
+            ids, self._dirty = self._dirty, set()
+            return [self._agents[i] for i in sorted(ids)]
+
+    def restore_dirty(self, records: Iterable[AgentRecord]) -> None:
+        """Mark records dirty again after a failed transaction, so they are retried."""
+        with self._lock:
+            self._dirty.update(r.id for r in records)
+
+    def online(self) -> int:
+        with self._lock:
+            return sum(1 for r in self._agents.values() if r.state == "online")
+
+    def get(self, agent_id: str) -> AgentRecord | None:
+        with self._lock:
+            return self._agents.get(agent_id)

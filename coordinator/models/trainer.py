@@ -1,0 +1,213 @@
+"""Train one sensor type's model: StandardScaler + IsolationForest, threshold, calibration.
+
+Inputs come as a ``ReadingBatch`` (the coordinator's store), a CSV file (``csvfile``) or
+a ready feature matrix. Features are computed by ``shared.features``, the very code the
+agent runs, and the verdict threshold and calibration are set on the training rows'
+scores after the same per-sensor smoothing the agent applies. Nothing here looks at
+labels: the threshold policy only sees how normal data scores.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from sklearn.ensemble import IsolationForest
+from sklearn.preprocessing import StandardScaler
+
+from edgewatch.coordinator.models.csvfile import read_csv
+from edgewatch.shared.features import FeatureSpec, ScoreSmoother, compute_features, metric_matrix
+from edgewatch.shared.modelfile import FORMAT, ModelMeta, TrainingSummary
+from edgewatch.shared.readings import FloatArray, ReadingBatch
+
+log = logging.getLogger(__name__)
+
+TIER_TREES: dict[str, int] = {"medium": 50, "high": 100}
+CALIBRATION_POINTS = 101
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdPolicy:
+    """Where the verdict threshold sits on the (smoothed) training scores.
+
+    ``contamination``: scikit-learn's own verdict, ``score > 0`` (the ``offset_`` that the
+    ``contamination`` setting chose). ``quantile``: the ``quantile`` of training scores,
+    pushed up by ``margin`` times its distance from the median (``margin`` > 0 leaves room
+    for normal data that scores a little worse than anything seen in training).
+    """
+
+    kind: Literal["contamination", "quantile"] = "contamination"
+    quantile: float = 1.0
+    margin: float = 0.0
+
+    def threshold(self, scores: FloatArray) -> float:
+        if self.kind == "contamination":
+            return 0.0
+        top = float(np.quantile(scores, self.quantile))
+        return top + self.margin * (top - float(np.median(scores)))
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Knobs of one training run. ``for_tier`` gives the tier's tree count."""
+
+    n_trees: int = 100
+    contamination: float | Literal["auto"] = "auto"
+    max_samples: int | Literal["auto"] = "auto"
+    threshold: ThresholdPolicy = field(default_factory=ThresholdPolicy)
+    smooth: int = 1
+    random_state: int | None = 0
+
+    @staticmethod
+    def for_tier(tier: str, **changes: object) -> TrainConfig:
+        if tier not in TIER_TREES:
+            raise ValueError(f"no model tier {tier!r}; one of {sorted(TIER_TREES)}")
+        return TrainConfig(n_trees=TIER_TREES[tier], **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainedModel:
+    """A fitted model with everything its file's metadata needs."""
+
+    sensor_type: str
+    spec: FeatureSpec
+    scaler: StandardScaler
+    forest: IsolationForest
+    threshold: float
+    smooth: int
+    summary: TrainingSummary
+    version: int
+    created_at: datetime
+
+    def decision_function(self, features: FloatArray) -> FloatArray:
+        """scikit-learn's verdict function on a feature matrix: the parity reference."""
+        return np.asarray(self.forest.decision_function(self.scaler.transform(features)))
+
+    def meta(self) -> ModelMeta:
+        return ModelMeta(
+            format=FORMAT,
+            sensor_type=self.sensor_type,
+            version=self.version,
+            features=self.spec.to_dict(),
+            feature_names=list(self.spec.names),
+            threshold=self.threshold,
+            smooth=self.smooth,
+            n_trees=len(self.forest.estimators_),
+            max_samples=int(self.forest.max_samples_),
+            offset=float(self.forest.offset_),
+            created_at=self.created_at,
+            training=self.summary,
+        )
+
+
+def train_matrix(
+    features: FloatArray,
+    spec: FeatureSpec,
+    config: TrainConfig,
+    *,
+    sensor_type: str,
+    keys: Sequence[str] | None = None,
+    ts: FloatArray | None = None,
+    version: int | None = None,
+) -> TrainedModel:
+    """Fit on a feature matrix whose columns are ``spec.names``; ``keys`` are sensor ids."""
+    n = features.shape[0]
+    if n < 2 or features.shape[1] != len(spec.names):
+        raise ValueError(f"need >= 2 rows of {len(spec.names)} features, got {features.shape}")
+    if not np.isfinite(features).all():
+        raise ValueError("training features must be finite")
+    keys = list(keys) if keys is not None else ["train"] * n
+    scaler = StandardScaler().fit(features)
+    forest = IsolationForest(
+        n_estimators=config.n_trees,
+        contamination=config.contamination,
+        max_samples=config.max_samples,
+        random_state=config.random_state,
+    )
+    with warnings.catch_warnings():
+        # max_samples > n is clipped with a UserWarning; that is the behaviour we want.
+        warnings.simplefilter("ignore", UserWarning)
+        forest.fit(scaler.transform(features))
+    raw = -np.asarray(forest.decision_function(scaler.transform(features)))
+    scores = ScoreSmoother(config.smooth, max_sensors=None).update(keys, raw)
+    created = datetime.now(UTC)
+    summary = TrainingSummary(
+        rows=n,
+        sensors=len(set(keys)),
+        ts_first=float(ts.min()) if ts is not None and len(ts) else None,
+        ts_last=float(ts.max()) if ts is not None and len(ts) else None,
+        feature_mean=[float(v) for v in scaler.mean_],
+        feature_std=[float(v) for v in scaler.scale_],
+        score_quantiles=np.quantile(scores, np.linspace(0, 1, CALIBRATION_POINTS)).tolist(),
+    )
+    threshold = config.threshold.threshold(scores)
+    log.info(
+        "trained %s: %d rows, %d trees, threshold %.4f", sensor_type, n, config.n_trees, threshold
+    )
+    return TrainedModel(
+        sensor_type=sensor_type,
+        spec=spec,
+        scaler=scaler,
+        forest=forest,
+        threshold=threshold,
+        smooth=config.smooth,
+        summary=summary,
+        version=version if version is not None else int(created.timestamp()),
+        created_at=created,
+    )
+
+
+def train_batch(
+    batch: ReadingBatch,
+    spec: FeatureSpec,
+    config: TrainConfig,
+    *,
+    sensor_type: str,
+    version: int | None = None,
+) -> TrainedModel:
+    """Fit on the readings of ``sensor_type`` in ``batch`` (in batch order per sensor).
+
+    The spec's ``fill`` (the value for a metric a sensor has never reported) becomes the
+    training median of each metric.
+    """
+    rows = [i for i, t in enumerate(batch.sensor_type) if t == sensor_type]
+    if len(rows) < 2:
+        raise ValueError(f"need >= 2 readings of type {sensor_type!r}, got {len(rows)}")
+    own = batch.take(rows)
+    raw = metric_matrix(own, spec.metrics)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column: median is NaN
+        median = np.nanmedian(raw, axis=0)
+    spec = spec.with_fill(np.where(np.isfinite(median), median, 0.0).tolist())
+    features = compute_features(own, spec)
+    return train_matrix(
+        features,
+        spec,
+        config,
+        sensor_type=sensor_type,
+        keys=own.sensor_id,
+        ts=own.ts,
+        version=version,
+    )
+
+
+def train_csv(
+    path: Path,
+    config: TrainConfig,
+    *,
+    sensor_type: str,
+    spec: FeatureSpec | None = None,
+    rows: int | None = None,
+    version: int | None = None,
+) -> TrainedModel:
+    """Fit on a CSV file (its first ``rows`` rows if given); default spec: every metric."""
+    table = read_csv(path, sensor_type=sensor_type)
+    batch = table.batch if rows is None else table.batch.take(range(min(rows, len(table.batch))))
+    spec = spec or FeatureSpec(table.metrics)
+    return train_batch(batch, spec, config, sensor_type=sensor_type, version=version)

@@ -1,0 +1,74 @@
+"""Read queries of the SQLite store, each on a caller-provided (reader) connection."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from typing import Any
+
+from edgewatch.coordinator.fleet.registry import AgentRecord
+from edgewatch.coordinator.store.base import NO_AGENT, CounterSnapshot, IngestCounters, ReadingQuery
+from edgewatch.coordinator.store.sqlite.rows import (
+    AGENT_COLUMNS,
+    READING_COLUMNS,
+    agent_of,
+    result_of,
+)
+from edgewatch.shared.schemas import Result
+
+_NAMES = {
+    "received": "readings_received",
+    "stored": "readings_stored",
+    "duplicates": "duplicates_dropped",
+    "anomalies": "anomalies_stored",
+}
+
+
+def _counters_of(values: dict[str, int]) -> IngestCounters:
+    fields: dict[str, Any] = {"rejected": {}}
+    for name, value in values.items():
+        if name.startswith("rejected:"):
+            fields["rejected"][name.removeprefix("rejected:")] = value
+        elif name in _NAMES:
+            fields[_NAMES[name]] = value
+    return IngestCounters(**fields)
+
+
+def counters(conn: sqlite3.Connection) -> CounterSnapshot:
+    per_agent: dict[str, dict[str, int]] = defaultdict(dict)
+    fleet: dict[str, int] = defaultdict(int)
+    for agent_id, name, value in conn.execute("SELECT agent_id, name, value FROM counters"):
+        fleet[name] += value
+        if agent_id != NO_AGENT:
+            per_agent[agent_id][name] = value
+    return CounterSnapshot(
+        fleet=_counters_of(fleet),
+        agents={a: _counters_of(v) for a, v in sorted(per_agent.items())},
+    )
+
+
+def agents(conn: sqlite3.Connection) -> list[AgentRecord]:
+    rows = conn.execute(f"SELECT {AGENT_COLUMNS} FROM agents ORDER BY id")
+    return [agent_of(r) for r in rows]
+
+
+def agent(conn: sqlite3.Connection, agent_id: str) -> AgentRecord | None:
+    row = conn.execute(f"SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    return None if row is None else agent_of(row)
+
+
+def readings(conn: sqlite3.Connection, query: ReadingQuery) -> list[Result]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, op, value in (
+        ("sensor_id", "=", query.sensor_id),
+        ("agent_id", "=", query.agent_id),
+        ("ts", ">=", query.since),
+        ("ts", "<", query.until),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    sql = f"SELECT {READING_COLUMNS} FROM readings {clause} ORDER BY ts, stored_at, seq LIMIT ?"
+    return [result_of(r) for r in conn.execute(sql, (*params, query.limit))]

@@ -1,0 +1,107 @@
+"""Conversions between wire/domain objects and SQLite rows (both directions)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from itertools import repeat
+from typing import Any
+
+import orjson
+
+from edgewatch.coordinator.fleet.registry import AgentRecord
+from edgewatch.shared.schemas import Result, ResultBatch
+
+READING_COLUMNS = (
+    "agent_id, epoch, seq, sensor_id, sensor_type, ts, metrics, status, label, "
+    "score, anomaly, confidence, scorer, stored_at"
+)
+AGENT_COLUMNS = (
+    "id, tier, latitude, longitude, version, epoch, first_seen, last_seen, "
+    "heartbeat, heartbeat_at, state, models"
+)
+
+
+def metrics_json(batch: ResultBatch) -> Iterator[str]:
+    """One JSON object per reading, absent (null) metrics omitted."""
+    names = list(batch.metrics)
+    columns = [batch.metrics[n] for n in names]
+    for values in zip(*columns, strict=True):
+        row = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+        yield orjson.dumps(row).decode()
+
+
+def batch_rows(batch: ResultBatch, stored_at: float) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``batch`` in ``READING_COLUMNS`` order; reading i gets first_seq + i."""
+    n = batch.size
+    return zip(
+        repeat(batch.agent_id, n),
+        repeat(batch.epoch, n),
+        range(batch.first_seq, batch.first_seq + n),
+        batch.sensor_id,
+        batch.sensor_type,
+        batch.ts,
+        metrics_json(batch),
+        batch.status,
+        batch.label,
+        batch.score,
+        batch.anomaly,
+        batch.confidence,
+        batch.scorer,
+        repeat(stored_at, n),
+        strict=True,
+    )
+
+
+def result_of(row: sqlite3.Row) -> Result:
+    """A stored row as the wire ``Result`` (values were validated when they came in)."""
+    return Result.model_construct(
+        agent_id=row["agent_id"],
+        epoch=row["epoch"],
+        seq=row["seq"],
+        sensor_id=row["sensor_id"],
+        sensor_type=row["sensor_type"],
+        ts=row["ts"],
+        metrics=orjson.loads(row["metrics"]),
+        status=row["status"],
+        label=row["label"],
+        score=row["score"],
+        anomaly=bool(row["anomaly"]),
+        confidence=row["confidence"],
+        scorer=row["scorer"],
+    )
+
+
+def agent_row(rec: AgentRecord) -> tuple[Any, ...]:
+    heartbeat = None if rec.heartbeat is None else orjson.dumps(rec.heartbeat).decode()
+    return (
+        rec.id,
+        rec.tier,
+        rec.latitude,
+        rec.longitude,
+        rec.version,
+        rec.epoch,
+        rec.first_seen,
+        rec.last_seen,
+        heartbeat,
+        rec.heartbeat_at,
+        rec.state,
+        orjson.dumps(rec.models).decode(),
+    )
+
+
+def agent_of(row: sqlite3.Row) -> AgentRecord:
+    return AgentRecord(
+        id=row["id"],
+        tier=row["tier"],
+        latitude=row["latitude"],
+        longitude=row["longitude"],
+        version=row["version"],
+        epoch=row["epoch"],
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+        heartbeat=None if row["heartbeat"] is None else orjson.loads(row["heartbeat"]),
+        heartbeat_at=row["heartbeat_at"],
+        state=row["state"],
+        models=orjson.loads(row["models"]),
+    )

@@ -1,0 +1,157 @@
+"""``OnnxScorer``: one sensor type's IsolationForest, scored on onnxruntime.
+
+Imports numpy and onnxruntime only (never scikit-learn or onnx), so it runs on the
+smallest agent. Per micro-batch: features from ``shared.features`` (streaming, bounded
+per-sensor state), one ``session.run`` for the whole batch, the model's per-sensor score
+smoothing, then the verdict ``score > threshold``.
+
+``confidence`` is calibrated on the training scores stored in the model file (there are
+no labels at the edge, so "calibrated" means "placed against how normal data scored"):
+
+- a *normal* verdict: ``1 - F(score) / (2 F(threshold))`` with ``F`` the training scores'
+  empirical CDF: 0.5 at the threshold, 1.0 below every training score;
+- an *anomaly* verdict: ``1 - exp(-(score - threshold) / spread) / 2`` with ``spread`` the
+  distance from the median to the 99th percentile of training scores: 0.5 at the
+  threshold, ~0.82 one spread above it, approaching 1 far out (most anomalies score
+  beyond anything seen in training, where a CDF is flat and could not tell them apart).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edgewatch.shared.errors import ModelError
+from edgewatch.shared.features import DEFAULT_MAX_SENSORS, FeatureState, ScoreSmoother
+from edgewatch.shared.modelfile import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    ModelBytes,
+    ModelMeta,
+    parse_meta,
+    read_model_bytes,
+)
+from edgewatch.shared.readings import FloatArray, ReadingBatch
+from edgewatch.shared.scoring import Scores
+
+log = logging.getLogger(__name__)
+
+
+def session_options() -> ort.SessionOptions:
+    """One thread, no spinning: the agent shares a small box with everything else."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+def open_session(data: bytes) -> ort.InferenceSession:
+    """An onnxruntime session on ``data``; raises ``ModelError`` if it will not load."""
+    try:
+        return ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped pybind errors
+        raise ModelError(f"onnxruntime cannot load the model: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Maps scores to confidence in the verdict (see the module docstring)."""
+
+    threshold: float
+    quantiles: FloatArray
+    levels: FloatArray
+    cut: float  # F(threshold)
+    spread: float  # 99th percentile - median of training scores
+
+    @staticmethod
+    def of(threshold: float, quantiles: FloatArray) -> Calibration:
+        levels = np.linspace(0.0, 1.0, len(quantiles))
+        cut = max(float(np.interp(threshold, quantiles, levels)), 1e-12)
+        spread = float(np.interp(0.99, levels, quantiles) - np.interp(0.5, levels, quantiles))
+        return Calibration(threshold, quantiles, levels, cut, max(spread, 1e-12))
+
+    def __call__(self, score: FloatArray) -> FloatArray:
+        rank = np.interp(score, self.quantiles, self.levels)
+        normal = 1.0 - np.minimum(rank / self.cut, 1.0) / 2.0
+        excess = np.maximum(score - self.threshold, 0.0) / self.spread
+        anomalous = 1.0 - np.exp(-excess) / 2.0
+        return np.clip(np.where(score > self.threshold, anomalous, normal), 0.0, 1.0)
+
+
+def confidence(score: FloatArray, threshold: float, quantiles: FloatArray) -> FloatArray:
+    """Calibrated confidence in each verdict, in [0, 1] (see the module docstring)."""
+    return Calibration.of(threshold, quantiles)(score)
+
+
+def _check_io(session: ort.InferenceSession, meta: ModelMeta) -> None:
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    width = len(meta.feature_names)
+    if len(inputs) != 1 or inputs[0].name != INPUT_NAME or inputs[0].type != "tensor(double)":
+        raise ModelError(f"model input must be one float64 tensor named {INPUT_NAME!r}")
+    if list(inputs[0].shape)[1:] != [width]:
+        raise ModelError(f"model reads {inputs[0].shape}, metadata names {width} features")
+    if [o.name for o in outputs] != [OUTPUT_NAME]:
+        raise ModelError(f"model output must be one tensor named {OUTPUT_NAME!r}")
+
+
+class OnnxScorer:
+    """Scores readings of one sensor type with a model file. Name ``onnx:<type>@<version>``.
+
+    Not thread-safe (the feature state is per instance): one worker scores, as one
+    worker owns the session. ``TieredScorer`` swaps whole instances instead.
+    """
+
+    def __init__(self, model: ModelBytes, *, max_sensors: int = DEFAULT_MAX_SENSORS) -> None:
+        self._session = open_session(model.data)
+        self.meta = parse_meta(self._session.get_modelmeta().custom_metadata_map)
+        _check_io(self._session, self.meta)
+        self.sha256 = model.sha256
+        self._features = FeatureState(self.meta.spec, max_sensors)
+        self._smoother = ScoreSmoother(self.meta.smooth, max_sensors)
+        quantiles = np.asarray(self.meta.training.score_quantiles, dtype=np.float64)
+        self._calibration = Calibration.of(self.meta.threshold, quantiles)
+        self._name = f"onnx:{self.meta.sensor_type}@{self.meta.version}"
+        log.info("loaded model %s from %s (%s)", self._name, model.source, self.sha256[:12])
+
+    @classmethod
+    def from_path(cls, path: Path, *, max_sensors: int = DEFAULT_MAX_SENSORS) -> OnnxScorer:
+        return cls(read_model_bytes(path), max_sensors=max_sensors)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def sensor_type(self) -> str:
+        return self.meta.sensor_type
+
+    @property
+    def version(self) -> int:
+        return self.meta.version
+
+    def score_features(self, features: FloatArray) -> FloatArray:
+        """The graph's raw scores (``-decision_function``) for a ready feature matrix."""
+        x = np.ascontiguousarray(features, dtype=np.float64)
+        out = self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+        return np.asarray(out, dtype=np.float64).reshape(-1)
+
+    def score(self, batch: ReadingBatch) -> Scores:
+        """Score ``batch`` (all of it, whatever its ``sensor_type``); advances the state."""
+        n = len(batch)
+        if n == 0:
+            return Scores.empty()
+        raw = self.score_features(self._features.update(batch))
+        score = self._smoother.update(batch.sensor_id, raw)
+        threshold = self.meta.threshold
+        return Scores(
+            score=score,
+            anomaly=score > threshold,
+            confidence=self._calibration(score),
+            scorer=[self._name] * n,
+        )

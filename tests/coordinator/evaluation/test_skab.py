@@ -1,0 +1,128 @@
+"""coordinator.evaluation: the SKAB protocol and ``edgewatch eval skab``, on made-up files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgewatch.coordinator.evaluation import cli
+from edgewatch.coordinator.evaluation.skab import Confusion, EvalConfig, evaluate, predict_baseline
+from edgewatch.coordinator.models.csvfile import read_csv
+from tests.support.procs import REPO_ROOT as ROOT
+
+COLUMNS = [
+    "Accelerometer1RMS",
+    "Accelerometer2RMS",
+    "Current",
+    "Pressure",
+    "Temperature",
+    "Thermocouple",
+    "Voltage",
+    "Volume Flow RateRMS",
+]
+LEVELS = np.array([0.027, 0.040, 1.3, 0.25, 79.0, 26.0, 233.0, 32.0])
+NOISE = np.array([0.001, 0.0015, 0.05, 0.05, 0.2, 0.1, 1.0, 0.5])
+
+
+def write_skab(path: Path, rng: np.random.Generator, rows: int, labelled: bool = True) -> None:
+    """A SKAB-format file: ``;``-separated, datetime first, an obvious anomaly late on."""
+    x = LEVELS + rng.normal(size=(rows, 8)) * NOISE
+    label = np.zeros(rows)
+    label[rows - 120 : rows - 40] = 1.0
+    x[label == 1] += NOISE * 12
+    head = ["datetime", *COLUMNS] + (["anomaly", "changepoint"] if labelled else [])
+    lines = [";".join(head)]
+    for i in range(rows):
+        stamp = f"2020-03-09 10:{i // 60 % 60:02d}:{i % 60:02d}"
+        tail = [f"{label[i]:.1f}", "0.0"] if labelled else []
+        lines.append(";".join([stamp, *(f"{v:.6g}" for v in x[i]), *tail]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def skab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("skab")
+    rng = np.random.default_rng(0)
+    write_skab(root / "valve1" / "0.csv", rng, 700)
+    write_skab(root / "valve1" / "1.csv", rng, 650)
+    write_skab(root / "other" / "deeper" / "3.csv", rng, 600)
+    write_skab(root / "anomaly-free" / "anomaly-free.csv", rng, 500, labelled=False)
+    return root
+
+
+def test_confusion_figures() -> None:
+    truth = np.array([1, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
+    predicted = np.array([1, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
+    f = (Confusion.of(truth, predicted) + Confusion(tn=2)).figures()
+    assert (f["tp"], f["fp"], f["tn"], f["fn"]) == (2, 1, 6, 1)
+    assert f["f1"] == pytest.approx(4 / 6)
+    assert f["far"] == pytest.approx(1 / 7)
+    assert f["mar"] == pytest.approx(1 / 3)
+
+
+def test_csv_reader_takes_skab_format(skab_dir: Path) -> None:
+    table = read_csv(skab_dir / "valve1" / "0.csv", sensor_type="skab")
+    assert table.metrics == tuple(COLUMNS) and table.labelled
+    assert len(table.batch) == 700 and table.batch.label[600] == 1
+    assert table.batch.ts[1] - table.batch.ts[0] == 1.0
+
+
+def test_evaluation_uses_every_labelled_file_and_beats_the_baseline(skab_dir: Path) -> None:
+    messages: list[str] = []
+    report = evaluate(skab_dir, EvalConfig(n_trees=50), progress=messages.append)
+    assert report.files == 3  # anomaly-free has no labels: not part of the protocol
+    assert report.test_rows == 300 + 250 + 200
+    ours = report.ours.figures()
+    assert ours["f1"] > 0.8 and ours["far"] < 0.1
+    assert report.parity.max_abs_diff <= 1e-5 and report.parity.label_mismatches == 0
+    assert len(messages) == 3
+
+
+def test_baseline_smoothing_is_a_majority_of_three(skab_dir: Path) -> None:
+    table = read_csv(skab_dir / "valve1" / "1.csv", sensor_type="skab")
+    smoothed = predict_baseline(table, 400)
+    assert smoothed.dtype == np.bool_ and len(smoothed) == 650
+    assert not smoothed[:2].any()
+
+
+def test_eval_command_prints_both_models_as_json(skab_dir: Path) -> None:
+    env = dict(os.environ)
+    out = subprocess.run(
+        [sys.executable, "-m", "edgewatch.shared.cli", "eval", "skab", str(skab_dir), "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["files"] == 3
+    assert {"f1", "far", "mar"} <= set(result["ours"]) and {"f1", "far"} <= set(result["baseline"])
+    assert result["published"]["baseline"]["f1"] == 0.29
+    assert "[3]" in out.stderr  # progress goes to stderr, never into the JSON
+
+
+def run_eval(*argv: str) -> int:
+    # cli.run directly: shared.cli.main would configure logging for the whole test session.
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    return cli.run(parser.parse_args(argv))
+
+
+def test_eval_command_table_and_bad_path(
+    skab_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_eval("skab", str(skab_dir), "--trees", "50") == 0
+    table = capsys.readouterr().out
+    assert "ours" in table and "baseline" in table
+    assert run_eval("skab", str(skab_dir / "nope")) == 2
+    assert run_eval("skab", str(skab_dir / "anomaly-free")) == 1

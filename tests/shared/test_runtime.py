@@ -1,0 +1,166 @@
+"""agent.scorers.onnx: the agent's model scorer, on onnxruntime alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgewatch.coordinator.models.export import build_graph, export_model, to_onnx
+from edgewatch.coordinator.models.forest import flatten_forest
+from edgewatch.coordinator.models.trainer import (
+    ThresholdPolicy,
+    TrainConfig,
+    TrainedModel,
+    train_batch,
+)
+from edgewatch.shared.errors import ModelError
+from edgewatch.shared.features import FeatureSpec, compute_features
+from edgewatch.shared.modelfile import read_model_bytes
+from edgewatch.shared.readings import ReadingBatch
+from edgewatch.shared.runtime import OnnxScorer, confidence
+from edgewatch.shared.scoring import Scorer
+from tests.support.procs import REPO_ROOT as ROOT
+
+METRICS = ("temperature", "vibration", "power_consumption", "humidity", "pressure")
+
+
+def readings(
+    rng: np.random.Generator, n: int, sensors: int = 3, shift: float = 0.0
+) -> ReadingBatch:
+    x = rng.normal(size=(n, len(METRICS))) * [2.0, 0.1, 10.0, 5.0, 3.0] + [25, 1, 100, 50, 1013]
+    x[n // 2 :] += shift
+    return ReadingBatch(
+        sensor_id=[f"s{i % sensors}" for i in range(n)],
+        sensor_type=["industrial"] * n,
+        ts=np.arange(n, dtype=np.float64),
+        metrics={m: x[:, j].copy() for j, m in enumerate(METRICS)},
+    )
+
+
+def trained_model(smooth: int = 1, window: int = 1, version: int = 3) -> TrainedModel:
+    spec = FeatureSpec(METRICS, window=window, stats=("mean", "std") if window > 1 else ())
+    policy = ThresholdPolicy("quantile", quantile=0.99)
+    config = TrainConfig(n_trees=50, threshold=policy, smooth=smooth)
+    batch = readings(np.random.default_rng(0), 900)
+    return train_batch(batch, spec, config, sensor_type="industrial", version=version)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "industrial.onnx"
+    export_model(trained_model(), path)
+    return path
+
+
+def test_scorer_is_named_by_type_and_version(model_path: Path) -> None:
+    scorer = OnnxScorer.from_path(model_path)
+    assert isinstance(scorer, Scorer)
+    assert scorer.name == "onnx:industrial@3"
+    assert (scorer.sensor_type, scorer.version) == ("industrial", 3)
+
+
+def test_session_runs_on_one_thread(model_path: Path) -> None:
+    options = OnnxScorer.from_path(model_path)._session.get_session_options()
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+
+
+def test_scores_are_negated_decision_function_and_verdict_is_threshold() -> None:
+    trained = trained_model()
+    scorer = OnnxScorer(read_model_bytes(to_onnx(trained).SerializeToString()))
+    batch = readings(np.random.default_rng(1), 400, shift=8.0)
+    result = scorer.score(batch)
+    reference = -trained.decision_function(compute_features(batch, trained.spec))
+    assert np.abs(result.score - reference).max() <= 1e-5
+    assert np.array_equal(result.anomaly, result.score > trained.threshold)
+    assert result.anomaly[200:].mean() > 0.5 > result.anomaly[:200].mean()
+    assert result.scorer == ["onnx:industrial@3"] * 400
+
+
+def test_micro_batches_score_like_one_batch_with_windows_and_smoothing() -> None:
+    data = to_onnx(trained_model(smooth=4, window=6)).SerializeToString()
+    batch = readings(np.random.default_rng(2), 300, sensors=4, shift=5.0)
+    whole = OnnxScorer(read_model_bytes(data)).score(batch)
+    streaming = OnnxScorer(read_model_bytes(data))
+    parts = [streaming.score(batch.take(range(i, min(i + 7, 300)))) for i in range(0, 300, 7)]
+    np.testing.assert_allclose(np.concatenate([p.score for p in parts]), whole.score, atol=1e-12)
+    assert np.array_equal(np.concatenate([p.anomaly for p in parts]), whole.anomaly)
+
+
+def test_confidence_is_in_unit_interval_and_grows_away_from_threshold() -> None:
+    quantiles = np.linspace(-0.2, 0.1, 101)
+    score = np.array([-0.3, -0.2, -0.05, 0.0, 0.05, 0.2, 1.0])
+    conf = confidence(score, 0.0, quantiles)
+    assert ((conf >= 0) & (conf <= 1)).all()
+    assert conf[3] == pytest.approx(0.5)
+    assert conf[0] == 1.0 and conf[1] == 1.0
+    assert conf[2] < conf[1]
+    assert 0.5 < conf[4] < conf[5] < conf[6] < 1.0
+
+
+def test_missing_metric_column_is_imputed_not_an_error(model_path: Path) -> None:
+    batch = readings(np.random.default_rng(3), 20)
+    partial = ReadingBatch(
+        sensor_id=batch.sensor_id,
+        sensor_type=batch.sensor_type,
+        ts=batch.ts,
+        metrics={k: v for k, v in batch.metrics.items() if k != "pressure"},
+    )
+    result = OnnxScorer.from_path(model_path).score(partial)
+    assert np.isfinite(result.score).all() and len(result) == 20
+
+
+def test_empty_batch_gives_empty_scores(model_path: Path) -> None:
+    empty = readings(np.random.default_rng(0), 0)
+    assert len(OnnxScorer.from_path(model_path).score(empty)) == 0
+
+
+def test_garbage_file_raises_model_error(tmp_path: Path) -> None:
+    path = tmp_path / "junk.onnx"
+    path.write_bytes(b"this is not a protobuf")
+    with pytest.raises(ModelError, match="onnxruntime"):
+        OnnxScorer.from_path(path)
+
+
+def test_graph_without_metadata_raises_model_error() -> None:
+    trained = trained_model()
+    arrays = flatten_forest(trained.forest, trained.scaler)
+    bare = build_graph(arrays, len(METRICS), -0.01, -0.5).SerializeToString()
+    with pytest.raises(ModelError, match="not an edgewatch model"):
+        OnnxScorer(read_model_bytes(bare))
+
+
+def test_metadata_that_does_not_fit_the_graph_raises_model_error() -> None:
+    trained = trained_model()
+    model = to_onnx(trained)
+    wider = trained.meta().model_copy(update={"features": {"metrics": [*METRICS, "extra"]}})
+    wider = wider.model_copy(update={"feature_names": [*METRICS, "extra"]})
+    summary = wider.training.model_copy(
+        update={"feature_mean": [0.0] * 6, "feature_std": [1.0] * 6}
+    )
+    wider = wider.model_copy(update={"training": summary})
+    del model.metadata_props[:]
+    for key, value in wider.to_props().items():
+        model.metadata_props.add(key=key, value=value)
+    with pytest.raises(ModelError, match="features"):
+        OnnxScorer(read_model_bytes(model.SerializeToString()))
+
+
+def test_agent_scorers_never_import_the_training_stack() -> None:
+    code = (
+        "import json, sys\n"
+        "import edgewatch.shared.runtime, agent.scorers.tiered\n"
+        "banned = ['sklearn', 'skl2onnx', 'onnx', 'pandas', 'fastapi']\n"
+        "print(json.dumps([m for m in banned if m in sys.modules]))\n"
+    )
+    env = dict(os.environ)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []
