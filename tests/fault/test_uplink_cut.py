@@ -33,7 +33,9 @@ COUNT = 6000
 RATE = 800.0
 STEP = 800  # readings: flowing before the cut, scored during it
 STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
-LINK_DOWN = re.compile(STAMP + r"WARNING edgewatch\.agent\.uplink: MQTT link to \S+ down", re.MULTILINE)
+LINK_DOWN = re.compile(
+    STAMP + r"WARNING edgewatch\.agent\.uplink: MQTT link to \S+ down", re.MULTILINE
+)
 LINK_UP = re.compile(STAMP + r"INFO edgewatch\.agent\.runner: uplink up;", re.MULTILINE)
 
 
