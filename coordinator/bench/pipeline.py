@@ -74,7 +74,7 @@ def _store_figures(db: Path, count: int, sensors: int) -> dict[str, Any]:
 
 def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) -> dict[str, Any]:
     api_port = free_port()
-    db = work / "edgewatch.coordinator.db"
+    db = work / "coordinator.db"
     coord = spawn(
         edgewatch_argv(
             "coordinator",
@@ -89,7 +89,7 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
             "--client-id",
             "bench-coordinator",
         ),
-        work / "edgewatch.coordinator.log",
+        work / "coordinator.log",
     )
     agent: subprocess.Popen[bytes] | None = None
     try:
@@ -119,7 +119,7 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
                 broker.protocol,
                 "--exit-when-drained",
             ),
-            work / "edgewatch.agent.log",
+            work / "agent.log",
         )
         rss = _watch(agent, args.timeout)
     finally:

@@ -197,13 +197,13 @@ def _run(args: argparse.Namespace, work: Path, say: Any) -> dict[str, Any]:
     if args.real_time:
         say(f"agent offline for {args.offline_s:.0f}s at {rate:.0f} readings/s (real time) ...")
         argv = _agent_argv(args, url, proto, data, rate, backlog + live)
-        agent = spawn(argv, work / "edgewatch.agent.log")
+        agent = spawn(argv, work / "agent.log")
         time.sleep(args.offline_s)
     else:
         say(f"building a {backlog}-reading backlog unpaced, offline ...")
         _build_backlog(args, broker, work, backlog)
     api_port = free_port()
-    db = work / "edgewatch.coordinator.db"
+    db = work / "coordinator.db"
     coord_argv = edgewatch_argv(
         "coordinator",
         "--broker",
@@ -218,14 +218,14 @@ def _run(args: argparse.Namespace, work: Path, say: Any) -> dict[str, Any]:
         "bench-coordinator",
     )
     with broker:
-        coord = spawn(coord_argv, work / "edgewatch.coordinator.log")
+        coord = spawn(coord_argv, work / "coordinator.log")
         try:
             wait_healthy(api_port, 60)
             reconnect_at = time.time()
             if agent is None:
                 say(f"reconnected: agent restarted paced at {rate:.0f} readings/s ...")
                 argv = _agent_argv(args, url, proto, data, rate, backlog + live)
-                agent = spawn(argv, work / "edgewatch.agent.log")
+                agent = spawn(argv, work / "agent.log")
             _wait_exit(agent, args.timeout, "the reconnected agent")
         finally:
             if agent is not None:

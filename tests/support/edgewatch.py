@@ -37,7 +37,7 @@ class Coordinator:
 
     @property
     def db(self) -> Path:
-        return self.workdir / "edgewatch.coordinator.db"
+        return self.workdir / "coordinator.db"
 
     def start(self, wait: bool = True) -> Coordinator:
         self.proc = self.procs.edgewatch(

@@ -9,7 +9,7 @@ knows what arrived, keyed ``(agent_id, epoch, seq)``. Readings are matched by
 as the duplicate it is.
 
     >>> expected = {"a1": keys_from_batches(simulator_batches)}
-    >>> report = check_store(expected, tmp_path / "edgewatch.coordinator.db", dropped_reported=0)
+    >>> report = check_store(expected, tmp_path / "coordinator.db", dropped_reported=0)
     >>> report.assert_clean()
 
 Counting rules (multisets, so two readings with equal content are two readings):

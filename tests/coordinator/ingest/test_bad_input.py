@@ -422,7 +422,7 @@ class Ingest:
 
 @pytest.fixture(scope="module")
 def ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingest]:
-    path = tmp_path_factory.mktemp("bad-input") / "edgewatch.coordinator.db"
+    path = tmp_path_factory.mktemp("bad-input") / "coordinator.db"
     harness = Ingest(path)
     yield harness
     harness.store.close()
