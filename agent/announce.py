@@ -10,16 +10,18 @@ import time
 from typing import TYPE_CHECKING
 
 from edgewatch.shared import __version__
-from edgewatch.shared.schemas import Heartbeat, Hello
+from edgewatch.shared.schemas import Heartbeat, Hello, ModelRef
 
 if TYPE_CHECKING:
     from edgewatch.agent.runner import Agent
 
 
-def models_of(agent: Agent) -> dict[str, str]:
-    """Sensor type -> model version the agent scores with (empty: rules only)."""
-    models = getattr(agent.scorer, "models", None)
-    return dict(models()) if callable(models) else {}
+def models_of(agent: Agent) -> dict[str, ModelRef]:
+    """Sensor type -> the model the agent scores it with (empty: rules only)."""
+    return {
+        sensor_type: ModelRef(version=info.version, sha256=info.sha256)
+        for sensor_type, info in agent.scorer.models().items()
+    }
 
 
 def build_hello(agent: Agent) -> Hello:
@@ -63,6 +65,8 @@ def build_heartbeat(agent: Agent) -> Heartbeat:
         readings_scored=agent.counters.scored,
         readings_acked=agent.counters.acked,
         dropped=stats.dropped,
+        bad_acks={**agent.uplink.bad_acks, **agent.acks.refused},
+        conflicted=agent.outbox.conflicted,
         scorer=agent.scorer.name,
         models=models_of(agent),
         mqtt_protocol=agent.uplink.protocol,
@@ -79,4 +83,7 @@ def conditions_of(agent: Agent) -> list[str]:
     if agent.outbox.recovered_from is not None:
         # Stays up for the life of this process: the moved-aside file needs a person.
         found.append("outbox_recovered")
+    if agent.outbox.conflicted:
+        # Readings the coordinator holds differently: kept aside, a person must decide.
+        found.append("conflicts")
     return found

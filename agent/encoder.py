@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from edgewatch.shared.codec import decode
 from edgewatch.shared.errors import PayloadError
+from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.readings import ReadingBatch
 from edgewatch.shared.schemas import SCHEMA_VERSION, ResultBatch
 from edgewatch.shared.scoring import Scores
 
 log = logging.getLogger(__name__)
+_warn = RateLimitedLog(log)
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -31,17 +35,23 @@ class Encoded:
     dropped: dict[str, int]
 
 
+def _array(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    # orjson serialises only C-contiguous arrays; a scorer or source may hand out a
+    # strided view (a column of a matrix). No copy when it already is contiguous.
+    return np.ascontiguousarray(values)
+
+
 def _columns(batch: ReadingBatch, scores: Scores) -> dict[str, object]:
     # orjson writes NaN in numpy arrays as null: exactly "absent metric" / "no score".
     return {
         "sensor_id": batch.sensor_id,
         "sensor_type": batch.sensor_type,
-        "ts": batch.ts,
-        "metrics": batch.metrics,
+        "ts": _array(batch.ts),
+        "metrics": {name: _array(column) for name, column in batch.metrics.items()},
         "status": batch.status,
         "label": batch.label,
-        "score": scores.score,
-        "anomaly": scores.anomaly,
+        "score": _array(scores.score),
+        "anomaly": _array(scores.anomaly),
         "confidence": np.clip(scores.confidence, 0.0, 1.0),
         "scorer": scores.scorer,
     }
@@ -63,6 +73,7 @@ def encode_batch(
     # Rare path: find the offending readings one by one, keep the rest in order.
     keep: list[int] = []
     dropped: dict[str, int] = {}
+    first: dict[str, str] = {}
     for i in range(len(batch)):
         one = orjson.dumps(
             {**head, "first_seq": first_seq, **_columns(batch.take([i]), _take(scores, i))},
@@ -73,7 +84,13 @@ def encode_batch(
             keep.append(i)
         except PayloadError as exc:
             dropped[exc.reason] = dropped.get(exc.reason, 0) + 1
-            log.warning("dropping reading of %s: %s", batch.sensor_id[i], exc)
+            first.setdefault(exc.reason, f"{batch.sensor_id[i]}: {exc}")
+    for reason, n in dropped.items():
+        # One line per reason and batch, and at most one per reason every 10 s: a sensor
+        # with a bad name would otherwise write a line per reading.
+        _warn.warning(
+            reason, "dropping %d reading(s) the coordinator would refuse, e.g. %s", n, first[reason]
+        )
     if not keep:
         return Encoded(b"", 0, dropped)
     sub, sub_scores = batch.take(keep), _take_many(scores, keep)

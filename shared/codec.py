@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from edgewatch.shared.errors import PayloadError
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 # pydantic error types -> our counter reasons. Anything unlisted counts as "schema".
 _REASONS = {
@@ -38,6 +39,9 @@ _REASONS = {
     "less_than": "out_of_range",
     "json_invalid": "json",
     "recursion_loop": "json",
+    # A discriminated union on schema_version: a version we do not speak, or none at all.
+    "union_tag_invalid": "bad_version",
+    "union_tag_not_found": "missing_field",
 }
 
 
@@ -67,19 +71,36 @@ def reason_of(exc: ValidationError) -> str:
 
 
 def _is_ts_error(err: Any) -> bool:
-    return bool(err.get("loc")) and err["loc"][0] == "ts"
+    # Through a versioned union the location starts with the version tag: (2, "ts", 0).
+    loc = [p for p in err.get("loc", ()) if not isinstance(p, int)]
+    return bool(loc) and loc[0] == "ts"
 
 
-def decode(payload: bytes, model: type[M], *, max_bytes: int = DEFAULT_MAX_BYTES) -> M:
-    """Parse and validate ``payload`` as ``model`` or raise ``PayloadError(reason)``."""
+def _precheck(payload: bytes, max_bytes: int) -> None:
     if len(payload) > max_bytes:
         raise PayloadError("too_large", f"{len(payload)} bytes > {max_bytes}")
     try:
         payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PayloadError("utf8", str(exc)[:200]) from exc
+
+
+def decode(payload: bytes, model: type[M], *, max_bytes: int = DEFAULT_MAX_BYTES) -> M:
+    """Parse and validate ``payload`` as ``model`` or raise ``PayloadError(reason)``."""
+    _precheck(payload, max_bytes)
     try:
         return model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise PayloadError(reason_of(exc), _summary(exc)) from exc
+    except (ValueError, RecursionError) as exc:
+        raise PayloadError("json", str(exc)[:200]) from exc
+
+
+def decode_as(payload: bytes, adapter: TypeAdapter[T], *, max_bytes: int = DEFAULT_MAX_BYTES) -> T:
+    """``decode`` for a type that is not one model, e.g. a union of schema versions."""
+    _precheck(payload, max_bytes)
+    try:
+        return adapter.validate_json(payload)
     except ValidationError as exc:
         raise PayloadError(reason_of(exc), _summary(exc)) from exc
     except (ValueError, RecursionError) as exc:

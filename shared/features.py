@@ -227,4 +227,6 @@ class ScoreSmoother:
     def update(self, keys: Sequence[str], scores: FloatArray) -> FloatArray:
         if self._state is None:
             return scores
-        return self._state.update_matrix(keys, scores[:, None])[:, 1]
+        # A column of the feature matrix is a strided view: hand out a contiguous copy,
+        # as every other score array is (orjson refuses to serialise strided arrays).
+        return np.ascontiguousarray(self._state.update_matrix(keys, scores[:, None])[:, 1])

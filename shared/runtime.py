@@ -1,5 +1,8 @@
-"""``OnnxScorer``: one sensor type's IsolationForest, scored on onnxruntime.
+"""The model runtime: one sensor type's IsolationForest, scored on onnxruntime.
 
+Shared by everything that scores with a model file: the agent (``agent.scorers.tiered``
+routes readings to it), the evaluation (``edgewatch eval``) and, later, the
+coordinator's cloud re-scoring, so all three run the very same code path.
 Imports numpy and onnxruntime only (never scikit-learn or onnx), so it runs on the
 smallest agent. Per micro-batch: features from ``shared.features`` (streaming, bounded
 per-sensor state), one ``session.run`` for the whole batch, the model's per-sensor score
@@ -36,7 +39,7 @@ from edgewatch.shared.modelfile import (
     read_model_bytes,
 )
 from edgewatch.shared.readings import FloatArray, ReadingBatch
-from edgewatch.shared.scoring import Scores
+from edgewatch.shared.scoring import ModelInfo, Scores, scorer_name
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +119,8 @@ class OnnxScorer:
         self._smoother = ScoreSmoother(self.meta.smooth, max_sensors)
         quantiles = np.asarray(self.meta.training.score_quantiles, dtype=np.float64)
         self._calibration = Calibration.of(self.meta.threshold, quantiles)
-        self._name = f"onnx:{self.meta.sensor_type}@{self.meta.version}"
+        self._name = scorer_name(self.meta.sensor_type, self.meta.version)
+        self.info = ModelInfo(self.meta.sensor_type, self.meta.version, model.sha256)
         log.info("loaded model %s from %s (%s)", self._name, model.source, self.sha256[:12])
 
     @classmethod
@@ -134,6 +138,9 @@ class OnnxScorer:
     @property
     def version(self) -> int:
         return self.meta.version
+
+    def models(self) -> dict[str, ModelInfo]:
+        return {self.meta.sensor_type: self.info}
 
     def score_features(self, features: FloatArray) -> FloatArray:
         """The graph's raw scores (``-decision_function``) for a ready feature matrix."""

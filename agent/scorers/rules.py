@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.readings import FloatArray, ReadingBatch
-from edgewatch.shared.scoring import Scores
+from edgewatch.shared.scoring import ModelInfo, Scores
 
 NAME = "rules"
 
@@ -141,6 +141,9 @@ class RuleScorer:
     @property
     def name(self) -> str:
         return NAME
+
+    def models(self) -> dict[str, ModelInfo]:
+        return {}
 
     def score(self, batch: ReadingBatch) -> Scores:
         n = len(batch)

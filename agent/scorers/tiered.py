@@ -21,7 +21,7 @@ import numpy as np
 from edgewatch.shared.features import DEFAULT_MAX_SENSORS
 from edgewatch.shared.modelfile import read_model_bytes
 from edgewatch.shared.readings import ReadingBatch
-from edgewatch.shared.scoring import Scorer, Scores
+from edgewatch.shared.scoring import ModelInfo, Scorer, Scores
 
 if TYPE_CHECKING:
     # onnxruntime costs ~20 MB of RSS: a rules-only agent (the low tier) never loads it.
@@ -75,9 +75,9 @@ class TieredScorer:
         log.info("scoring %s with %s (model unloaded)", sensor_type, self._fallback.name)
         return True
 
-    def models(self) -> dict[str, int]:
-        """Loaded model version per sensor type."""
-        return {t: s.version for t, s in self._models.items()}
+    def models(self) -> dict[str, ModelInfo]:
+        """The loaded model per sensor type (types without one go to the fallback)."""
+        return {t: s.info for t, s in self._models.items()}
 
     def score(self, batch: ReadingBatch) -> Scores:
         models = self._models  # one snapshot for the whole batch

@@ -52,7 +52,7 @@ def test_a_valid_batch_decodes_with_its_seq_range() -> None:
         (orjson.dumps(_batch(ts=[time.time() * 1000, time.time()])), "ts_range"),
         (orjson.dumps(_batch(ts=[1.0, time.time()])), "ts_range"),
         (orjson.dumps(_batch(anomaly=[False])), "shape"),
-        (orjson.dumps(_batch(schema_version=2)), "bad_value"),
+        (orjson.dumps(_batch(schema_version=3)), "bad_value"),
         (orjson.dumps(_batch(sensor_id=["bad id", "x"])), "bad_value"),
         (b"\xff" + orjson.dumps(_batch()), "utf8"),
         (orjson.dumps(_batch())[:-3], "json"),
