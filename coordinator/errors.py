@@ -3,7 +3,10 @@
 EdgewatchError                  (shared.errors)
 └── CoordinatorError            root of everything the coordinator raises on purpose
     ├── StoreError              the store cannot be opened, migrated or written
+    │   ├── StoreUnavailable    the database failed (I/O, full, locked, gone): retry later
+    │   └── WriteRefused        this content cannot be written (isolate the message)
     ├── NotFoundError           a resource the caller named does not exist; carries it
+    ├── BadRequestError         a request parameter its type cannot reject (a bad cursor)
     └── AuthError               a request carried no token or the wrong one
 """
 
@@ -20,6 +23,14 @@ class StoreError(CoordinatorError):
     """The store failed: unreadable file, failed migration, write refused."""
 
 
+class StoreUnavailable(StoreError):
+    """The database itself failed; the same write may succeed later."""
+
+
+class WriteRefused(StoreError):
+    """The write failed because of what it contained; retrying it alone will fail again."""
+
+
 class NotFoundError(CoordinatorError):
     """``kind`` ``key`` does not exist (an agent id nobody has heard of, say)."""
 
@@ -27,6 +38,15 @@ class NotFoundError(CoordinatorError):
         super().__init__(f"{kind} {key!r} not found")
         self.kind = kind
         self.key = key
+
+
+class BadRequestError(CoordinatorError):
+    """``parameter`` is malformed in a way its declared type cannot say (answered 422)."""
+
+    def __init__(self, parameter: str, detail: str) -> None:
+        super().__init__(f"{parameter}: {detail}")
+        self.parameter = parameter
+        self.detail = detail
 
 
 class AuthError(CoordinatorError):

@@ -32,6 +32,16 @@ class CoordinatorMetrics:
         self.rejected = Counter(
             "edgewatch_rejected", "Messages refused, by reason", ["reason"], registry=r
         )
+        self.conflicts = Counter(
+            "edgewatch_conflicts",
+            "Readings whose key the store held with different content (quarantined)",
+            registry=r,
+        )
+        self.ingest_errors = Counter(
+            "edgewatch_ingest_errors",
+            "Ingest drains that failed on an unexpected error (none of their messages acked)",
+            registry=r,
+        )
         self.queue_full = Counter(
             "edgewatch_ingest_queue_full", "Times the ingest queue was full", registry=r
         )
@@ -57,10 +67,11 @@ class CoordinatorMetrics:
         self.queue_depth.set_function(queue_depth)
         self.agents_online.set_function(agents_online)
 
-    def observe_batch(self, received: int, stored: int, duplicates: int) -> None:
+    def observe_batch(self, received: int, stored: int, duplicates: int, conflicts: int) -> None:
         self.received.inc(received)
         self.stored.inc(stored)
         self.duplicates.inc(duplicates)
+        self.conflicts.inc(conflicts)
 
     def observe_lags(self, stored_at: float, timestamps: Iterable[float]) -> None:
         observe = self.lag_seconds.observe

@@ -13,6 +13,8 @@ from typing import Literal
 
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker
 from edgewatch.coordinator.fleet.registry import FleetRegistry
+from edgewatch.coordinator.fleet.sensors import SensorActivityConsumer
+from edgewatch.coordinator.ingest.feed import CommittedFeed, ConsumerRunner
 from edgewatch.coordinator.ingest.inbox import Inbox
 from edgewatch.coordinator.ingest.judge import Inbound, Limits
 from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
@@ -41,6 +43,9 @@ class CoordinatorService:
         self.broker: EmbeddedBroker | None = None
         self.link: MqttLink | None = None
         self.worker: IngestWorker | None = None
+        self.feed = CommittedFeed()
+        # Followers of the committed feed, each with its durable watermark in the store.
+        self.consumers = [ConsumerRunner(SensorActivityConsumer(self.store), self.store, self.feed)]
         self.started_at = time.time()
         self._stopped = False
         self.metrics.bind(queue_depth=self.inbox.depth, agents_online=self.fleet.online)
@@ -59,8 +64,11 @@ class CoordinatorService:
             limits=Limits(self.settings.max_payload_bytes, self.settings.max_future_skew_s),
             acks=self.link,
             metrics=self.metrics,
+            feed=self.feed,
             drain_max=self.settings.drain_max,
         )
+        for consumer in self.consumers:
+            consumer.start()  # catches up from its watermark first
         self.worker.start()
         self.link.start()
         log.info("coordinator ingesting from %s into %s", self.broker_url, self.settings.db)
@@ -72,6 +80,8 @@ class CoordinatorService:
         self._stopped = True
         if self.worker is not None:
             self.worker.stop()  # closes the inbox, commits and acks what was queued
+        for consumer in self.consumers:
+            consumer.stop()
         if self.link is not None:
             self.link.stop()
         if self.broker is not None:
@@ -119,6 +129,6 @@ class CoordinatorService:
             subscriptions=tuple((f, 1) for f in filters),
         )
 
-    def _enqueue(self, topic: str, payload: bytes) -> None:
+    def _enqueue(self, topic: str, payload: bytes, retained: bool) -> None:
         # paho's network thread: hand off and return; everything else is the worker's.
-        self.inbox.put(Inbound(topic, bytes(payload), time.time()))
+        self.inbox.put(Inbound(topic, bytes(payload), time.time(), retained))

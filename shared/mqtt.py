@@ -37,7 +37,8 @@ __all__ = ["BrokerAddress", "LinkOptions", "MqttLink", "MqttVersion", "Will"]
 log = logging.getLogger(__name__)
 
 
-MessageHandler = Callable[[str, bytes], None]
+# (topic, payload, retained): retained copies come back at every (re)subscription.
+MessageHandler = Callable[[str, bytes, bool], None]
 
 
 def _no_write_hook(client: paho.Client, userdata: object, sock: object) -> None:
@@ -345,7 +346,7 @@ class MqttLink:
         if self._on_message is None:
             return
         try:
-            self._on_message(msg.topic, bytes(msg.payload))
+            self._on_message(msg.topic, bytes(msg.payload), bool(msg.retain))
         except Exception:
             # A handler bug must not kill the network thread, and must not go unseen.
             self._log.exception("message handler failed on %s", msg.topic)

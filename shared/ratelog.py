@@ -1,11 +1,12 @@
-"""Rate-limited warnings, so a misbehaving agent cannot flood the coordinator's log."""
+"""Rate-limited warnings, so a misbehaving agent (or sensor) cannot flood a log."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
+
+from edgewatch.shared.clock import SYSTEM, Clock
 
 
 class RateLimitedLog:
@@ -15,8 +16,11 @@ class RateLimitedLog:
     honest about volume while staying readable.
     """
 
-    def __init__(self, logger: logging.Logger, interval_s: float = 10.0) -> None:
+    def __init__(
+        self, logger: logging.Logger, interval_s: float = 10.0, *, clock: Clock = SYSTEM
+    ) -> None:
         self._log = logger
+        self._clock = clock
         self._interval = interval_s
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
@@ -24,7 +28,7 @@ class RateLimitedLog:
 
     def warning(self, key: str, msg: str, *args: Any) -> bool:
         """Log unless ``key`` was logged less than ``interval_s`` ago; True if logged."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         with self._lock:
             if now - self._last.get(key, -self._interval) < self._interval:
                 self._held[key] = self._held.get(key, 0) + 1

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from edgewatch.shared.schemas import AgentStatus, Heartbeat, Hello
+from edgewatch.shared.schemas import AgentStatus, Heartbeat, Hello, ModelRef
 
 AgentState = Literal["online", "offline", "unknown"]
 
@@ -32,7 +32,7 @@ class AgentRecord:
     longitude: float | None = None
     version: str | None = None
     epoch: int | None = None
-    models: dict[str, str] = field(default_factory=dict)
+    models: dict[str, ModelRef] = field(default_factory=dict)
     heartbeat: dict[str, Any] | None = None
     heartbeat_at: float | None = None
 
@@ -95,6 +95,19 @@ class FleetRegistry:
         """Mark records dirty again after a failed transaction, so they are retried."""
         with self._lock:
             self._dirty.update(r.id for r in records)
+
+    def replace(self, agent_id: str, record: AgentRecord | None) -> None:
+        """Put back ``record`` (the stored one) for ``agent_id``, or forget the agent.
+
+        Used when a message about the agent could not be stored: what it changed in
+        memory must not linger and be written with the next transaction.
+        """
+        with self._lock:
+            self._dirty.discard(agent_id)
+            if record is None:
+                self._agents.pop(agent_id, None)
+            else:
+                self._agents[agent_id] = record
 
     def online(self) -> int:
         with self._lock:

@@ -9,9 +9,10 @@ be attributed is only counted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from edgewatch.shared.codec import decode
+from edgewatch.shared import wire
 from edgewatch.shared.errors import PayloadError
 from edgewatch.shared.schemas import Ack, AgentStatus, Heartbeat, Hello, ResultBatch
 from edgewatch.shared.topics import Kind, Topics
@@ -30,6 +31,7 @@ class Inbound:
     topic: str
     payload: bytes
     received_at: float
+    retained: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,12 @@ class Refused:
 FleetMessage = Hello | Heartbeat | AgentStatus
 Judged = ResultBatch | FleetMessage | Refused
 
-_MODELS: dict[Kind, type[ResultBatch] | type[Hello] | type[Heartbeat] | type[AgentStatus]] = {
-    Kind.RESULTS: ResultBatch,
-    Kind.HELLO: Hello,
-    Kind.HEARTBEAT: Heartbeat,
-    Kind.STATUS: AgentStatus,
+# Each kind's decoder accepts the current and the previous schema version (shared.wire).
+_DECODERS: dict[Kind, Callable[..., ResultBatch | FleetMessage]] = {
+    Kind.RESULTS: wire.decode_results,
+    Kind.HELLO: wire.decode_hello,
+    Kind.HEARTBEAT: wire.decode_heartbeat,
+    Kind.STATUS: wire.decode_status,
 }
 
 
@@ -59,11 +62,11 @@ def judge(msg: Inbound, topics: Topics, limits: Limits) -> Judged:
         ref = topics.parse(msg.topic)
     except PayloadError as exc:
         return Refused(exc.reason, None, exc.detail)
-    model = _MODELS.get(ref.kind)
-    if model is None:
+    decoder = _DECODERS.get(ref.kind)
+    if decoder is None:
         return Refused("bad_topic", ref.agent_id, f"unexpected kind {ref.kind.value}")
     try:
-        payload = decode(msg.payload, model, max_bytes=limits.max_bytes)
+        payload = decoder(msg.payload, max_bytes=limits.max_bytes)
     except PayloadError as exc:
         return Refused(exc.reason, ref.agent_id, exc.detail)
     if payload.agent_id != ref.agent_id:
@@ -90,6 +93,7 @@ def _check_times(batch: ResultBatch, now: float, limits: Limits) -> ResultBatch 
     if newest <= now + limits.max_future_skew_s:
         return batch
     ack = Ack(
+        schema_version=batch.schema_version,
         agent_id=batch.agent_id,
         epoch=batch.epoch,
         first_seq=batch.first_seq,

@@ -1,14 +1,23 @@
-"""Persistence of readings, ingest counters and the fleet registry (``Store`` protocol)."""
+"""Persistence of the coordinator: the contract (``contract``), its records (``records``)
+and the SQLite store (``sqlite``), the embedded default."""
 
-from edgewatch.coordinator.store.base import (
+from edgewatch.coordinator.store.contract import (
+    FeedStore,
+    FleetStore,
+    ReadingStore,
+    SensorStore,
+    Store,
+)
+from edgewatch.coordinator.store.records import (
     BatchOutcome,
     CommitResult,
     CounterSnapshot,
+    FeedEntry,
     IngestCounters,
     Quarantined,
     ReadingQuery,
     Refusal,
-    Store,
+    SensorActivity,
     WriteSet,
 )
 from edgewatch.coordinator.store.sqlite.store import SqliteStore
@@ -17,10 +26,16 @@ __all__ = [
     "BatchOutcome",
     "CommitResult",
     "CounterSnapshot",
+    "FeedEntry",
+    "FeedStore",
+    "FleetStore",
     "IngestCounters",
     "Quarantined",
     "ReadingQuery",
+    "ReadingStore",
     "Refusal",
+    "SensorActivity",
+    "SensorStore",
     "SqliteStore",
     "Store",
     "WriteSet",

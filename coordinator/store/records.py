@@ -1,33 +1,20 @@
-"""The store contract: what ingest writes and the API reads, whatever the database.
+"""What goes into and comes out of a store: plain frozen records, no database in sight.
 
-SQLite (``store.sqlite``) is the default; a PostgreSQL store (SQLAlchemy Core) will
-implement the same ``Store`` protocol. The write side is one call per transaction, so
-any store can keep the rule "rows, counters and fleet records commit together, and
-acks go out only after that".
+The protocols that use them are in ``store.contract``; SQLite implements them in
+``store.sqlite`` (and a PostgreSQL store will, the same way).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from edgewatch.coordinator.fleet.registry import AgentRecord
-from edgewatch.shared.schemas import Result, ResultBatch
+from edgewatch.shared.schemas import ResultBatch
 
 MAX_QUERY_LIMIT = 10_000
 # Agent id under which refusals that cannot be attributed to an agent are counted.
 NO_AGENT = ""
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A message refused for good. ``agent_id`` is None when it cannot be attributed."""
-
-    reason: str
-    agent_id: str | None
-    readings: int = 0
-    kept: Quarantined | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +30,21 @@ class Quarantined:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A message refused for good. ``agent_id`` is None when it cannot be attributed.
+
+    ``retained_digest`` is set for a retained message: the broker hands it out again at
+    every (re)subscription, and it must be counted once, not at every restart.
+    """
+
+    reason: str
+    agent_id: str | None
+    readings: int = 0
+    kept: Quarantined | None = None
+    retained_digest: str | None = None
+
+
+@dataclass(frozen=True)
 class WriteSet:
     """Everything one transaction commits: batches, refusal counts, changed agents."""
 
@@ -53,28 +55,41 @@ class WriteSet:
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """What became of one batch: rows new to the store, and rows it already had."""
+    """What became of one batch: rows new to the store, rows it already had (same
+    content), and the seqs it already had with *different* content (``conflicts``: the
+    incoming readings went to quarantine, never over the stored ones)."""
 
     stored: int
     duplicates: int
+    conflicts: tuple[int, ...] = ()
+    anomalies: int = 0
 
 
 @dataclass(frozen=True)
 class CommitResult:
-    """Outcomes aligned with ``WriteSet.batches``; ``stored_at`` is stamped on every row."""
+    """Outcomes aligned with ``WriteSet.batches``; ``stored_at`` is stamped on every row.
+
+    ``feed_position`` is the committed feed's head after this transaction (unchanged if
+    it stored no new reading); ``refusals_counted`` is aligned with ``WriteSet.refusals``
+    and False for a retained message that was refused (and counted) once already.
+    """
 
     outcomes: list[BatchOutcome]
     stored_at: float
+    feed_position: int = 0
+    refusals_counted: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
 class IngestCounters:
-    """Ingest counters (fleet-wide or for one agent). ``rejected`` counts messages."""
+    """Ingest counters (fleet-wide or for one agent). ``rejected`` counts messages;
+    ``conflicts`` counts readings whose key was taken by different content."""
 
     readings_received: int = 0
     readings_stored: int = 0
     duplicates_dropped: int = 0
     anomalies_stored: int = 0
+    conflicts: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
 
@@ -84,42 +99,60 @@ class CounterSnapshot:
     agents: dict[str, IngestCounters]
 
 
+# Where a page of readings ended: the sort key of its last reading, unique per reading.
+ReadingKey = tuple[float, str, int, int]  # (ts, agent_id, epoch, seq)
+
+
 @dataclass(frozen=True)
 class ReadingQuery:
-    """Filters for stored readings; results are ordered by ``ts`` then arrival."""
+    """Filters for stored readings, ordered by ``(ts, agent_id, epoch, seq)``.
+
+    That order is total (the key is unique), so ``after`` (the key of the last reading
+    of the previous page) pages through any number of readings without gaps or repeats.
+    """
 
     sensor_id: str | None = None
     agent_id: str | None = None
     since: float | None = None
     until: float | None = None
+    anomaly: bool | None = None
+    descending: bool = False
+    after: ReadingKey | None = None
     limit: int = 1000
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_QUERY_LIMIT:
+        if not 1 <= self.limit <= MAX_QUERY_LIMIT + 1:
             raise ValueError(f"limit must be within 1..{MAX_QUERY_LIMIT}")
 
 
-class Store(Protocol):
-    """Persistence for readings, ingest counters and the fleet registry.
+@dataclass(frozen=True)
+class FeedEntry:
+    """One batch's newly stored readings, as the committed feed lists them.
 
-    ``write`` is called from one thread (the ingest worker); the read methods may be
-    called from any thread at the same time and must not block the writer.
+    ``position`` grows with every entry and is what consumers keep as their watermark;
+    the readings are ``first_seq..last_seq`` of ``(agent_id, epoch)`` that this entry
+    stored (``stored`` of them: a partly duplicate batch stored fewer than its range).
     """
 
-    def write(self, work: WriteSet) -> CommitResult:
-        """Commit ``work`` in one transaction (insert-or-ignore on the unique key)."""
-        ...
+    position: int
+    committed_at: float
+    agent_id: str
+    epoch: int
+    first_seq: int
+    last_seq: int
+    stored: int
+    anomalies: int
 
-    def counters(self) -> CounterSnapshot: ...
 
-    def agents(self) -> list[AgentRecord]: ...
+@dataclass(frozen=True)
+class SensorActivity:
+    """What the store has seen of one sensor (kept by the ``sensors`` feed consumer)."""
 
-    def agent(self, agent_id: str) -> AgentRecord | None: ...
-
-    def readings(self, query: ReadingQuery) -> list[Result]: ...
-
-    def ping(self) -> bool:
-        """True when the database answers a trivial query."""
-        ...
-
-    def close(self) -> None: ...
+    sensor_id: str
+    sensor_type: str
+    agent_id: str
+    first_ts: float
+    last_ts: float
+    last_stored_at: float
+    readings: int
+    anomalies: int

@@ -54,7 +54,7 @@ def test_concurrent_large_publishes_never_corrupt_the_stream(
     done = threading.Event()
     total = 600
 
-    def on_message(topic: str, payload: bytes) -> None:
+    def on_message(topic: str, payload: bytes, retained: bool) -> None:
         received.append(len(payload))
         if len(received) >= total:
             done.set()

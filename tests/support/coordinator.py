@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -30,7 +30,7 @@ from edgewatch.coordinator.api import create_app
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker, free_port
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.settings import CoordinatorSettings
-from edgewatch.shared.codec import decode
+from edgewatch.shared import wire
 from edgewatch.shared.mqtt import BrokerAddress
 from edgewatch.shared.schemas import Ack, AgentStatus, ResultBatch
 from edgewatch.shared.topics import Kind, Topics
@@ -128,13 +128,14 @@ def make_batch(
     epoch: int = 1,
     first_seq: int = 0,
     ts: float | None = None,
+    schema_version: Literal[1, 2] = 2,
 ) -> ResultBatch:
     """A valid batch of ``n`` readings; the last reading lacks ``vibration``."""
     base = time.time() if ts is None else ts
     metrics: dict[str, list[float | None]] = {m: [20.0 + i for i in range(n)] for m in METRICS}
     metrics["vibration"][-1] = None
     return ResultBatch(
-        schema_version=1,
+        schema_version=schema_version,
         agent_id=agent_id,
         epoch=epoch,
         first_seq=first_seq,
@@ -148,6 +149,22 @@ def make_batch(
         anomaly=[False] * n,
         confidence=[0.9] * n,
         scorer=["rules"] * n,
+    )
+
+
+def rechunk(batch: ResultBatch, start: int, n: int) -> ResultBatch:
+    """Readings ``start .. start+n-1`` of ``batch`` as a batch of their own: the same
+    readings, cut differently, as a resend after a restart with other batch sizes is."""
+    cut = slice(start, start + n)
+    columns = ("sensor_id", "sensor_type", "ts", "status", "label", "score", "anomaly")
+    data = {c: getattr(batch, c)[cut] for c in (*columns, "confidence", "scorer")}
+    return ResultBatch(
+        schema_version=batch.schema_version,
+        agent_id=batch.agent_id,
+        epoch=batch.epoch,
+        first_seq=batch.first_seq + start,
+        metrics={m: v[cut] for m, v in batch.metrics.items()},
+        **data,
     )
 
 
@@ -178,7 +195,7 @@ class Publisher:
         self.client.subscribe(TOPICS.all_agents(Kind.ACK), 1)
 
     def _message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        ack = decode(bytes(msg.payload), Ack)
+        ack = wire.decode_ack(bytes(msg.payload))
         if self.on_ack is not None:
             self.on_ack(ack)
         with self._cond:

@@ -1,28 +1,16 @@
-"""Numbered schema migrations for the SQLite store, each applied in its own transaction.
+"""The SQLite store's schema, as numbered migrations (``shared.sqlite_migrations``).
 
 A migration is never edited once released: change the schema by appending one. The
-applied numbers are recorded in ``schema_migrations``, so opening a store is idempotent.
-The ``readings`` columns are a contract (the test ledger and the pipeline bench read them).
+``readings`` columns are a contract (the test ledger reads them).
 """
 
 from __future__ import annotations
 
-import logging
 import sqlite3
-import time
-from dataclasses import dataclass
 
 from edgewatch.coordinator.errors import StoreError
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Migration:
-    number: int
-    name: str
-    statements: tuple[str, ...]
-
+from edgewatch.shared.sqlite_migrations import Migration
+from edgewatch.shared.sqlite_migrations import migrate as _migrate
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -103,41 +91,62 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        5,
+        "feed, conflicts, sensors, retained refusals",
+        (
+            # The committed feed: one entry per batch that stored new readings. Its id is
+            # the position consumers keep as their watermark; the readings themselves are
+            # found by the primary key range plus feed_id (no extra index on readings).
+            """CREATE TABLE ingest_feed (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                committed_at REAL NOT NULL,
+                agent_id TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                first_seq INTEGER NOT NULL,
+                last_seq INTEGER NOT NULL,
+                stored INTEGER NOT NULL,
+                anomalies INTEGER NOT NULL
+            )""",
+            "ALTER TABLE readings ADD COLUMN feed_id INTEGER",
+            """CREATE TABLE watermarks (
+                consumer TEXT PRIMARY KEY,
+                position INTEGER NOT NULL,
+                updated_at REAL NOT NULL
+            )""",
+            # A reading whose key the store already held with different content: kept
+            # here, whole, never over the stored one.
+            """CREATE TABLE conflicts (
+                agent_id TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                received_at REAL NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 1,
+                reading TEXT NOT NULL,
+                PRIMARY KEY (agent_id, epoch, seq)
+            )""",
+            """CREATE TABLE sensors (
+                sensor_id TEXT PRIMARY KEY,
+                sensor_type TEXT NOT NULL,
+                agent_id TEXT NOT NULL,
+                first_ts REAL NOT NULL,
+                last_ts REAL NOT NULL,
+                last_stored_at REAL NOT NULL,
+                readings INTEGER NOT NULL,
+                anomalies INTEGER NOT NULL
+            )""",
+            # Retained messages come back at every (re)subscription: a bad one is counted
+            # once, the first time, and recognised by its digest afterwards.
+            """CREATE TABLE refused_retained (
+                digest TEXT PRIMARY KEY,
+                reason TEXT NOT NULL,
+                first_seen REAL NOT NULL
+            )""",
+        ),
+    ),
 )
 
-_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
-    number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"""
 
-
-def applied(conn: sqlite3.Connection) -> set[int]:
-    conn.execute(_LEDGER)
-    return {int(row[0]) for row in conn.execute("SELECT number FROM schema_migrations")}
-
-
-def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
-    """Apply the pending migrations in order; return how many were applied.
-
-    ``conn`` must be in autocommit mode (``isolation_level=None``) so the explicit
-    BEGIN/COMMIT here are the only transaction boundaries.
-    """
-    done = applied(conn)
-    count = 0
-    for m in sorted(migrations, key=lambda m: m.number):
-        if m.number in done:
-            continue
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in m.statements:
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
-                (m.number, m.name, time.time()),
-            )
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreError(f"migration {m.number} ({m.name}) failed: {exc}") from exc
-        log.info("store migration %d (%s) applied", m.number, m.name)
-        count += 1
-    return count
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the store at ``conn`` to the current schema."""
+    return _migrate(conn, MIGRATIONS, error=StoreError, what="coordinator store")

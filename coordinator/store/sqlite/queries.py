@@ -7,7 +7,12 @@ from collections import defaultdict
 from typing import Any
 
 from edgewatch.coordinator.fleet.registry import AgentRecord
-from edgewatch.coordinator.store.base import NO_AGENT, CounterSnapshot, IngestCounters, ReadingQuery
+from edgewatch.coordinator.store.records import (
+    NO_AGENT,
+    CounterSnapshot,
+    IngestCounters,
+    ReadingQuery,
+)
 from edgewatch.coordinator.store.sqlite.rows import (
     AGENT_COLUMNS,
     READING_COLUMNS,
@@ -21,6 +26,7 @@ _NAMES = {
     "stored": "readings_stored",
     "duplicates": "duplicates_dropped",
     "anomalies": "anomalies_stored",
+    "conflicts": "conflicts",
 }
 
 
@@ -65,10 +71,17 @@ def readings(conn: sqlite3.Connection, query: ReadingQuery) -> list[Result]:
         ("agent_id", "=", query.agent_id),
         ("ts", ">=", query.since),
         ("ts", "<", query.until),
+        ("anomaly", "=", None if query.anomaly is None else int(query.anomaly)),
     ):
         if value is not None:
             where.append(f"{column} {op} ?")
             params.append(value)
+    if query.after is not None:
+        # Row values compare lexicographically: strictly past the previous page's end.
+        where.append(f"(ts, agent_id, epoch, seq) {'<' if query.descending else '>'} (?, ?, ?, ?)")
+        params.extend(query.after)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT {READING_COLUMNS} FROM readings {clause} ORDER BY ts, stored_at, seq LIMIT ?"
+    way = "DESC" if query.descending else "ASC"
+    order = ", ".join(f"{c} {way}" for c in ("ts", "agent_id", "epoch", "seq"))
+    sql = f"SELECT {READING_COLUMNS} FROM readings {clause} ORDER BY {order} LIMIT ?"
     return [result_of(r) for r in conn.execute(sql, (*params, query.limit))]

@@ -10,12 +10,14 @@ from typing import Any
 import orjson
 
 from edgewatch.coordinator.fleet.registry import AgentRecord
-from edgewatch.shared.schemas import Result, ResultBatch
+from edgewatch.shared.schemas import ModelRef, Result, ResultBatch
 
 READING_COLUMNS = (
     "agent_id, epoch, seq, sensor_id, sensor_type, ts, metrics, status, label, "
     "score, anomaly, confidence, scorer, stored_at"
 )
+# What ingest writes: the reading, plus the feed entry of the batch that stored it.
+INSERT_COLUMNS = READING_COLUMNS + ", feed_id"
 AGENT_COLUMNS = (
     "id, tier, latitude, longitude, version, epoch, first_seen, last_seen, "
     "heartbeat, heartbeat_at, state, models"
@@ -31,8 +33,8 @@ def metrics_json(batch: ResultBatch) -> Iterator[str]:
         yield orjson.dumps(row).decode()
 
 
-def batch_rows(batch: ResultBatch, stored_at: float) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``batch`` in ``READING_COLUMNS`` order; reading i gets first_seq + i."""
+def batch_rows(batch: ResultBatch, stored_at: float, feed_id: int) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``batch`` in ``INSERT_COLUMNS`` order; reading i gets first_seq + i."""
     n = batch.size
     return zip(
         repeat(batch.agent_id, n),
@@ -49,8 +51,30 @@ def batch_rows(batch: ResultBatch, stored_at: float) -> Iterator[tuple[Any, ...]
         batch.confidence,
         batch.scorer,
         repeat(stored_at, n),
+        repeat(feed_id, n),
         strict=True,
     )
+
+
+def reading_json(batch: ResultBatch, i: int) -> str:
+    """Reading ``i`` of ``batch`` as one JSON object (a conflict's quarantined copy)."""
+    return orjson.dumps(
+        {
+            "agent_id": batch.agent_id,
+            "epoch": batch.epoch,
+            "seq": batch.first_seq + i,
+            "sensor_id": batch.sensor_id[i],
+            "sensor_type": batch.sensor_type[i],
+            "ts": batch.ts[i],
+            "metrics": {m: v[i] for m, v in batch.metrics.items() if v[i] is not None},
+            "status": batch.status[i],
+            "label": batch.label[i],
+            "score": batch.score[i],
+            "anomaly": batch.anomaly[i],
+            "confidence": batch.confidence[i],
+            "scorer": batch.scorer[i],
+        }
+    ).decode()
 
 
 def result_of(row: sqlite3.Row) -> Result:
@@ -86,8 +110,13 @@ def agent_row(rec: AgentRecord) -> tuple[Any, ...]:
         heartbeat,
         rec.heartbeat_at,
         rec.state,
-        orjson.dumps(rec.models).decode(),
+        orjson.dumps({t: m.model_dump() for t, m in rec.models.items()}).decode(),
     )
+
+
+def _models(stored: dict[str, Any]) -> dict[str, ModelRef]:
+    # Rows written before schema 2 held free text per type: those are not models we know.
+    return {t: ModelRef(**m) for t, m in stored.items() if isinstance(m, dict)}
 
 
 def agent_of(row: sqlite3.Row) -> AgentRecord:
@@ -103,5 +132,5 @@ def agent_of(row: sqlite3.Row) -> AgentRecord:
         heartbeat=None if row["heartbeat"] is None else orjson.loads(row["heartbeat"]),
         heartbeat_at=row["heartbeat_at"],
         state=row["state"],
-        models=orjson.loads(row["models"]),
+        models=_models(orjson.loads(row["models"])),
     )

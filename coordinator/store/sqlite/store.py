@@ -13,143 +13,122 @@ import logging
 import sqlite3
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from edgewatch.coordinator.errors import StoreError
+from edgewatch.coordinator.errors import StoreError, StoreUnavailable, WriteRefused
 from edgewatch.coordinator.fleet.registry import AgentRecord
-from edgewatch.coordinator.store.base import (
-    NO_AGENT,
-    BatchOutcome,
+from edgewatch.coordinator.store.records import (
     CommitResult,
     CounterSnapshot,
+    FeedEntry,
     ReadingQuery,
+    SensorActivity,
     WriteSet,
 )
-from edgewatch.coordinator.store.sqlite import queries
+from edgewatch.coordinator.store.sqlite import feed, queries
 from edgewatch.coordinator.store.sqlite.migrations import migrate
-from edgewatch.coordinator.store.sqlite.rows import (
-    AGENT_COLUMNS,
-    READING_COLUMNS,
-    agent_row,
-    batch_rows,
-)
-from edgewatch.shared.schemas import Result, ResultBatch
+from edgewatch.coordinator.store.sqlite.writes import IngestTransaction
+from edgewatch.shared.schemas import Result
+from edgewatch.shared.sqlite_errors import is_database_failure
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 
-# ON CONFLICT on the key only: OR IGNORE would also swallow NOT NULL / CHECK violations
-# and count them as duplicates, which the ack would then turn into a silent loss.
-_INSERT_READING = (
-    f"INSERT INTO readings ({READING_COLUMNS}) VALUES ({', '.join('?' * 14)}) "
-    "ON CONFLICT (agent_id, epoch, seq) DO NOTHING"
-)
-_QUARANTINE = (
-    "INSERT INTO quarantine (agent_id, epoch, first_seq, last_seq, reason, received_at, payload)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, epoch, first_seq) DO NOTHING"
-)
-_UPSERT_AGENT = f"INSERT OR REPLACE INTO agents ({AGENT_COLUMNS}) VALUES ({', '.join('?' * 12)})"
-_ADD_COUNTER = (
-    "INSERT INTO counters (agent_id, name, value) VALUES (?, ?, ?) "
-    "ON CONFLICT (agent_id, name) DO UPDATE SET value = value + excluded.value"
-)
 
-
-def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
+def _connect(
+    target: str, *, uri: bool = False, busy_ms: int = BUSY_TIMEOUT_MS
+) -> sqlite3.Connection:
     conn = sqlite3.connect(target, isolation_level=None, uri=uri, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
     return conn
 
 
 class SqliteStore:
-    """``Store`` on one SQLite file. ``write`` must be called from one thread at a time."""
+    """``Store`` on one SQLite file. Writes are serialised by one lock (one connection)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = _connect(str(path))
+            self._conn = _connect(str(path), busy_ms=busy_timeout_ms)
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
             migrate(self._conn)
+            row = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM ingest_feed").fetchone()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open store {path}: {exc}") from exc
+        # The one writer hands out feed positions: monotonic, gaps allowed (a rolled
+        # back transaction burns its numbers, which consumers never see).
+        self._next_feed_id = int(row[0]) + 1
         self._lock = threading.Lock()
         self._reader_uri = path.resolve().as_uri() + "?mode=ro"
 
-    # -- write side (ingest worker) --------------------------------------------------------
+    # -- write side -------------------------------------------------------------------------
 
-    def write(self, work: WriteSet) -> CommitResult:
-        stored_at = time.time()
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """BEGIN IMMEDIATE ... COMMIT; **any** exception rolls back, then is translated.
+
+        Rolling back on every exception, not only on ``sqlite3.Error``, is what keeps a
+        poison message (an integer SQLite cannot hold, a value orjson cannot encode) from
+        leaving the connection inside a transaction that every later write then trips on.
+        """
         with self._lock:
             cur = self._conn.cursor()
             try:
                 cur.execute("BEGIN IMMEDIATE")
-                outcomes, deltas = self._insert_batches(cur, work, stored_at)
-                for refusal in work.refusals:
-                    agent = refusal.agent_id or NO_AGENT
-                    deltas[(agent, f"rejected:{refusal.reason}")] += 1
-                    deltas[(agent, "received")] += refusal.readings
-                    if (q := refusal.kept) is not None:
-                        cur.execute(
-                            _QUARANTINE,
-                            (
-                                q.agent_id,
-                                q.epoch,
-                                q.first_seq,
-                                q.last_seq,
-                                refusal.reason,
-                                q.received_at,
-                                q.payload,
-                            ),
-                        )
-                cur.executemany(_UPSERT_AGENT, [agent_row(r) for r in work.agents])
-                cur.executemany(_ADD_COUNTER, [(a, n, v) for (a, n), v in deltas.items() if v])
+                yield cur
                 cur.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except BaseException as exc:
                 if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise StoreError(f"write failed: {exc}") from exc
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        log.exception("rollback failed on %s", self.path)
+                if isinstance(exc, Exception) and not isinstance(exc, StoreError):
+                    raise _translate(exc) from exc
+                raise
             finally:
                 cur.close()
-        return CommitResult(outcomes=outcomes, stored_at=stored_at)
 
-    @staticmethod
-    def _insert_batches(
-        cur: sqlite3.Cursor, work: WriteSet, stored_at: float
-    ) -> tuple[list[BatchOutcome], Counter[tuple[str, str]]]:
-        outcomes: list[BatchOutcome] = []
-        deltas: Counter[tuple[str, str]] = Counter()
-        for batch in work.batches:
-            cur.executemany(_INSERT_READING, batch_rows(batch, stored_at))
-            # executemany's rowcount sums the rows inserted; ignored duplicates add 0.
-            stored = max(cur.rowcount, 0)
-            outcome = BatchOutcome(stored=stored, duplicates=batch.size - stored)
-            outcomes.append(outcome)
-            deltas[(batch.agent_id, "received")] += batch.size
-            deltas[(batch.agent_id, "stored")] += outcome.stored
-            deltas[(batch.agent_id, "duplicates")] += outcome.duplicates
-            deltas[(batch.agent_id, "anomalies")] += _anomalies_stored(
-                cur, batch, stored, stored_at
-            )
-        return outcomes, deltas
+    def write(self, work: WriteSet) -> CommitResult:
+        stored_at = time.time()
+        with self._transaction() as cur:
+            tx = IngestTransaction(cur, stored_at, self._next_feed_id)
+            try:
+                outcomes = tx.apply(work)
+            finally:
+                # Positions used inside a rolled-back transaction are not handed out again.
+                self._next_feed_id = tx.next_feed_id
+        return CommitResult(
+            outcomes=outcomes,
+            stored_at=stored_at,
+            feed_position=tx.next_feed_id - 1,
+            refusals_counted=tuple(tx.refusals_counted),
+        )
 
-    # -- read side (API, any thread) -------------------------------------------------------
+    def apply_sensor_activity(
+        self, updates: Sequence[SensorActivity], consumer: str, position: int
+    ) -> None:
+        with self._transaction() as cur:
+            feed.merge_sensor_activity(cur, updates)
+            feed.set_watermark(cur, consumer, position, time.time())
+
+    # -- read side (API, consumers: any thread) ----------------------------------------------
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
         try:
             conn = _connect(self._reader_uri, uri=True)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot read store {self.path}: {exc}") from exc
+            raise StoreUnavailable(f"cannot read store {self.path}: {exc}") from exc
         conn.row_factory = sqlite3.Row
         try:
             yield conn
         except sqlite3.Error as exc:
-            raise StoreError(f"read failed: {exc}") from exc
+            raise StoreUnavailable(f"read failed: {exc}") from exc
         finally:
             conn.close()
 
@@ -169,6 +148,34 @@ class SqliteStore:
         with self._reader() as conn:
             return queries.readings(conn, query)
 
+    def feed_after(self, position: int, limit: int) -> list[FeedEntry]:
+        with self._reader() as conn:
+            return feed.entries_after(conn, position, limit)
+
+    def feed_readings(self, entry: FeedEntry) -> list[Result]:
+        with self._reader() as conn:
+            return feed.entry_readings(conn, entry)
+
+    def feed_sensor_summary(self, entries: Sequence[FeedEntry]) -> list[SensorActivity]:
+        with self._reader() as conn:
+            return feed.sensor_summary(conn, entries)
+
+    def feed_head(self) -> int:
+        with self._reader() as conn:
+            return feed.head(conn)
+
+    def watermark(self, consumer: str) -> int:
+        with self._reader() as conn:
+            return feed.watermark(conn, consumer)
+
+    def sensors(self) -> list[SensorActivity]:
+        with self._reader() as conn:
+            return feed.sensors(conn)
+
+    def sensor(self, sensor_id: str) -> SensorActivity | None:
+        with self._reader() as conn:
+            return feed.sensor(conn, sensor_id)
+
     def ping(self) -> bool:
         try:
             with self._reader() as conn:
@@ -183,18 +190,8 @@ class SqliteStore:
             self._conn.close()
 
 
-def _anomalies_stored(
-    cur: sqlite3.Cursor, batch: ResultBatch, stored: int, stored_at: float
-) -> int:
-    """Anomalies among the rows this batch newly stored (resends store none)."""
-    if stored == batch.size:
-        return sum(batch.anomaly)
-    if stored == 0:
-        return 0
-    # Partly new: ask the store which of the new rows (this transaction's stamp) flag one.
-    row = cur.execute(
-        "SELECT COUNT(*) FROM readings WHERE agent_id = ? AND epoch = ? AND seq BETWEEN ? AND ?"
-        " AND anomaly = 1 AND stored_at = ?",
-        (batch.agent_id, batch.epoch, batch.first_seq, batch.last_seq, stored_at),
-    ).fetchone()
-    return int(row[0])
+def _translate(exc: Exception) -> StoreError:
+    """The database failed (retry later) or this content cannot be written (isolate it)."""
+    if isinstance(exc, sqlite3.Error) and is_database_failure(exc):
+        return StoreUnavailable(f"write failed: {exc}")
+    return WriteRefused(f"write refused: {type(exc).__name__}: {exc}"[:300])

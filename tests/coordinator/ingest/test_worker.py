@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from edgewatch.coordinator.errors import StoreError
+from edgewatch.coordinator.errors import StoreUnavailable
 from edgewatch.coordinator.ingest.inbox import Inbox
 from edgewatch.coordinator.ingest.judge import Inbound, Limits, Refused, judge
 from edgewatch.coordinator.service import CoordinatorService
@@ -109,7 +109,7 @@ def test_store_failure_sends_no_ack_and_the_resend_is_stored(
     def failing_write(work: WriteSet) -> object:
         if work.batches and not failures:
             failures.append(work)
-            raise StoreError("disk on fire (injected)")
+            raise StoreUnavailable("disk on fire (injected)")
         return real_write(work)
 
     monkeypatch.setattr(coord_service.store, "write", failing_write)

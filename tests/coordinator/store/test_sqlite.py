@@ -1,17 +1,18 @@
-"""The SQLite store on real files: migrations, insert-or-ignore, counters, fleet, queries."""
+"""What is SQLite's own in the SQLite store: migrations, WAL, errors (the rest: test_contract)."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-import orjson
 import pytest
 
-from edgewatch.coordinator.errors import StoreError
+from edgewatch.coordinator.errors import StoreError, StoreUnavailable, WriteRefused
 from edgewatch.coordinator.fleet.registry import AgentRecord
-from edgewatch.coordinator.store import ReadingQuery, Refusal, SqliteStore, WriteSet
-from edgewatch.coordinator.store.sqlite.migrations import MIGRATIONS, Migration, migrate
+from edgewatch.coordinator.store import ReadingQuery, SqliteStore, WriteSet
+from edgewatch.coordinator.store.sqlite.migrations import MIGRATIONS, migrate
+from edgewatch.shared.sqlite_migrations import Migration
+from edgewatch.shared.sqlite_migrations import migrate as run_migrations
 from tests.support.coordinator import make_batch
 
 READING_COLUMNS = [
@@ -29,6 +30,7 @@ READING_COLUMNS = [
     "confidence",
     "scorer",
     "stored_at",
+    "feed_id",
 ]
 
 
@@ -57,74 +59,10 @@ def test_a_failing_migration_rolls_back_whole(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     broken = Migration(1, "broken", ("CREATE TABLE half (x)", "THIS IS NOT SQL"))
     with pytest.raises(StoreError, match="migration 1"):
-        migrate(conn, (broken,))
+        run_migrations(conn, (broken,), error=StoreError)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "half" not in tables
     assert conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 0
-
-
-def test_write_stores_rows_and_counts_duplicates(store: SqliteStore) -> None:
-    batch = make_batch("a", 10, epoch=2, first_seq=5)
-    first = store.write(WriteSet(batches=[batch]))
-    again = store.write(WriteSet(batches=[batch, make_batch("a", 4, epoch=2, first_seq=13)]))
-    assert [(o.stored, o.duplicates) for o in first.outcomes] == [(10, 0)]
-    assert [(o.stored, o.duplicates) for o in again.outcomes] == [(0, 10), (2, 2)]
-    with _raw(store.path) as conn:
-        seqs = [r[0] for r in conn.execute("SELECT seq FROM readings ORDER BY seq")]
-        last = conn.execute("SELECT metrics, anomaly, stored_at FROM readings WHERE seq = 14")
-        metrics, anomaly, stored_at = last.fetchone()
-    assert seqs == list(range(5, 17))
-    assert "vibration" not in orjson.loads(metrics) and anomaly == 0
-    assert stored_at == pytest.approx(again.stored_at)
-
-
-def test_counters_survive_a_restart(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
-    store.write(WriteSet(batches=[make_batch("a", 3)], refusals=[Refusal("json", None)]))
-    store.write(
-        WriteSet(batches=[make_batch("a", 3)], refusals=[Refusal("ts_future", "a", readings=7)])
-    )
-    store.close()
-    snap = SqliteStore(tmp_path / "s.db").counters()
-    assert snap.fleet.readings_received == 13 and snap.fleet.readings_stored == 3
-    assert snap.fleet.duplicates_dropped == 3
-    assert snap.fleet.rejected == {"json": 1, "ts_future": 1}
-    assert list(snap.agents) == ["a"]  # the unattributed refusal is fleet-wide only
-    assert snap.agents["a"].rejected == {"ts_future": 1}
-
-
-def test_agents_round_trip(store: SqliteStore) -> None:
-    rec = AgentRecord(
-        id="pi-3",
-        first_seen=1.0,
-        last_seen=2.0,
-        state="online",
-        tier="high",
-        models={"industrial": "v4"},
-        heartbeat={"cpu_percent": 3.5},
-        heartbeat_at=2.0,
-    )
-    store.write(WriteSet(agents=[rec]))
-    store.write(WriteSet(agents=[AgentRecord(id="pi-1", first_seen=1.0, last_seen=1.0)]))
-    assert store.agent("pi-3") == rec
-    assert [a.id for a in store.agents()] == ["pi-1", "pi-3"]
-    assert store.agent("nobody") is None
-
-
-def test_readings_query_filters_orders_and_bounds(store: SqliteStore) -> None:
-    late = make_batch("b", 5, first_seq=100, ts=1_700_000_100.0)
-    early = make_batch("a", 6, ts=1_700_000_000.0)
-    store.write(WriteSet(batches=[late, early]))
-    everything = store.readings(ReadingQuery())
-    assert [r.ts for r in everything] == sorted(r.ts for r in everything)
-    assert [r.agent_id for r in everything] == ["a"] * 6 + ["b"] * 5
-    by_sensor = store.readings(ReadingQuery(sensor_id="s-1", agent_id="a"))
-    assert [r.seq for r in by_sensor] == [1, 4]
-    window = store.readings(ReadingQuery(since=early.ts[2], until=late.ts[0], limit=3))
-    assert [r.seq for r in window] == [2, 3, 4]
-    assert everything[0].metrics["temperature"] == 20.0 and everything[0].anomaly is False
-    with pytest.raises(ValueError, match="limit"):
-        ReadingQuery(limit=0)
 
 
 def test_a_reader_is_not_blocked_by_an_open_write_transaction(store: SqliteStore) -> None:
@@ -146,13 +84,36 @@ def test_unopenable_store_raises_store_error(tmp_path: Path) -> None:
         SqliteStore(tmp_path / "dir.db")
 
 
-def test_anomalies_are_counted_once_even_when_a_batch_is_resent(store: SqliteStore) -> None:
-    flagged = make_batch("a", 6).model_copy(update={"anomaly": [True, False] * 3})
-    overlapping = make_batch("a", 6, first_seq=3).model_copy(update={"anomaly": [True] * 6})
-    store.write(WriteSet(batches=[flagged]))
-    store.write(WriteSet(batches=[flagged]))  # a resend stores nothing new
-    # Seqs 3-5 are already stored; only 6-8 are new, and all three are anomalies.
-    store.write(WriteSet(batches=[overlapping]))
-    snapshot = store.counters()
-    assert snapshot.fleet.anomalies_stored == 3 + 3
-    assert snapshot.agents["a"].anomalies_stored == 6
+def test_a_store_written_by_a_newer_release_is_refused(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "s.db").close()
+    with _raw(tmp_path / "s.db") as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)")
+    with pytest.raises(StoreError, match="newer edgewatch"):
+        SqliteStore(tmp_path / "s.db")
+
+
+def test_any_exception_inside_a_write_rolls_back_and_the_next_write_works(
+    store: SqliteStore,
+) -> None:
+    """An exception that is not a sqlite3.Error (orjson, an int SQLite cannot hold) used
+    to leave the connection inside its transaction: every later write then failed with
+    'cannot start a transaction within a transaction'."""
+    huge = AgentRecord(id="x", first_seen=1.0, last_seen=1.0, heartbeat={"n": 2**64})
+    with pytest.raises(WriteRefused):
+        store.write(WriteSet(batches=[make_batch("a", 3)], agents=[huge]))
+    assert store.readings(ReadingQuery()) == []  # the whole transaction rolled back
+    result = store.write(WriteSet(batches=[make_batch("a", 3)]))
+    assert result.outcomes[0].stored == 3
+
+
+def test_a_failing_disk_is_unavailable_not_refused(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "locked.db", busy_timeout_ms=50)
+    store.write(WriteSet(batches=[make_batch("a", 1)]))
+    other = sqlite3.connect(store.path, isolation_level=None, timeout=0)
+    other.execute("BEGIN EXCLUSIVE")  # the database is locked: not this content's fault
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.write(WriteSet(batches=[make_batch("a", 1, first_seq=1)]))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

@@ -1,0 +1,97 @@
+"""The store contract, split by concern, so each store implements it piece by piece.
+
+    Store
+    ├── ReadingStore   ingest's one transaction (readings, counters, quarantine, fleet
+    │                  records), reading queries, counters
+    ├── FleetStore     the agents registry as last committed
+    ├── FeedStore      the committed feed and its consumers' durable watermarks
+    └── SensorStore    per-sensor activity, written by the ``sensors`` feed consumer
+
+Assignments, models, alerts and aggregates join as further concerns when they land.
+``tests/coordinator/store/test_contract.py`` runs one suite against every store.
+
+Threads: ``write`` and the consumers' ``apply_*`` calls may come from different threads;
+a store serialises its writes. Reads may come from any thread and never block a writer
+for long (SQLite: WAL and a reader connection per query).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from edgewatch.coordinator.fleet.registry import AgentRecord
+from edgewatch.coordinator.store.records import (
+    CommitResult,
+    CounterSnapshot,
+    FeedEntry,
+    ReadingQuery,
+    SensorActivity,
+    WriteSet,
+)
+from edgewatch.shared.schemas import Result
+
+
+class ReadingStore(Protocol):
+    def write(self, work: WriteSet) -> CommitResult:
+        """Commit ``work`` in one transaction, or roll all of it back and raise.
+
+        Raises ``StoreUnavailable`` when the database failed (retry later) and
+        ``WriteRefused`` when this content cannot be written (isolate the message).
+        """
+        ...
+
+    def readings(self, query: ReadingQuery) -> list[Result]: ...
+
+    def counters(self) -> CounterSnapshot: ...
+
+
+class FleetStore(Protocol):
+    def agents(self) -> list[AgentRecord]: ...
+
+    def agent(self, agent_id: str) -> AgentRecord | None: ...
+
+
+class FeedStore(Protocol):
+    def feed_after(self, position: int, limit: int) -> list[FeedEntry]:
+        """Committed entries past ``position``, oldest first, at most ``limit``."""
+        ...
+
+    def feed_readings(self, entry: FeedEntry) -> list[Result]:
+        """The readings ``entry`` stored, in seq order."""
+        ...
+
+    def feed_sensor_summary(self, entries: Sequence[FeedEntry]) -> list[SensorActivity]:
+        """Per sensor, what ``entries`` stored (counted by the database, not in Python)."""
+        ...
+
+    def feed_head(self) -> int:
+        """The position of the newest committed entry (0: none yet)."""
+        ...
+
+    def watermark(self, consumer: str) -> int:
+        """How far ``consumer`` has durably got (0 if it never ran)."""
+        ...
+
+
+class SensorStore(Protocol):
+    def apply_sensor_activity(
+        self, updates: Sequence[SensorActivity], consumer: str, position: int
+    ) -> None:
+        """Merge ``updates`` and move ``consumer``'s watermark to ``position``, atomically:
+        a crash leaves both as they were, so the consumer resumes without double counts."""
+        ...
+
+    def sensors(self) -> list[SensorActivity]: ...
+
+    def sensor(self, sensor_id: str) -> SensorActivity | None: ...
+
+
+class Store(ReadingStore, FleetStore, FeedStore, SensorStore, Protocol):
+    """Everything the coordinator persists."""
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,246 @@
+"""The store contract, one suite run against every store (``STORES``).
+
+Whatever the database, a store must: keep each reading once under its key, tell a
+resend (same content, however it is batched) from a conflict (same key, other content)
+and never overwrite the stored reading; commit counters, quarantine and fleet records
+with the readings; page through readings in a total order; list what it committed as a
+feed whose consumers move their watermark atomically with their output; count a
+retained refusal once. A PostgreSQL store joins ``STORES`` and must pass all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from edgewatch.coordinator.fleet.registry import AgentRecord
+from edgewatch.coordinator.store import (
+    Quarantined,
+    ReadingQuery,
+    Refusal,
+    SensorActivity,
+    SqliteStore,
+    Store,
+    WriteSet,
+)
+from edgewatch.shared.schemas import ModelRef
+from tests.support.coordinator import make_batch, rechunk
+
+StoreFactory = Callable[[], Store]
+
+
+def _sqlite(tmp_path: Path) -> StoreFactory:
+    return lambda: SqliteStore(tmp_path / "contract.db")
+
+
+STORES = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(STORES))
+def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Opens the same store again each time it is called (a restart)."""
+    opened: list[Store] = []
+
+    def factory() -> Store:
+        store = STORES[request.param](tmp_path)()
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(reopen: StoreFactory) -> Store:
+    return reopen()
+
+
+# -- readings and dedupe ----------------------------------------------------------------
+
+
+def test_new_rows_are_stored_and_a_rechunked_resend_is_a_duplicate(store: Store) -> None:
+    batch = make_batch("a", 10, epoch=2, first_seq=5)
+    first = store.write(WriteSet(batches=[batch]))
+    # The same readings again, cut into other batches, plus two new ones at the end.
+    tail = make_batch("a", 12, epoch=2, first_seq=5)
+    again = store.write(WriteSet(batches=[rechunk(batch, 0, 6), rechunk(tail, 6, 6)]))
+    assert [(o.stored, o.duplicates, o.conflicts) for o in first.outcomes] == [(10, 0, ())]
+    outcomes = [(o.stored, o.duplicates, o.conflicts) for o in again.outcomes]
+    # ``tail`` is another batch (made later: other timestamps), so its seqs 11-14 are
+    # other readings under keys ``batch`` holds: conflicts. Its seqs 15-16 are new.
+    assert outcomes[0] == (0, 6, ())
+    assert outcomes[1] == (2, 0, (11, 12, 13, 14))
+    seqs = [r.seq for r in store.readings(ReadingQuery(agent_id="a"))]
+    assert seqs == list(range(5, 17))
+
+
+def test_same_key_other_content_is_a_conflict_and_never_overwrites(store: Store) -> None:
+    genuine = make_batch("a", 6)
+    store.write(WriteSet(batches=[genuine]))
+    forged = genuine.model_copy(
+        update={"metrics": {**genuine.metrics, "temperature": [99.0] * 6}, "anomaly": [True] * 6}
+    )
+    partly = rechunk(forged, 2, 2)  # seqs 2-3 forged
+    result = store.write(WriteSet(batches=[partly, rechunk(genuine, 4, 2)]))
+    assert [(o.stored, o.duplicates, o.conflicts) for o in result.outcomes] == [
+        (0, 0, (2, 3)),
+        (0, 2, ()),
+    ]
+    stored = store.readings(ReadingQuery(agent_id="a"))
+    assert [r.metrics["temperature"] for r in stored] == genuine.metrics["temperature"]
+    assert not any(r.anomaly for r in stored)
+    counters = store.counters()
+    assert counters.fleet.conflicts == 2 and counters.agents["a"].conflicts == 2
+    assert counters.fleet.duplicates_dropped == 2 and counters.fleet.anomalies_stored == 0
+
+
+def test_counters_quarantine_and_agents_commit_together_and_survive(
+    reopen: StoreFactory,
+) -> None:
+    store = reopen()
+    batch = make_batch("a", 3)
+    kept = Quarantined("a", 7, 0, 2, b"{}", 1.0)
+    rec = AgentRecord(
+        id="pi-3",
+        first_seen=1.0,
+        last_seen=2.0,
+        state="online",
+        tier="high",
+        models={"industrial": ModelRef(version=4)},
+        heartbeat={"cpu_percent": 3.5},
+        heartbeat_at=2.0,
+    )
+    store.write(WriteSet(batches=[batch], refusals=[Refusal("json", None)], agents=[rec]))
+    store.write(
+        WriteSet(
+            batches=[batch],
+            refusals=[Refusal("ts_future", "a", readings=3, kept=kept)],
+            agents=[AgentRecord(id="pi-1", first_seen=1.0, last_seen=1.0)],
+        )
+    )
+    store.close()
+    store = reopen()
+    snap = store.counters()
+    assert snap.fleet.readings_received == 9 and snap.fleet.readings_stored == 3
+    assert snap.fleet.duplicates_dropped == 3
+    assert snap.fleet.rejected == {"json": 1, "ts_future": 1}
+    assert list(snap.agents) == ["a"]  # the unattributed refusal is fleet-wide only
+    assert store.agent("pi-3") == rec
+    assert [a.id for a in store.agents()] == ["pi-1", "pi-3"]
+    assert store.agent("nobody") is None
+
+
+def test_anomalies_are_counted_once_even_when_a_batch_is_resent(store: Store) -> None:
+    flagged = make_batch("a", 9).model_copy(update={"anomaly": [True, False, True] * 3})
+    store.write(WriteSet(batches=[rechunk(flagged, 0, 6)]))
+    store.write(WriteSet(batches=[rechunk(flagged, 0, 6)]))  # a resend stores nothing
+    # Seqs 3-5 are stored already; only 6-8 are new, two of them anomalies.
+    result = store.write(WriteSet(batches=[rechunk(flagged, 3, 6)]))
+    assert result.outcomes[0].anomalies == 2
+    assert store.counters().fleet.anomalies_stored == 4 + 2
+
+
+def test_readings_page_through_a_total_order(store: Store) -> None:
+    late = make_batch("b", 5, first_seq=100, ts=1_700_000_100.0)
+    early = make_batch("a", 6, ts=1_700_000_000.0)
+    flagged = make_batch("c", 4, ts=1_700_000_050.0).model_copy(
+        update={"anomaly": [False, True, True, False]}
+    )
+    store.write(WriteSet(batches=[late, early, flagged]))
+    everything = store.readings(ReadingQuery())
+    assert [r.ts for r in everything] == sorted(r.ts for r in everything)
+    assert [r.agent_id for r in everything] == ["a"] * 6 + ["c"] * 4 + ["b"] * 5
+    paged, after = [], None
+    while page := store.readings(ReadingQuery(limit=4, after=after)):
+        paged += page
+        last = page[-1]
+        after = (last.ts, last.agent_id, last.epoch, last.seq)
+    assert paged == everything
+    backwards = store.readings(ReadingQuery(descending=True, limit=3))
+    assert backwards == everything[::-1][:3]
+    rest = store.readings(
+        ReadingQuery(descending=True, after=(backwards[-1].ts, "b", 1, backwards[-1].seq))
+    )
+    assert rest == everything[::-1][3:]
+    assert [r.seq for r in store.readings(ReadingQuery(anomaly=True))] == [1, 2]
+    assert [r.seq for r in store.readings(ReadingQuery(sensor_id="s-1", agent_id="a"))] == [1, 4]
+    window = store.readings(ReadingQuery(since=early.ts[2], until=late.ts[0], limit=3))
+    assert [r.seq for r in window] == [2, 3, 4]
+    assert everything[0].metrics["temperature"] == 20.0 and everything[0].anomaly is False
+    assert "vibration" not in everything[5].metrics  # absent stays absent
+    with pytest.raises(ValueError, match="limit"):
+        ReadingQuery(limit=0)
+
+
+# -- the committed feed ----------------------------------------------------------------
+
+
+def test_the_feed_lists_each_batch_that_stored_something(store: Store) -> None:
+    assert store.feed_head() == 0 and store.feed_after(0, 10) == []
+    a = make_batch("a", 5)
+    first = store.write(WriteSet(batches=[a, make_batch("b", 3)]))
+    store.write(WriteSet(batches=[a]))  # a pure resend adds no entry
+    more = make_batch("a", 8)
+    store.write(WriteSet(batches=[rechunk(a, 0, 5), rechunk(more, 5, 3)]))
+    entries = store.feed_after(0, 10)
+    assert [(e.agent_id, e.first_seq, e.last_seq, e.stored) for e in entries] == [
+        ("a", 0, 4, 5),
+        ("b", 0, 2, 3),
+        ("a", 5, 7, 3),
+    ]
+    positions = [e.position for e in entries]
+    assert positions == sorted(positions) and len(set(positions)) == 3
+    assert first.feed_position == positions[1] and store.feed_head() == positions[-1]
+    assert store.feed_after(positions[0], 1) == entries[1:2]
+    assert [r.seq for r in store.feed_readings(entries[2])] == [5, 6, 7]
+
+
+def test_a_consumer_watermark_moves_only_with_its_output(reopen: StoreFactory) -> None:
+    store = reopen()
+    store.write(WriteSet(batches=[make_batch("a", 6), make_batch("b", 3)]))
+    entries = store.feed_after(store.watermark("sensors"), 10)
+    summary = store.feed_sensor_summary(entries)
+    # Both agents sent sensors s-0..s-2 (two readings each from a, one each from b).
+    assert sorted((s.sensor_id, s.readings) for s in summary) == [
+        ("s-0", 3),
+        ("s-1", 3),
+        ("s-2", 3),
+    ]
+    store.apply_sensor_activity(summary, "sensors", entries[-1].position)
+    store.close()
+    store = reopen()
+    assert store.watermark("sensors") == entries[-1].position
+    assert store.watermark("someone-else") == 0
+    assert {s.sensor_id: s.readings for s in store.sensors()} == {"s-0": 3, "s-1": 3, "s-2": 3}
+    one = store.sensor("s-1")
+    assert one is not None and one.first_ts <= one.last_ts and one.anomalies == 0
+    assert store.sensor("nobody") is None
+    # A late, stale writer can never move the watermark back.
+    store.apply_sensor_activity([], "sensors", 1)
+    assert store.watermark("sensors") == entries[-1].position
+
+
+def test_sensor_activity_merges_counts_and_spans(store: Store) -> None:
+    def seen(first: float, last: float, n: int, agent: str) -> SensorActivity:
+        return SensorActivity("s", "pump", agent, first, last, last + 1, n, 1)
+
+    store.apply_sensor_activity([seen(10.0, 20.0, 5, "a")], "c", 1)
+    store.apply_sensor_activity([seen(5.0, 15.0, 2, "b")], "c", 2)  # a late backlog
+    merged = store.sensor("s")
+    assert merged is not None
+    assert (merged.first_ts, merged.last_ts, merged.readings, merged.anomalies) == (5, 20, 7, 2)
+    assert merged.agent_id == "a"  # the newest reading's agent, not the last writer
+
+
+def test_a_retained_refusal_is_counted_once(reopen: StoreFactory) -> None:
+    store = reopen()
+    bad = Refusal("schema", "a", retained_digest="d" * 64)
+    assert store.write(WriteSet(refusals=[bad])).refusals_counted == (True,)
+    store.close()
+    store = reopen()  # a restarted coordinator is handed the same retained message
+    result = store.write(WriteSet(refusals=[bad, Refusal("schema", "a")]))
+    assert result.refusals_counted == (False, True)
+    assert store.counters().fleet.rejected == {"schema": 2}
