@@ -19,35 +19,58 @@ committed (at most ``linger_ms`` / ``batch_max`` worth), and a process crash cos
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgewatch.agent.errors import OutboxCorrupt, OutboxError, OutboxFull, OutboxMismatch
+from edgewatch.shared.sqlite_errors import SQLITE_IOERR, is_damage, is_full, primary_code
+from edgewatch.shared.sqlite_migrations import Migration, migrate
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS chunks (
-    first_seq INTEGER PRIMARY KEY,
-    n         INTEGER NOT NULL CHECK (n > 0),
-    created   REAL    NOT NULL,
-    payload   BLOB    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS drops (reason TEXT PRIMARY KEY, readings INTEGER NOT NULL);
-"""
-
-
-# SQLite primary result codes (sqlite3 exposes them only from Python 3.11.? on).
-_SQLITE_CORRUPT = 11
-_SQLITE_FULL = 13
-_SQLITE_NOTADB = 26
+# The outbox's schema as numbered migrations (``shared.sqlite_migrations``). Migration 1
+# is the schema of the first release with IF NOT EXISTS, so an outbox written by it (which
+# has no migration ledger) is adopted as is, every unsent reading kept.
+MIGRATIONS = (
+    Migration(
+        1,
+        "chunks",
+        (
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            """CREATE TABLE IF NOT EXISTS chunks (
+                first_seq INTEGER PRIMARY KEY,
+                n         INTEGER NOT NULL CHECK (n > 0),
+                created   REAL    NOT NULL,
+                payload   BLOB    NOT NULL
+            )""",
+            "CREATE TABLE IF NOT EXISTS drops (reason TEXT PRIMARY KEY, readings INTEGER NOT NULL)",
+        ),
+    ),
+    Migration(
+        2,
+        "conflicted",
+        (
+            # Chunks the coordinator said conflict with what it already stores under the
+            # same (agent, epoch, seq): kept here, whole, for a person to look at.
+            """CREATE TABLE conflicted (
+                first_seq INTEGER PRIMARY KEY,
+                n INTEGER NOT NULL,
+                created REAL NOT NULL,
+                conflicted_at REAL NOT NULL,
+                ranges TEXT NOT NULL,
+                readings INTEGER NOT NULL,
+                payload BLOB NOT NULL
+            )""",
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +83,20 @@ class Chunk:
     @property
     def last_seq(self) -> int:
         return self.first_seq + self.n - 1
+
+
+@dataclass(frozen=True, slots=True)
+class AckedChunk:
+    """What an honoured ack says about one chunk (see ``Outbox.acknowledge``)."""
+
+    first_seq: int
+    n: int
+    rejected: str | None = None
+    conflicts: tuple[tuple[int, int], ...] = field(default=())
+
+    @property
+    def conflicted_readings(self) -> int:
+        return sum(last - first + 1 for first, last in self.conflicts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +137,8 @@ class Outbox:
         self.epoch, self.next_seq, self.position = self._load_meta()
         self._rows, self._bytes, self._chunks = self._totals()
         self._dropped = dict(self._db.execute("SELECT reason, readings FROM drops").fetchall())
+        row = self._db.execute("SELECT COALESCE(SUM(readings), 0) FROM conflicted").fetchone()
+        self._conflicted = int(row[0])
         # Drops counted while the disk was full could not be written; they ride along
         # with the next transaction that succeeds, so the file's counters end up exact.
         self._unpersisted: dict[str, int] = {}
@@ -123,12 +162,11 @@ class Outbox:
             if row is None or row[0] != "ok":
                 db.close()
                 raise OutboxCorrupt(f"{self.path}: quick_check says {row!r}")
-            db.executescript(_SCHEMA)
+            migrate(db, MIGRATIONS, error=OutboxError, what=f"outbox {self.path}")
         except sqlite3.DatabaseError as exc:
-            code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-            if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            if is_damage(exc):
                 raise OutboxCorrupt(f"{self.path}: {exc}") from exc
-            if code == _SQLITE_FULL or "disk is full" in str(exc).lower():
+            if is_full(exc):
                 raise OutboxFull(str(exc)) from exc
             # Locked, read-only, out of descriptors...: not damage. Moving the file aside
             # would strand its readings; fail instead and let the supervisor retry.
@@ -199,8 +237,11 @@ class Outbox:
 
     @staticmethod
     def _translate(exc: sqlite3.DatabaseError) -> OutboxError:
-        text = str(exc).lower()
-        if "full" in text or "disk i/o" in text:
+        # By result code: SQLITE_FULL is a full disk (or file size limit). An I/O error
+        # while writing on a full tmpfs also shows up as SQLITE_IOERR_WRITE and friends,
+        # so every IOERR is treated as "full" too: the remedy (drop, report, retry) is the
+        # same, and a real I/O failure is reported by the same condition.
+        if is_full(exc) or primary_code(exc) == SQLITE_IOERR:
             return OutboxFull(str(exc))
         return OutboxError(str(exc))
 
@@ -262,29 +303,32 @@ class Outbox:
                 (reason, readings),
             )
 
-    def acknowledge(self, ranges: list[tuple[int, int, str | None]]) -> int:
-        """Delete the chunks covered by acked ``(first_seq, last_seq, rejected)`` ranges.
+    def acknowledge(self, acks: Sequence[AckedChunk]) -> int:
+        """Remove the chunks ``acks`` name; returns the readings removed.
 
-        Returns the readings removed. A rejected range is removed too (the coordinator
-        will never take it) and counted as dropped by ``rejected:<reason>``.
+        Each ack must name a chunk exactly (``first_seq`` and ``n``, see ``agent.acks``):
+        a range never deletes a chunk it does not match. A rejected chunk is removed too
+        (the coordinator will never take it) and counted as ``rejected:<reason>``; a
+        chunk with ``conflicts`` is moved to ``conflicted`` instead of being deleted.
         """
-        removed = 0
-        bytes_ = chunks = 0
+        removed = bytes_ = chunks = 0
         dropped: dict[str, int] = {}
+        now = time.time()
         with self._tx():
-            for first, last, rejected in ranges:
-                rows = self._db.execute(
-                    # first_seq <= last lets the primary key bound the scan.
-                    "DELETE FROM chunks WHERE first_seq >= ? AND first_seq <= ? "
-                    "AND first_seq + n - 1 <= ? RETURNING n, LENGTH(payload)",
-                    (first, last, last),
-                ).fetchall()
-                n = sum(r[0] for r in rows)
-                removed += n
-                bytes_ += sum(r[1] for r in rows)
-                chunks += len(rows)
-                if rejected and n:
-                    reason = f"rejected:{rejected}"[:60]
+            for ack in acks:
+                row = self._db.execute(
+                    "DELETE FROM chunks WHERE first_seq = ? AND n = ? "
+                    "RETURNING n, created, payload",
+                    (ack.first_seq, ack.n),
+                ).fetchone()
+                if row is None:
+                    continue  # gone already (an ack for a copy, or dropped by the bound)
+                n, created, payload = int(row[0]), float(row[1]), bytes(row[2])
+                removed, bytes_, chunks = removed + n, bytes_ + len(payload), chunks + 1
+                if ack.conflicts:
+                    self._keep_conflicted(ack, created, now, payload)
+                if ack.rejected:
+                    reason = f"rejected:{ack.rejected}"[:60]
                     self._count_drop(reason, n)
                     dropped[reason] = dropped.get(reason, 0) + n
         self._rows -= removed
@@ -292,7 +336,35 @@ class Outbox:
         self._chunks -= chunks
         for reason, n in dropped.items():
             self._dropped[reason] = self._dropped.get(reason, 0) + n
+        self._conflicted += sum(a.conflicted_readings for a in acks if a.conflicts)
         return removed
+
+    def _keep_conflicted(self, ack: AckedChunk, created: float, now: float, payload: bytes) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO conflicted (first_seq, n, created, conflicted_at, ranges,"
+            " readings, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                ack.first_seq,
+                ack.n,
+                created,
+                now,
+                json.dumps([list(r) for r in ack.conflicts]),
+                ack.conflicted_readings,
+                payload,
+            ),
+        )
+        log.error(
+            "coordinator holds other readings under seqs %s of epoch %d: kept this agent's "
+            "copies aside in %s (table conflicted)",
+            ack.conflicts,
+            self.epoch,
+            self.path,
+        )
+
+    @property
+    def conflicted(self) -> int:
+        """Readings the coordinator reported in conflict, kept aside (never deleted)."""
+        return self._conflicted
 
     def _persist_drops(self) -> None:
         for reason, readings in self._unpersisted.items():

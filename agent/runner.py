@@ -25,16 +25,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgewatch.agent.acks import AckGate
 from edgewatch.agent.announce import build_heartbeat, build_hello
 from edgewatch.agent.encoder import encode_batch
 from edgewatch.agent.errors import OutboxFull
 from edgewatch.agent.health import HealthProbe
-from edgewatch.agent.outbox import Chunk, Outbox
+from edgewatch.agent.outbox import AckedChunk, Chunk, Outbox
 from edgewatch.agent.settings import AgentSettings
 from edgewatch.agent.sources.base import Source
 from edgewatch.agent.uplink import LinkDown, LinkUp, Uplink
 from edgewatch.agent.window import Lane, SendWindow
 from edgewatch.shared.mqtt import BrokerAddress
+from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.readings import ReadingBatch
 from edgewatch.shared.schemas import Ack, Hello
 from edgewatch.shared.scoring import Scorer
@@ -81,6 +83,7 @@ class Agent:
             result_expiry_s=int(max(60.0, 3 * settings.ack_timeout_s)),
         )
         self.window = SendWindow(settings.inflight_max, settings.ack_timeout_s)
+        self.acks = AckGate(self.outbox.epoch)
         self.counters = AgentCounters()
         self.health = HealthProbe()
         self.disk_full = False
@@ -95,6 +98,7 @@ class Agent:
         self._snapshot_at = 0.0
         self._late = 0
         self._late_logged = 0.0
+        self._bad_ack = RateLimitedLog(log)
 
     def stop(self) -> None:
         self._stop.set()
@@ -164,6 +168,8 @@ class Agent:
     # -- events -----------------------------------------------------------------------------
 
     def _take_events(self, timeout: float) -> None:
+        for change in self.uplink.take_link_events():
+            self._link_event(change)
         acks: list[Ack] = []
         try:
             event = (
@@ -174,27 +180,50 @@ class Agent:
             while True:
                 if isinstance(event, Ack):
                     acks.append(event)
-                else:
-                    self._flush_acks(acks)
-                    acks = []
-                    self._link_event(event)
                 event = self.uplink.events.get_nowait()
         except queue.Empty:
             pass
+        # Link events that came while we waited (the queue only held a wake-up for them).
+        for change in self.uplink.take_link_events():
+            self._link_event(change)
         self._flush_acks(acks)
 
     def _flush_acks(self, acks: list[Ack]) -> None:
-        mine = [a for a in acks if a.epoch == self.outbox.epoch]
-        if not mine:
+        honoured: list[Ack] = []
+        for ack in acks:
+            refused = self.acks.check(ack)
+            if refused is None:
+                honoured.append(ack)
+            else:
+                self._bad_ack.warning(
+                    refused,
+                    "ignored an ack for seqs %d-%d of epoch %d (%s): it names no chunk this "
+                    "agent sent and has not had acked",
+                    ack.first_seq,
+                    ack.last_seq,
+                    ack.epoch,
+                    refused,
+                )
+        if not honoured:
             return
-        ranges = [(a.first_seq, a.last_seq, a.rejected) for a in mine]
+        chunks = [
+            AckedChunk(
+                first_seq=a.first_seq,
+                n=a.last_seq - a.first_seq + 1,
+                rejected=a.rejected,
+                conflicts=tuple((r.first, r.last) for r in a.conflicts),
+            )
+            for a in honoured
+        ]
         try:
-            self.counters.acked += self.outbox.acknowledge(ranges)
+            self.counters.acked += self.outbox.acknowledge(chunks)
         except OutboxFull:
             # Deleting needs a little space too; the chunks are re-acked after a resend.
+            for a in honoured:
+                self.acks.sent(a.first_seq, a.last_seq - a.first_seq + 1)
             log.warning("outbox full while applying acks; will retry")
             return
-        for a in mine:
+        for a in honoured:
             self.window.acked(a.first_seq, a.last_seq)
             if a.rejected:
                 log.warning(
@@ -252,6 +281,9 @@ class Agent:
             log.warning("outbox writable again; disk-full condition cleared")
         self.disk_full = False
         self.counters.appended += enc.n
+        if self.acks.outstanding() > 4 * self.settings.inflight_max:
+            # Chunks the bound dropped were never acked: do not remember them forever.
+            self.acks.forget_below(self.outbox.oldest_seq())
 
     def _drop(self, reason: str, n: int) -> None:
         self.counters.dropped[reason] = self.counters.dropped.get(reason, 0) + n
@@ -278,6 +310,7 @@ class Agent:
                     self.window.retry.appendleft((chunk.first_seq, attempt))
                 return
             self.window.sent(chunk.first_seq, chunk.n, now, lane, attempt)
+            self.acks.sent(chunk.first_seq, chunk.n)
             self.counters.sent_chunks += 1
 
     def _next_chunk(self) -> tuple[Chunk, Lane, int] | None:

@@ -1,19 +1,27 @@
 """The agent's side of MQTT: one link, acks in, chunks out, nothing decided here.
 
-paho's network thread only puts events on a queue (acks, link up, link down); the agent
-worker takes them off and owns every decision, so the outbox is touched by one thread.
+paho's network thread only hands events over and never blocks: acks go on a bounded
+queue (a dropped ack costs one resend), link up/down go on a small deque of their own
+(never dropped: the worker resets its window and re-announces on them) with a wake-up
+on the queue. The agent worker takes them off and owns every decision, so the outbox
+is touched by one thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
+import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from edgewatch.shared.codec import decode, encode
+from edgewatch.shared import wire
+from edgewatch.shared.codec import encode
 from edgewatch.shared.errors import PayloadError
 from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink, MqttVersion, Will
+from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.schemas import Ack, AgentStatus, Heartbeat, Hello
 from edgewatch.shared.topics import Topics
 
@@ -32,7 +40,12 @@ class LinkDown:
     reason: str
 
 
-Event = Ack | LinkUp | LinkDown
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Tells the worker to look at the link events (nothing else)."""
+
+
+Event = Ack | Wake
 
 
 class Uplink:
@@ -49,11 +62,15 @@ class Uplink:
         events_max: int = 10_000,
     ) -> None:
         self.agent_id = agent_id
+        self._ack_topic = topics.ack(agent_id)
+        self._warn = RateLimitedLog(log)
         # MQTT 5 message expiry of result batches: a broker holding a copy longer than
         # this holds a stale one (the outbox resends), so let it go.
         self.result_expiry_s = result_expiry_s
         self.topics = topics
         self.events: queue.Queue[Event] = queue.Queue(maxsize=events_max)
+        self._link_events: deque[LinkUp | LinkDown] = deque()
+        self._link_lock = threading.Lock()
         self.bad_acks: dict[str, int] = {}
         offline = AgentStatus(agent_id=agent_id, state="offline")
         options = LinkOptions(
@@ -70,10 +87,8 @@ class Uplink:
             broker,
             options,
             on_message=self._on_message,
-            # Link events are rare and must never be lost (the worker resets its window
-            # and re-announces on them): wait for room instead of dropping.
-            on_connect=lambda present: self.events.put(LinkUp(present)),
-            on_disconnect=lambda why: self.events.put(LinkDown(why)),
+            on_connect=lambda present: self._link_event(LinkUp(present)),
+            on_disconnect=lambda why: self._link_event(LinkDown(why)),
             logger=log,
         )
 
@@ -86,15 +101,39 @@ class Uplink:
             # Dropping an ack is safe (the chunk is resent and re-acked); say so loudly.
             log.warning("agent event queue full; dropped %s", type(event).__name__)
 
-    def _on_message(self, topic: str, payload: bytes) -> None:
+    def _link_event(self, event: LinkUp | LinkDown) -> None:
+        # Never blocks paho's thread: the deque is unbounded, and there are two events
+        # per connection at most; the wake-up may be dropped when the queue is full,
+        # the worker then finds the event at its next turn (within 0.25 s).
+        with self._link_lock:
+            self._link_events.append(event)
+        with contextlib.suppress(queue.Full):
+            self.events.put_nowait(Wake())
+
+    def take_link_events(self) -> list[LinkUp | LinkDown]:
+        """Link events since the last call, in order (worker thread)."""
+        with self._link_lock:
+            events = list(self._link_events)
+            self._link_events.clear()
+        return events
+
+    def _bad(self, reason: str) -> None:
+        self.bad_acks[reason] = self.bad_acks.get(reason, 0) + 1
+
+    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic != self._ack_topic:
+            # We subscribe to our ack topic only: anything else is the broker's mistake.
+            self._bad("wrong_topic")
+            self._warn.warning("wrong_topic", "broker delivered %s to this agent; ignored", topic)
+            return
         try:
-            ack = decode(payload, Ack, max_bytes=64 * 1024)
+            ack = wire.decode_ack(payload)
         except PayloadError as exc:
-            self.bad_acks[exc.reason] = self.bad_acks.get(exc.reason, 0) + 1
-            log.warning("bad ack on %s: %s", topic, exc)
+            self._bad(exc.reason)
+            self._warn.warning(exc.reason, "bad ack on %s: %s", topic, exc)
             return
         if ack.agent_id != self.agent_id:
-            self.bad_acks["agent_mismatch"] = self.bad_acks.get("agent_mismatch", 0) + 1
+            self._bad("agent_mismatch")
             return
         self._put(ack)
 

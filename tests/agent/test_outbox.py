@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgewatch.agent.errors import OutboxCorrupt, OutboxError, OutboxMismatch
-from edgewatch.agent.outbox import Outbox
+from edgewatch.agent.outbox import AckedChunk, Outbox
 
 
 def _open(path: Path, **kw: int) -> Outbox:
@@ -34,19 +34,21 @@ def test_ack_removes_only_covered_chunks(tmp_path: Path) -> None:
     box = _open(tmp_path / "o.db")
     for i in range(4):
         box.append(b"p", 10, position=(i + 1) * 10)
-    assert box.acknowledge([(10, 19, None), (30, 39, None)]) == 20
+    assert box.acknowledge([AckedChunk(10, 10), AckedChunk(30, 10)]) == 20
     assert [c.first_seq for c in box.chunks(0)] == [0, 20]
-    # A range that covers only part of a chunk removes nothing.
-    assert box.acknowledge([(0, 5, None)]) == 0
+    # An ack that names a chunk's start but not its size removes nothing.
+    assert box.acknowledge([AckedChunk(0, 5)]) == 0
+    # Nor does one that would cover it as part of a wider range.
+    assert box.acknowledge([AckedChunk(0, 30)]) == 0
     assert box.stats().rows == 20
     # Acks are idempotent: a duplicate ack is harmless.
-    assert box.acknowledge([(10, 19, None)]) == 0
+    assert box.acknowledge([AckedChunk(10, 10)]) == 0
 
 
 def test_rejected_ack_counts_a_drop_by_reason(tmp_path: Path) -> None:
     box = _open(tmp_path / "o.db")
     box.append(b"p", 7, position=7)
-    box.acknowledge([(0, 6, "ts_future")])
+    box.acknowledge([AckedChunk(0, 7, rejected="ts_future")])
     assert box.stats().dropped == {"rejected:ts_future": 7}
     assert box.stats().rows == 0
 
@@ -123,3 +125,52 @@ def test_a_locked_outbox_is_not_mistaken_for_a_corrupt_one(tmp_path: Path) -> No
         holder.close()
     assert not list(tmp_path.glob("*.corrupt-*"))
     assert _open(db).stats().rows == 5  # the readings are still there
+
+
+def test_conflicted_chunk_is_kept_aside_not_deleted(tmp_path: Path) -> None:
+    db = tmp_path / "o.db"
+    box = _open(db)
+    box.append(b"payload-0", 10, position=10)
+    box.append(b"payload-1", 10, position=20)
+    removed = box.acknowledge([AckedChunk(0, 10, conflicts=((2, 3), (7, 7)))])
+    assert removed == 10 and box.stats().rows == 10
+    assert box.conflicted == 3
+    box.close()
+    # Kept on disk, whole, and counted again after a restart.
+    reopened = _open(db)
+    assert reopened.conflicted == 3
+    conn = sqlite3.connect(db)
+    row = conn.execute("SELECT first_seq, n, ranges, readings, payload FROM conflicted").fetchone()
+    assert row == (0, 10, "[[2, 3], [7, 7]]", 3, b"payload-0")
+
+
+def test_an_outbox_of_the_first_release_is_adopted_with_its_readings(tmp_path: Path) -> None:
+    db = tmp_path / "o.db"
+    # The first release's schema, exactly, without a migration ledger.
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE chunks (first_seq INTEGER PRIMARY KEY, n INTEGER NOT NULL CHECK (n > 0),
+                             created REAL NOT NULL, payload BLOB NOT NULL);
+        CREATE TABLE drops (reason TEXT PRIMARY KEY, readings INTEGER NOT NULL);
+        INSERT INTO meta VALUES ('agent_id', 'a1'), ('epoch', '77'), ('next_seq', '5'),
+                                ('position', '5'), ('created', '1.0');
+        INSERT INTO chunks VALUES (0, 5, 1.0, x'00');
+        """
+    )
+    conn.close()
+    box = _open(db)
+    assert (box.epoch, box.next_seq, box.stats().rows) == (77, 5, 5)
+    assert box.conflicted == 0
+
+
+def test_an_outbox_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "o.db"
+    _open(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', 0)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(OutboxError, match="newer edgewatch"):
+        _open(db)
