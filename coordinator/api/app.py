@@ -16,7 +16,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from edgewatch.coordinator.api.routes import api_router
-from edgewatch.coordinator.errors import AuthError, CoordinatorError, NotFoundError, StoreError
+from edgewatch.coordinator.errors import (
+    AuthError,
+    BadRequestError,
+    CoordinatorError,
+    NotFoundError,
+    StoreError,
+)
 from edgewatch.coordinator.metrics import CoordinatorMetrics
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.settings import CoordinatorSettings, ensure_api_token
@@ -59,6 +65,11 @@ def create_app(settings: CoordinatorSettings) -> FastAPI:
 
 
 async def _error_response(request: Request, exc: CoordinatorError) -> JSONResponse:
+    if isinstance(exc, BadRequestError):
+        # The shape of FastAPI's own validation errors, so clients parse one format.
+        where = ["query", exc.parameter]
+        detail = [{"loc": where, "msg": exc.detail, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
     status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)

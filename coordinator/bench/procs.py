@@ -27,11 +27,11 @@ def spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 def wait_healthy(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{port}/api/v1/health"
+    url = f"http://127.0.0.1:{port}/api/v1/health/ready"
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
-                if json.loads(resp.read()).get("broker_connected"):
+                if json.loads(resp.read()).get("status") == "ready":
                     return
         except OSError:
             pass

@@ -71,8 +71,8 @@ def test_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         "cli-test",
     )
     try:
-        body = _wait_healthy(f"http://127.0.0.1:{port}/api/v1/health", proc)
-        assert body["status"] == "ok" and body["mqtt_protocol"] == "3.1.1"
+        body = _wait_healthy(f"http://127.0.0.1:{port}/api/v1/health/ready", proc)
+        assert body["status"] == "ready" and body["mqtt_protocol"] == "3.1.1"
         token = (tmp_path / "api-token").read_text().strip()
         stats = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/stats", headers={"Authorization": f"Bearer {token}"}
@@ -98,7 +98,7 @@ def _wait_healthy(
         try:
             response = httpx.get(url, timeout=1)
             body: dict[str, object] = response.json()
-            if body.get("status") == "ok":
+            if body.get("status") == "ready":
                 return body
         except httpx.HTTPError:
             time.sleep(0.1)  # not listening yet

@@ -62,9 +62,10 @@ class Coordinator:
     def healthy(self) -> bool:
         try:
             with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.port}/api/v1/health", timeout=1
+                f"http://127.0.0.1:{self.port}/api/v1/health/ready", timeout=1
             ) as resp:
-                return bool(json.loads(resp.read()).get("broker_connected"))
+                # 503 (an HTTPError, so an OSError) until broker and store are both up.
+                return bool(json.loads(resp.read()).get("status") == "ready")
         except OSError:
             return False
 

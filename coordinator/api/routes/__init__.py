@@ -1,11 +1,14 @@
-"""One router per resource; everything but ``health`` needs the bearer token."""
+"""One router per resource; everything but ``health`` needs the bearer token.
 
-from fastapi import APIRouter
+Every route refuses query parameters it does not declare (``reject_unknown_query``).
+"""
 
-from edgewatch.coordinator.api.deps import Authenticated
+from fastapi import APIRouter, Depends
+
+from edgewatch.coordinator.api.deps import Authenticated, reject_unknown_query
 from edgewatch.coordinator.api.routes import agents, health, readings, stats
 
-api_router = APIRouter(prefix="/api/v1")
+api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
 api_router.include_router(health.router)
 api_router.include_router(agents.router, dependencies=[Authenticated])
 api_router.include_router(readings.router, dependencies=[Authenticated])

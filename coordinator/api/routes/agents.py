@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from edgewatch.coordinator.api.deps import StoreDep
 from edgewatch.coordinator.errors import NotFoundError
 from edgewatch.coordinator.fleet.registry import AgentRecord, AgentState
+from edgewatch.shared.schemas import ModelRef
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 
@@ -28,7 +29,7 @@ class AgentOut(BaseModel):
     heartbeat: dict[str, Any] | None
     outbox_rows: int | None
     scorer: str | None
-    models: dict[str, str]
+    models: dict[str, ModelRef]
     readings_stored: int
 
 

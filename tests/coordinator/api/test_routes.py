@@ -47,10 +47,15 @@ def test_health_needs_no_token_and_reports_the_link(
     coord_api: ApiServer, coord_broker: BrokerRef
 ) -> None:
     with coord_api.client(token=None) as http:
-        body = http.get("/api/v1/health").json()
-    assert body["status"] == "ok" and body["db_ok"] and body["broker_connected"]
+        ready = http.get("/api/v1/health/ready")
+        live = http.get("/api/v1/health/live").json()
+    body = ready.json()
+    assert ready.status_code == 200
+    assert body["status"] == "ready" and body["db_ok"] and body["broker_connected"]
     assert body["mqtt_protocol"] == ("5" if coord_broker.kind == "mosquitto" else "3.1.1")
-    assert body["version"] and body["uptime_s"] >= 0
+    assert live["status"] == "ok" and live["version"] and live["uptime_s"] > 0
+    # Nothing an attacker could use: no broker address, port or user.
+    assert "127.0.0.1" not in ready.text and coord_broker.url not in ready.text
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token-0123456789"])
@@ -84,7 +89,7 @@ def _bad_payloads(good: dict[str, Any]) -> dict[str, tuple[str, str, bytes]]:
         "too_large": ("bad", "bad", variant(scorer=["x" * 60] * n) + b" " * 70_000),
         "ts_range": ("bad", "bad", variant(ts=[t * 1000 for t in good["ts"]])),
         "agent_mismatch": ("bad", "bad", variant(agent_id="someone-else")),
-        "bad_value": ("bad", "bad", variant(schema_version=2)),
+        "bad_value": ("bad", "bad", variant(schema_version=3)),
     }
 
 
@@ -117,9 +122,10 @@ def test_bad_input_is_counted_by_reason_and_never_stored(
     assert body["readings_stored"] == 10 * len(sends) and body["duplicates_dropped"] == 0
     assert body["ingest_readings_per_s"] > 0 and body["ingest"]["transactions"] >= 1
     with coord_api.client() as http:
-        assert http.get("/api/v1/readings", params={"agent_id": "bad"}).json() == []
+        page = http.get("/api/v1/readings", params={"agent_id": "bad"}).json()
+        assert page == {"readings": [], "next_cursor": None}
         assert coord_api.service.connected
-        assert http.get("/api/v1/health").json()["status"] == "ok"
+        assert http.get("/api/v1/health/ready").json()["status"] == "ready"
 
 
 def test_readings_filtered_by_sensor_and_time_shaped_like_results(
@@ -130,10 +136,10 @@ def test_readings_filtered_by_sensor_and_time_shaped_like_results(
     coord_publisher.send(batch)
     coord_publisher.wait_acks(1, "r1")
     with coord_api.client() as http:
-        rows = http.get("/api/v1/readings", params={"sensor_id": "s-2"}).json()
+        rows = http.get("/api/v1/readings", params={"sensor_id": "s-2"}).json()["readings"]
         window = http.get(
             "/api/v1/readings", params={"since": batch.ts[5], "until": batch.ts[8], "limit": 2}
-        ).json()
+        ).json()["readings"]
         assert http.get("/api/v1/readings", params={"limit": 0}).status_code == 422
         assert http.get("/api/v1/readings", params={"limit": 10_001}).status_code == 422
     assert [r["seq"] for r in rows] == list(range(2, 30, 3))
@@ -222,6 +228,7 @@ def test_generated_token_is_written_private_and_works(tmp_path: Path) -> None:
 def test_openapi_lists_every_route(coord_api: ApiServer) -> None:
     spec = httpx.get(coord_api.base_url + "/openapi.json").json()
     paths = set(spec["paths"])
-    assert {"/api/v1/health", "/api/v1/agents", "/api/v1/agents/{agent_id}"} <= paths
+    assert {"/api/v1/health/live", "/api/v1/health/ready", "/api/v1/agents"} <= paths
+    assert "/api/v1/agents/{agent_id}" in paths
     assert {"/api/v1/readings", "/api/v1/stats"} <= paths
     assert httpx.get(coord_api.base_url + "/docs").status_code == 200
