@@ -27,6 +27,7 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "bench": ("edgewatch.shared.bench_cli", "benchmarks: pipeline, scoring, recovery"),
     "eval": ("edgewatch.coordinator.evaluation.cli", "evaluate detection quality on labelled data"),
+    "train": ("edgewatch.coordinator.models.cli", "train a sensor type's ONNX model from a CSV"),
 }
 
 

@@ -1,18 +1,19 @@
 """Replay of CSV files (SKAB, NAB or any other) as a ``Source``.
 
-Each file is one sensor, its columns sorted into roles by ``agent.sources.csv_format``:
-a timestamp column, an optional 0/1 label column, and every other numeric column as a
-metric. Files are loaded whole at start-up, bad rows are skipped (counted by reason,
-logged once per reason), and the files are interleaved round robin, so the stream is a
-fixed sequence and ``start=k`` is a plain index. Rules and examples: docs/sources.md.
+Each file is one sensor, read by ``shared.csvfile.read_csv`` (the reader training uses
+too): a timestamp column, an optional 0/1 label column, and every other numeric column as
+a metric, bad rows skipped and counted by reason. Files are loaded whole at start-up and
+interleaved round robin, so the stream is a fixed sequence and ``start=k`` is a plain
+index. Rules and examples: docs/sources.md.
 """
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,54 +22,13 @@ from typing import Literal
 import numpy as np
 
 from edgewatch.agent.sources.base import Clock, Pacer, SensorInfo
-from edgewatch.agent.sources.csv_format import (
-    LABEL_NAMES,
-    NOT_METRICS,
-    TIME_NAMES,
-    Roles,
-    Row,
-    find_roles,
-    metric_name_of,
-    parse_row,
-    parse_time,
-    sensor_id_of,
-    sniff_separator,
-)
+from edgewatch.shared.csvfile import CsvTable, read_csv
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.readings import FloatArray, ReadingBatch
 
-# Column and row names are re-exported: callers have always imported them from here.
-__all__ = [
-    "LABEL_NAMES",
-    "NOT_METRICS",
-    "TIME_NAMES",
-    "CsvReplay",
-    "Roles",
-    "Row",
-    "SkipCounter",
-    "Stream",
-    "Table",
-    "find_roles",
-    "metric_name_of",
-    "parse_time",
-    "read_table",
-    "sensor_id_of",
-    "sniff_separator",
-]
+__all__ = ["CsvReplay", "Stream"]
 
 log = logging.getLogger(__name__)
-
-_SAMPLE_ROWS = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    """One file's good rows, columnar. ``ts`` is NaN where the file has no time column."""
-
-    sensor_id: str
-    ts: FloatArray
-    metrics: dict[str, FloatArray]
-    label: list[int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,70 +39,6 @@ class Stream:
     ts: FloatArray
     metrics: dict[str, FloatArray]
     label: list[int | None]
-
-
-class SkipCounter:
-    """Counts skipped rows by reason; warns once per reason with the first example."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def skip(self, reason: str, path: Path, line: int) -> None:
-        if reason not in self.counts:
-            log.warning("skipping CSV rows (%s), first at %s line %d", reason, path, line)
-        self.counts[reason] = self.counts.get(reason, 0) + 1
-
-
-def read_table(path: Path, sep: str | None, keep_time: bool, skipped: SkipCounter) -> Table:
-    """Parse one file; raises ``ConfigError`` only when the file as a whole is unusable."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read CSV {path}: {exc}") from exc
-    lines = text.splitlines()
-    if not lines:
-        raise ConfigError(f"CSV {path} is empty")
-    rows = _rows(lines, sep or sniff_separator(lines[0]), path, skipped)
-    header = rows[0][1] if rows else []
-    roles = find_roles(header, [r for _, r in rows[1 : 1 + _SAMPLE_ROWS]])
-    if not roles.metrics:
-        raise ConfigError(f"CSV {path}: no numeric metric column in {header}")
-    if keep_time and roles.time is None:
-        log.warning("CSV %s has no timestamp column; its readings are stamped at replay", path)
-    ts: list[float] = []
-    values: list[list[float]] = []
-    labels: list[int | None] = []
-    for line, row in rows[1:]:
-        parsed = parse_row(row, len(header), roles, keep_time)
-        if isinstance(parsed, str):
-            skipped.skip(parsed, path, line)
-        else:
-            ts.append(parsed[0])
-            values.append(parsed[1])
-            labels.append(parsed[2])
-    matrix = np.array(values, dtype=np.float64).reshape(len(values), len(roles.metrics))
-    return Table(
-        sensor_id=sensor_id_of(path),
-        ts=np.array(ts, dtype=np.float64),
-        metrics={name: matrix[:, i].copy() for i, name in enumerate(roles.metrics)},
-        label=labels,
-    )
-
-
-def _rows(
-    lines: list[str], sep: str, path: Path, skipped: SkipCounter
-) -> list[tuple[int, list[str]]]:
-    """Non-blank rows with their line numbers; rows the csv module refuses are skipped."""
-    out: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append((number, next(csv.reader([line], delimiter=sep))))
-        except csv.Error:
-            skipped.skip("malformed", path, number)
-    return out
 
 
 class CsvReplay:
@@ -169,10 +65,13 @@ class CsvReplay:
             raise ConfigError("source=csv needs at least one CSV file (--csv)")
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", sensor_type):
             raise ConfigError(f"sensor_type {sensor_type!r} is not [A-Za-z0-9_.-]{{1,64}}")
-        self._skipped = SkipCounter()
-        tables = _unique_ids(
-            [read_table(Path(p), sep, time_mode == "original", self._skipped) for p in paths]
-        )
+        keep_time = time_mode == "original"
+        tables = _unique_ids([read_csv(Path(p), sep=sep, need_time=keep_time) for p in paths])
+        self._skipped: Counter[str] = Counter()
+        for path, table in zip(paths, tables, strict=True):
+            self._skipped.update(table.skipped)
+            if keep_time and not table.timed:
+                log.warning("CSV %s has no time column; its readings are stamped at replay", path)
         self._sensors = [SensorInfo(t.sensor_id, sensor_type, None, None) for t in tables]
         self._sensor_type = sensor_type
         self._stream = _interleave(tables)
@@ -197,7 +96,7 @@ class CsvReplay:
     @property
     def skipped(self) -> dict[str, int]:
         """Rows skipped at load time, by reason (``bad_number``, ``non_finite``, ...)."""
-        return dict(self._skipped.counts)
+        return dict(self._skipped)
 
     def wait_hint(self) -> float:
         return self._pacer.wait_hint()
@@ -223,7 +122,7 @@ class CsvReplay:
         )
 
 
-def _unique_ids(tables: list[Table]) -> list[Table]:
+def _unique_ids(tables: list[CsvTable]) -> list[CsvTable]:
     """Give files that map to the same sensor id a ``-2``, ``-3`` ... suffix."""
     seen: set[str] = set()
     out = []
@@ -232,11 +131,11 @@ def _unique_ids(tables: list[Table]) -> list[Table]:
         while sid in seen:
             sid, n = f"{t.sensor_id}-{n}", n + 1
         seen.add(sid)
-        out.append(Table(sid, t.ts, t.metrics, t.label))
+        out.append(dataclasses.replace(t, sensor_id=sid))
     return out
 
 
-def _interleave(tables: list[Table]) -> Stream:
+def _interleave(tables: list[CsvTable]) -> Stream:
     """Row 0 of every file, then row 1 of every file still going, and so on."""
     lengths = [len(t.label) for t in tables]
     # Stream position of (file f, row r) is the rank of r * F + f among all such keys.

@@ -3,8 +3,9 @@
 Per labelled file: train on the first 400 rows, predict the rest; predictions of all
 files are concatenated and scored with F1, FAR = FP / (FP + TN) and MAR = FN / (FN + TP).
 
-*Ours* goes through exactly what the agent runs: ``train_batch`` on the training rows,
-export to the ONNX model file, ``OnnxScorer`` loaded from its bytes, the whole file
+*Ours* goes through exactly what ``edgewatch train`` and the agent run: the file read by
+``shared.csvfile`` (CSV replay's reader), ``train_table`` on its first rows, export to
+the ONNX model file, ``OnnxScorer`` loaded from its bytes, the whole file
 streamed through it in micro-batches (training rows first, so the per-sensor windows are
 warm, as they would be on a live agent). Everything used at test time is causal: the
 scaler, forest, threshold and calibration come from the training rows only, features and
@@ -25,9 +26,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from edgewatch.coordinator.models.csvfile import CsvTable, read_csv
 from edgewatch.coordinator.models.export import to_onnx
-from edgewatch.coordinator.models.trainer import ThresholdPolicy, TrainConfig, train_batch
+from edgewatch.coordinator.models.trainer import (
+    RECIPE_SMOOTH,
+    RECIPE_THRESHOLD,
+    ThresholdPolicy,
+    TrainConfig,
+    train_table,
+)
+from edgewatch.shared.csvfile import CsvTable, read_csv
 from edgewatch.shared.features import FeatureSpec, compute_features, metric_matrix
 from edgewatch.shared.modelfile import read_model_bytes
 from edgewatch.shared.readings import BoolArray
@@ -74,15 +81,15 @@ class Confusion:
 
 @dataclass(frozen=True, slots=True)
 class EvalConfig:
-    """Our model's recipe (defaults: the one recorded in docs/models.md)."""
+    """Our model's recipe (defaults: the trainer's, recorded in docs/models.md)."""
 
     train_rows: int = 400
     n_trees: int = 100
     window: int = 1
     stats: tuple[str, ...] = ()
-    smooth: int = 5
-    quantile: float = 1.0
-    margin: float = 0.2
+    smooth: int = RECIPE_SMOOTH
+    quantile: float = RECIPE_THRESHOLD.quantile
+    margin: float = RECIPE_THRESHOLD.margin
     batch: int = 50
     random_state: int = 0
 
@@ -123,7 +130,7 @@ class Report:
 def labelled_files(root: Path) -> Iterable[tuple[Path, CsvTable]]:
     """Every CSV under ``root`` (recursively, sorted) that has an ``anomaly`` column."""
     for path in sorted(root.rglob("*.csv")):
-        table = read_csv(path, sensor_type=SENSOR_TYPE, sensor_id=str(path.relative_to(root)))
+        table = read_csv(path)
         if table.labelled:
             yield path, table
 
@@ -148,10 +155,16 @@ def predict_ours(table: CsvTable, config: EvalConfig) -> tuple[BoolArray, Parity
     Also checks the graph against scikit-learn on this file's features (unsmoothed, so
     the two are comparable row by row) and counts differing verdicts at ``score > 0``.
     """
-    batch = table.batch
-    train = batch.take(range(config.train_rows))
-    spec = FeatureSpec(table.metrics, window=config.window, stats=config.stats)
-    trained = train_batch(train, spec, config.train_config(), sensor_type=SENSOR_TYPE, version=1)
+    batch = table.to_batch(SENSOR_TYPE)
+    spec = FeatureSpec(table.metric_names, window=config.window, stats=config.stats)
+    trained = train_table(
+        table,
+        config.train_config(),
+        sensor_type=SENSOR_TYPE,
+        spec=spec,
+        rows=config.train_rows,
+        version=1,
+    )
     scorer = OnnxScorer(read_model_bytes(to_onnx(trained).SerializeToString()))
     features = compute_features(batch, trained.spec)
     onnx_score = scorer.score_features(features)
@@ -169,7 +182,7 @@ def predict_ours(table: CsvTable, config: EvalConfig) -> tuple[BoolArray, Parity
 
 def predict_baseline(table: CsvTable, train_rows: int) -> BoolArray:
     """The published baseline's verdicts on the whole file."""
-    x = metric_matrix(table.batch, table.metrics)
+    x = metric_matrix(table.to_batch(SENSOR_TYPE), table.metric_names)
     model = IsolationForest(random_state=0, contamination=0.0005).fit(x[:train_rows])
     raw: BoolArray = np.asarray(model.predict(x)) == -1
     # rolling(3).median() of 0/1 verdicts is a majority vote; the first two rows are 0.
@@ -187,11 +200,11 @@ def evaluate(
     parity = Parity()
     files = rows = 0
     for path, table in labelled_files(root):
-        if len(table.batch) <= config.train_rows:
+        if len(table) <= config.train_rows:
             if progress:
-                progress(f"skip {path}: {len(table.batch)} rows, need > {config.train_rows}")
+                progress(f"skip {path}: {len(table)} rows, need > {config.train_rows}")
             continue
-        truth = np.array([bool(v) for v in table.batch.label])[config.train_rows :]
+        truth = np.array([bool(v) for v in table.label])[config.train_rows :]
         predicted, file_parity = predict_ours(table, config)
         ours += Confusion.of(truth, predicted[config.train_rows :])
         parity += file_parity

@@ -1,10 +1,13 @@
 """Train one sensor type's model: StandardScaler + IsolationForest, threshold, calibration.
 
-Inputs come as a ``ReadingBatch`` (the coordinator's store), a CSV file (``csvfile``) or
-a ready feature matrix. Features are computed by ``shared.features``, the very code the
-agent runs, and the verdict threshold and calibration are set on the training rows'
-scores after the same per-sensor smoothing the agent applies. Nothing here looks at
-labels: the threshold policy only sees how normal data scores.
+Inputs come as a ``ReadingBatch`` (the coordinator's store), a CSV file (read by
+``shared.csvfile``, the reader CSV replay uses, so a model sees exactly the rows and
+metric names an agent replays) or a ready feature matrix. Features are computed by
+``shared.features``, the very code the agent runs, and the verdict threshold and
+calibration are set on the training rows' scores after the same per-sensor smoothing the
+agent applies. Nothing here looks at labels: the threshold policy only sees how normal
+data scores. scikit-learn is imported only where a model is fitted, so importing this
+module (and ``edgewatch train`` refusing bad input) stays fast.
 """
 
 from __future__ import annotations
@@ -15,21 +18,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
-from sklearn.preprocessing import StandardScaler
 
-from edgewatch.coordinator.models.csvfile import read_csv
+from edgewatch.shared.csvfile import CsvTable, read_csv
 from edgewatch.shared.features import FeatureSpec, ScoreSmoother, compute_features, metric_matrix
 from edgewatch.shared.modelfile import FORMAT, ModelMeta, TrainingSummary
 from edgewatch.shared.readings import FloatArray, ReadingBatch
+
+if TYPE_CHECKING:  # imported in train_matrix (see the module docstring)
+    from sklearn.ensemble import IsolationForest
+    from sklearn.preprocessing import StandardScaler
 
 log = logging.getLogger(__name__)
 
 TIER_TREES: dict[str, int] = {"medium": 50, "high": 100}
 CALIBRATION_POINTS = 101
+MIN_ROWS = 2  # a forest and a threshold need at least two readings to exist at all
+
+
+class TooFewRows(ValueError):
+    """Training was given ``rows`` readings; it needs ``MIN_ROWS``."""
+
+    def __init__(self, rows: int, what: str = "rows") -> None:
+        super().__init__(f"need >= {MIN_ROWS} {what}, got {rows}")
+        self.rows = rows
+        self.needed = MIN_ROWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,12 @@ class ThresholdPolicy:
             return 0.0
         top = float(np.quantile(scores, self.quantile))
         return top + self.margin * (top - float(np.median(scores)))
+
+
+# The recipe measured on SKAB (docs/models.md): `edgewatch eval skab` and `edgewatch train`
+# use it unless told otherwise.
+RECIPE_SMOOTH = 5
+RECIPE_THRESHOLD = ThresholdPolicy("quantile", quantile=1.0, margin=0.2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +139,15 @@ def train_matrix(
 ) -> TrainedModel:
     """Fit on a feature matrix whose columns are ``spec.names``; ``keys`` are sensor ids."""
     n = features.shape[0]
-    if n < 2 or features.shape[1] != len(spec.names):
-        raise ValueError(f"need >= 2 rows of {len(spec.names)} features, got {features.shape}")
+    if n < MIN_ROWS:
+        raise TooFewRows(n)
+    if features.shape[1] != len(spec.names):
+        raise ValueError(f"need rows of {len(spec.names)} features, got {features.shape}")
     if not np.isfinite(features).all():
         raise ValueError("training features must be finite")
+    from sklearn.ensemble import IsolationForest
+    from sklearn.preprocessing import StandardScaler
+
     keys = list(keys) if keys is not None else ["train"] * n
     scaler = StandardScaler().fit(features)
     forest = IsolationForest(
@@ -137,11 +163,12 @@ def train_matrix(
     raw = -np.asarray(forest.decision_function(scaler.transform(features)))
     scores = ScoreSmoother(config.smooth, max_sensors=None).update(keys, raw)
     created = datetime.now(UTC)
+    first, last = _span(ts)
     summary = TrainingSummary(
         rows=n,
         sensors=len(set(keys)),
-        ts_first=float(ts.min()) if ts is not None and len(ts) else None,
-        ts_last=float(ts.max()) if ts is not None and len(ts) else None,
+        ts_first=first,
+        ts_last=last,
         feature_mean=[float(v) for v in scaler.mean_],
         feature_std=[float(v) for v in scaler.scale_],
         score_quantiles=np.quantile(scores, np.linspace(0, 1, CALIBRATION_POINTS)).tolist(),
@@ -177,8 +204,8 @@ def train_batch(
     training median of each metric.
     """
     rows = [i for i, t in enumerate(batch.sensor_type) if t == sensor_type]
-    if len(rows) < 2:
-        raise ValueError(f"need >= 2 readings of type {sensor_type!r}, got {len(rows)}")
+    if len(rows) < MIN_ROWS:
+        raise TooFewRows(len(rows), f"readings of type {sensor_type!r}")
     own = batch.take(rows)
     raw = metric_matrix(own, spec.metrics)
     with warnings.catch_warnings():
@@ -197,6 +224,22 @@ def train_batch(
     )
 
 
+def train_table(
+    table: CsvTable,
+    config: TrainConfig,
+    *,
+    sensor_type: str,
+    spec: FeatureSpec | None = None,
+    rows: int | None = None,
+    version: int | None = None,
+) -> TrainedModel:
+    """Fit on a CSV file's good rows (its first ``rows`` if given); default: every metric."""
+    table = table if rows is None else table.head(rows)
+    spec = spec or FeatureSpec(table.metric_names)
+    batch = table.to_batch(sensor_type)
+    return train_batch(batch, spec, config, sensor_type=sensor_type, version=version)
+
+
 def train_csv(
     path: Path,
     config: TrainConfig,
@@ -205,9 +248,16 @@ def train_csv(
     spec: FeatureSpec | None = None,
     rows: int | None = None,
     version: int | None = None,
+    sep: str | None = None,
 ) -> TrainedModel:
-    """Fit on a CSV file (its first ``rows`` rows if given); default spec: every metric."""
-    table = read_csv(path, sensor_type=sensor_type)
-    batch = table.batch if rows is None else table.batch.take(range(min(rows, len(table.batch))))
-    spec = spec or FeatureSpec(table.metrics)
-    return train_batch(batch, spec, config, sensor_type=sensor_type, version=version)
+    """``train_table`` on ``read_csv(path)``; raises ``ConfigError`` for an unusable file."""
+    table = read_csv(path, sep=sep)
+    return train_table(
+        table, config, sensor_type=sensor_type, spec=spec, rows=rows, version=version
+    )
+
+
+def _span(ts: FloatArray | None) -> tuple[float | None, float | None]:
+    """First and last training time; None when no reading has one (a CSV without times)."""
+    known = ts[np.isfinite(ts)] if ts is not None else np.empty(0)
+    return (float(known.min()), float(known.max())) if len(known) else (None, None)

@@ -1,4 +1,8 @@
-"""CSV replay on SKAB- and NAB-style files written to tmp_path, and on broken ones."""
+"""CSV replay on SKAB- and NAB-style files written to tmp_path, and on broken ones.
+
+The reader's own rules (roles, separators, each skip reason) are tested in
+tests/shared/test_csvfile.py; this is the Source built on it.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,7 @@ import pytest
 
 from edgewatch.agent.settings import AgentSettings
 from edgewatch.agent.sources import open_source
-from edgewatch.agent.sources.csv_replay import (
-    CsvReplay,
-    metric_name_of,
-    parse_time,
-    sniff_separator,
-)
+from edgewatch.agent.sources.csv_replay import CsvReplay
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.readings import ReadingBatch
 
@@ -103,7 +102,7 @@ def test_garbage_rows_are_skipped_and_counted_once_per_reason(
         "\x00\xff,,\n",  # field_count
         encoding="latin-1",
     )
-    with caplog.at_level(logging.WARNING, logger="edgewatch.agent.sources.csv_replay"):
+    with caplog.at_level(logging.WARNING, logger="edgewatch.shared.csvfile"):
         source = CsvReplay([path], time_mode="original")
     batch = drain(source)
     assert source.skipped == {
@@ -180,13 +179,29 @@ def test_pacing_by_rate(tmp_path: Path) -> None:
     assert source.wait_hint() == pytest.approx(0.25)
 
 
-def test_helpers() -> None:
-    assert sniff_separator("a;b;c,d") == ";"
-    assert sniff_separator("single") == ","
-    assert metric_name_of("temp [°C]", 0, set()) == "temp __C_"
-    assert metric_name_of("a", 1, {"a"}) == "a_2"
-    assert parse_time("2020-01-01T00:00:00Z") == parse_time("2020-01-01 00:00:00") == 1577836800
-    assert parse_time("soon") is None
+def test_skips_add_up_over_files_and_bad_times_count_only_when_kept(tmp_path: Path) -> None:
+    text = "timestamp,a\n2021-01-01T00:00:00,1\nyesterday,2\n2021-01-01T00:00:02,x\n"
+    a = tmp_path / "a.csv"
+    a.write_text(text, encoding="utf-8")
+    b = tmp_path / "b.csv"
+    b.write_text(text + "2021-01-01T00:00:03,4\n", encoding="utf-8")
+    original = CsvReplay([a, b], time_mode="original")
+    assert original.skipped == {"bad_timestamp": 2, "bad_number": 2}
+    np.testing.assert_array_equal(drain(original).metrics["a"], [1, 1, 4])
+    now = CsvReplay([a, b], time_mode="now")  # re-stamped: a row's own time does not matter
+    assert now.skipped == {"bad_number": 2}
+    np.testing.assert_array_equal(drain(now).metrics["a"], [1, 1, 2, 2, 4])
+
+
+def test_a_file_without_times_warns_when_times_are_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "plain.csv"
+    path.write_text("x\n1\n2\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="edgewatch.agent.sources.csv_replay"):
+        batch = drain(CsvReplay([path], time_mode="original", wall=lambda: 1.7e9))
+    assert "no time column" in caplog.text
+    np.testing.assert_array_equal(batch.ts, [1.7e9, 1.7e9])
 
 
 def test_open_source_builds_a_csv_replay(tmp_path: Path) -> None:

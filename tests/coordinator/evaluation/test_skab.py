@@ -14,7 +14,7 @@ import pytest
 
 from edgewatch.coordinator.evaluation import cli
 from edgewatch.coordinator.evaluation.skab import Confusion, EvalConfig, evaluate, predict_baseline
-from edgewatch.coordinator.models.csvfile import read_csv
+from edgewatch.shared.csvfile import read_csv
 from tests.support.procs import REPO_ROOT as ROOT
 
 COLUMNS = [
@@ -69,10 +69,23 @@ def test_confusion_figures() -> None:
 
 
 def test_csv_reader_takes_skab_format(skab_dir: Path) -> None:
-    table = read_csv(skab_dir / "valve1" / "0.csv", sensor_type="skab")
-    assert table.metrics == tuple(COLUMNS) and table.labelled
-    assert len(table.batch) == 700 and table.batch.label[600] == 1
-    assert table.batch.ts[1] - table.batch.ts[0] == 1.0
+    table = read_csv(skab_dir / "valve1" / "0.csv")
+    assert table.metric_names == tuple(COLUMNS) and table.labelled
+    assert len(table) == 700 and table.label[600] == 1
+    assert table.ts[1] - table.ts[0] == 1.0
+
+
+def test_bad_rows_are_skipped_not_fatal(tmp_path: Path) -> None:
+    # The evaluation reads files as CSV replay does: a broken row costs that row only.
+    rng = np.random.default_rng(1)
+    path = tmp_path / "broken" / "0.csv"
+    write_skab(path, rng, 600)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[10] = lines[10].replace(";", ";oops;", 1)  # field_count
+    lines[20] = ";".join(["2020-03-09 10:00:20", "x", *lines[20].split(";")[2:]])  # bad_number
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = evaluate(tmp_path, EvalConfig(n_trees=50))
+    assert report.files == 1 and report.test_rows == 600 - 2 - 400
 
 
 def test_evaluation_uses_every_labelled_file_and_beats_the_baseline(skab_dir: Path) -> None:
@@ -87,7 +100,7 @@ def test_evaluation_uses_every_labelled_file_and_beats_the_baseline(skab_dir: Pa
 
 
 def test_baseline_smoothing_is_a_majority_of_three(skab_dir: Path) -> None:
-    table = read_csv(skab_dir / "valve1" / "1.csv", sensor_type="skab")
+    table = read_csv(skab_dir / "valve1" / "1.csv")
     smoothed = predict_baseline(table, 400)
     assert smoothed.dtype == np.bool_ and len(smoothed) == 650
     assert not smoothed[:2].any()
