@@ -21,6 +21,8 @@ class CountersOut(BaseModel):
     readings_stored: int
     duplicates_dropped: int
     anomalies_stored: int
+    # Readings whose key the store already held with other content (kept in quarantine).
+    conflicts: int
     rejected: dict[str, int]
 
 
@@ -41,6 +43,7 @@ def counters_out(c: IngestCounters) -> CountersOut:
         readings_stored=c.readings_stored,
         duplicates_dropped=c.duplicates_dropped,
         anomalies_stored=c.anomalies_stored,
+        conflicts=c.conflicts,
         rejected=dict(sorted(c.rejected.items())),
     )
 

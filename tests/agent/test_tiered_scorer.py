@@ -16,7 +16,7 @@ from edgewatch.shared.errors import ModelError
 from edgewatch.shared.features import FeatureSpec
 from edgewatch.shared.readings import ReadingBatch
 from edgewatch.shared.runtime import OnnxScorer
-from edgewatch.shared.scoring import Scorer, Scores
+from edgewatch.shared.scoring import ModelInfo, Scorer, Scores
 
 METRICS = ("temperature", "vibration", "power_consumption")
 
@@ -29,6 +29,9 @@ class StandIn:
     def score(self, batch: ReadingBatch) -> Scores:
         temp = batch.metrics["temperature"]
         return Scores(temp - 40.0, temp > 40.0, np.full(len(batch), 0.9), [self.name] * len(batch))
+
+    def models(self) -> dict[str, ModelInfo]:
+        return {}
 
 
 def readings(types: list[str], seed: int = 0) -> ReadingBatch:
