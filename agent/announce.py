@@ -6,7 +6,6 @@ connect, retained; heartbeats every ``heartbeat_s``).
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from edgewatch.shared import __version__
@@ -28,7 +27,7 @@ def build_hello(agent: Agent) -> Hello:
     s = agent.settings
     return Hello(
         agent_id=s.id,
-        ts=time.time(),
+        ts=agent.clock.time(),
         version=__version__,
         tier=s.tier,
         latitude=s.latitude,
@@ -48,7 +47,7 @@ def build_hello(agent: Agent) -> Hello:
 def build_heartbeat(agent: Agent) -> Heartbeat:
     h = agent.health.read()
     stats = agent.outbox.stats()
-    now = time.time()
+    now = agent.clock.time()
     age = now - stats.oldest_created if stats.oldest_created else 0.0
     return Heartbeat(
         agent_id=agent.settings.id,
@@ -86,4 +85,11 @@ def conditions_of(agent: Agent) -> list[str]:
     if agent.outbox.conflicted:
         # Readings the coordinator holds differently: kept aside, a person must decide.
         found.append("conflicts")
+    refusals = agent.uplink.link.refusals()
+    if any(r.not_authorized for r in refusals):
+        # The broker's ACL refuses us (MQTT 5 only): typically --id is not the broker
+        # username. This heartbeat may well be refused too; the link logs it regardless.
+        found.append("not_authorized")
+    elif refusals:
+        found.append("publish_refused")
     return found

@@ -7,10 +7,11 @@ so dashboards and low-battery alerts can be exercised without hiding that it is 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import psutil
+
+from edgewatch.shared.clock import SYSTEM, Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +27,10 @@ class HealthProbe:
     # Simulated drain: a full charge lasts about this long (only when no battery exists).
     SIMULATED_HOURS = 48.0
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock = SYSTEM) -> None:
+        self._clock = clock
         self._process = psutil.Process()
-        self._started = time.monotonic()
+        self._started = clock.monotonic()
         psutil.cpu_percent(None)  # primes the counter: the first real call measures from here
 
     def read(self) -> Health:
@@ -48,5 +50,5 @@ class HealthProbe:
             real = None
         if real is not None:
             return float(real.percent), False
-        hours = (time.monotonic() - self._started) / 3600
+        hours = (self._clock.monotonic() - self._started) / 3600
         return max(0.0, 100.0 * (1 - hours / self.SIMULATED_HOURS)), True

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgewatch.agent.errors import OutboxCorrupt, OutboxError, OutboxFull, OutboxMismatch
+from edgewatch.shared.clock import SYSTEM, Clock
 from edgewatch.shared.sqlite_errors import SQLITE_IOERR, is_damage, is_full, primary_code
 from edgewatch.shared.sqlite_migrations import Migration, migrate
 
@@ -121,8 +122,10 @@ class Outbox:
         max_rows: int,
         max_bytes: int,
         busy_timeout_s: float = 10.0,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.path = path
+        self._clock = clock
         self.busy_timeout_s = busy_timeout_s
         self.agent_id = agent_id
         self.max_rows = max_rows
@@ -202,7 +205,7 @@ class Outbox:
                         ("epoch", str(epoch)),
                         ("next_seq", "0"),
                         ("position", "0"),
-                        ("created", repr(time.time())),
+                        ("created", repr(self._clock.time())),
                     ],
                 )
             log.info("new outbox %s for %s, epoch %d", self.path, self.agent_id, epoch)
@@ -256,7 +259,7 @@ class Outbox:
         Raises ``OutboxFull`` when the filesystem is full (nothing was written).
         """
         first = self.next_seq
-        now = time.time()
+        now = self._clock.time()
         with self._tx():
             self._db.execute(
                 "INSERT INTO chunks (first_seq, n, created, payload) VALUES (?, ?, ?, ?)",
@@ -313,7 +316,7 @@ class Outbox:
         """
         removed = bytes_ = chunks = 0
         dropped: dict[str, int] = {}
-        now = time.time()
+        now = self._clock.time()
         with self._tx():
             for ack in acks:
                 row = self._db.execute(

@@ -35,6 +35,7 @@ from edgewatch.agent.settings import AgentSettings
 from edgewatch.agent.sources.base import Source
 from edgewatch.agent.uplink import LinkDown, LinkUp, Uplink
 from edgewatch.agent.window import Lane, SendWindow
+from edgewatch.shared.clock import SYSTEM, Clock
 from edgewatch.shared.mqtt import BrokerAddress
 from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.readings import ReadingBatch
@@ -60,15 +61,22 @@ class Agent:
     """Runs until ``stop()`` (or, with ``exit_when_drained``, until all is acked)."""
 
     def __init__(
-        self, settings: AgentSettings, scorer: Scorer, open_source: Callable[[int], Source]
+        self,
+        settings: AgentSettings,
+        scorer: Scorer,
+        open_source: Callable[[int], Source],
+        *,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.scorer = scorer
         self.outbox = Outbox(
             settings.data_dir / "outbox.db",
             settings.id,
             max_rows=settings.outbox_max_rows,
             max_bytes=settings.outbox_max_bytes,
+            clock=clock,
         )
         # The outbox knows where the source stopped: resume there, don't repeat.
         self.source = open_source(self.outbox.position)
@@ -85,9 +93,9 @@ class Agent:
         self.window = SendWindow(settings.inflight_max, settings.ack_timeout_s)
         self.acks = AckGate(self.outbox.epoch)
         self.counters = AgentCounters()
-        self.health = HealthProbe()
+        self.health = HealthProbe(clock=clock)
         self.disk_full = False
-        self.started = time.time()
+        self.started = clock.time()
         self._stop = threading.Event()
         self._pending: list[ReadingBatch] = []
         self._pending_n = 0
@@ -98,7 +106,7 @@ class Agent:
         self._snapshot_at = 0.0
         self._late = 0
         self._late_logged = 0.0
-        self._bad_ack = RateLimitedLog(log)
+        self._bad_ack = RateLimitedLog(log, clock=clock)
 
     def stop(self) -> None:
         self._stop.set()
@@ -127,7 +135,7 @@ class Agent:
         self._take_events(self._idle_wait())
         if not self._exhausted and self._pending_n < self.settings.batch_max:
             self._poll()
-        now = time.monotonic()
+        now = self.clock.monotonic()
         full = self._pending_n >= self.settings.batch_max
         lingered = now - self._pending_since >= self.settings.linger_ms / 1000
         if self._pending and (full or lingered or self._exhausted):
@@ -143,7 +151,7 @@ class Agent:
 
     def _idle_wait(self) -> float:
         """How long the worker may block on the event queue without falling behind."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         waits = [self._next_heartbeat - now, 0.25]
         if not self._exhausted and self._pending_n < self.settings.batch_max:
             waits.append(self.source.wait_hint())
@@ -160,7 +168,7 @@ class Agent:
             return
         if len(got):
             if not self._pending:
-                self._pending_since = time.monotonic()
+                self._pending_since = self.clock.monotonic()
             self._pending.append(got)
             self._pending_n += len(got)
             self.counters.polled += len(got)
@@ -294,7 +302,7 @@ class Agent:
     def _pump(self) -> None:
         if not self.uplink.connected:
             return
-        now = time.monotonic()
+        now = self.clock.monotonic()
         self._late += self.window.expire(now)
         if self._late and now - self._late_logged >= 5.0:
             # Summarised: while the coordinator is away this fires on many turns.

@@ -71,5 +71,6 @@ def test_bench_recovery_smoke_run_prints_its_figures_and_loses_nothing(tmp_path:
     assert result["generated"] == 3000 == result["stored"]
     assert result["lost"] == 0 and result["duplicates"] == 0 and result["dropped_by_bound"] == 0
     assert result["agent_exit_code"] == 0
-    assert result["drain_s"] >= 0 and result["live_lag_max_s"] >= 0
+    # Real processes take real time: 0 would mean nothing was measured.
+    assert 0 < result["drain_s"] < 60 and 0 < result["live_lag_max_s"] < 30
     assert result["settings"]["batch_max"] == 100
