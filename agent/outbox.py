@@ -431,3 +431,51 @@ class Outbox:
 
     def close(self) -> None:
         self._db.close()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxState:
+    """What an outbox file holds, read without opening it for writing."""
+
+    agent_id: str
+    epoch: int
+    next_seq: int
+    rows: int
+    dropped: dict[str, int]
+    conflicted: int
+
+
+def read_state(path: Path) -> OutboxState | None:
+    """The state of the outbox at ``path`` (read-only), or None if it does not exist yet
+    or is being created. For tools watching an agent from outside (benchmarks, tests):
+    they ask the outbox, never its tables."""
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        rows = db.execute("SELECT COALESCE(SUM(n), 0) FROM chunks").fetchone()[0]
+        dropped = dict(db.execute("SELECT reason, readings FROM drops").fetchall())
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        conflicted = (
+            db.execute("SELECT COALESCE(SUM(readings), 0) FROM conflicted").fetchone()[0]
+            if "conflicted" in tables
+            else 0
+        )
+    except sqlite3.Error:
+        return None  # being created: ask again
+    finally:
+        db.close()
+    if "epoch" not in meta:
+        return None
+    return OutboxState(
+        agent_id=str(meta.get("agent_id", "")),
+        epoch=int(meta["epoch"]),
+        next_seq=int(meta.get("next_seq", 0)),
+        rows=int(rows),
+        dropped={str(k): int(v) for k, v in dropped.items()},
+        conflicted=int(conflicted),
+    )

@@ -15,6 +15,7 @@ KINDS: dict[str, tuple[str, str]] = {
         "ONNX scorer vs skl2onnx stock vs scikit-learn",
     ),
     "recovery": ("edgewatch.coordinator.bench.recovery", "drain of an offline agent's backlog"),
+    "ingest": ("edgewatch.coordinator.bench.ingest", "the coordinator's ingest alone"),
 }
 
 

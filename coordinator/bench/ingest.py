@@ -1,11 +1,10 @@
-"""Ingest alone, measured: pre-encoded batches through a real Mosquitto into the store.
-
-    edgewatch bench ingest --batches 400 --batch-size 500
+"""``edgewatch bench ingest``: the coordinator's ingest alone, through a real broker.
 
 A publisher process (bare paho, so its cost stays out of ours) sends pre-encoded
 ``ResultBatch`` payloads at QoS 1 with at most ``--window`` unacked batches, the way an
-agent does; the coordinator runs in this process (``CoordinatorService``). Prints one
-JSON object: readings/s from the first publish to the last ack, and commit figures.
+agent does; the coordinator runs in this process (``CoordinatorService``) on a private
+Mosquitto. Prints one JSON object: readings/s from the first publish to the last ack,
+and commit figures.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from edgewatch.coordinator.broker.embedded import free_port
+from edgewatch.coordinator.bench.brokers import BrokerProcess
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.settings import CoordinatorSettings
 from edgewatch.shared.topics import Topics
@@ -36,7 +34,7 @@ def _payloads(batches: int, size: int, agent_id: str) -> list[bytes]:
         out.append(
             orjson.dumps(
                 {
-                    "schema_version": 1,
+                    "schema_version": 2,
                     "agent_id": agent_id,
                     "epoch": 1,
                     "first_seq": b * size,
@@ -75,12 +73,14 @@ def _publish(port: int, batches: int, size: int, window: int, out: Any) -> None:
     client = paho.Client(
         CallbackAPIVersion.VERSION2, "bench-pub", protocol=MQTTProtocolVersion.MQTTv5
     )
+    subscribed = threading.Event()
     client.on_message = on_message
+    client.on_subscribe = lambda *_: subscribed.set()
     client.max_inflight_messages_set(window)
     client.connect("127.0.0.1", port)
-    client.subscribe(topics.ack("bench"), 1)
     client.loop_start()
-    time.sleep(0.3)
+    client.subscribe(topics.ack("bench"), 1)
+    subscribed.wait(10)
     started = time.perf_counter()
     for payload in payloads:
         slots.acquire()
@@ -91,50 +91,44 @@ def _publish(port: int, batches: int, size: int, window: int, out: Any) -> None:
     client.disconnect()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--window", type=int, default=16, help="unacked batches in flight")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        broker = subprocess.Popen(
-            ["/usr/sbin/mosquitto", "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(0.5)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory() as tmp, BrokerProcess("mosquitto", Path(tmp)) as broker:
         settings = CoordinatorSettings(
-            broker=f"mqtt://127.0.0.1:{port}", db=Path(tmp) / "bench.db", mqtt_version="5"
+            broker=broker.url, db=Path(tmp) / "bench.db", mqtt_version="5", api_token=None
         )
         service = CoordinatorService(settings)
         service.start()
-        service.wait_connected(10)
-        results: Any = mp.get_context("spawn").Queue()
-        pub = mp.get_context("spawn").Process(
-            target=_publish, args=(port, args.batches, args.batch_size, args.window, results)
-        )
-        pub.start()
-        figures = results.get(timeout=300)
-        pub.join(10)
-        live = service.live()
-        service.stop()
-        broker.terminate()
-        broker.wait(10)
+        try:
+            if not service.wait_connected(10):
+                raise RuntimeError("coordinator did not connect to the bench broker")
+            results: Any = mp.get_context("spawn").Queue()
+            pub = mp.get_context("spawn").Process(
+                target=_publish,
+                args=(broker.port, args.batches, args.batch_size, args.window, results),
+            )
+            pub.start()
+            figures = results.get(timeout=300)
+            pub.join(10)
+            live = service.live()
+        finally:
+            service.stop()
     readings = figures["acked"] * args.batch_size
     report = {
+        "bench": "ingest",
         "readings": readings,
         "readings_per_s": round(readings / figures["elapsed_s"]),
         "elapsed_s": round(figures["elapsed_s"], 3),
         "transactions": live.transactions if live else None,
-        "batches_per_transaction": round(figures["acked"] / live.transactions, 2) if live else None,
+        "batches_per_transaction": round(figures["acked"] / live.transactions, 2)
+        if live and live.transactions
+        else None,
     }
-    print(json.dumps(report))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0 if figures["acked"] == args.batches else 1

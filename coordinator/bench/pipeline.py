@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,9 +27,12 @@ import numpy as np
 import psutil
 
 from edgewatch.coordinator.bench.brokers import BrokerProcess
-from edgewatch.coordinator.bench.procs import edgewatch_argv, spawn, stop, wait_healthy
+from edgewatch.coordinator.bench.procs import api_get, edgewatch_argv, spawn, stop, wait_healthy
+from edgewatch.coordinator.bench.stamps import all_stamps
 from edgewatch.coordinator.bench.transport import make_payloads, run_transport
 from edgewatch.coordinator.broker.embedded import free_port
+
+AGENT_ID = "bench-1"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,34 +44,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sensors", type=int, default=50)
     parser.add_argument("--batch-max", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--model",
+        choices=["none", "medium", "high"],
+        default="none",
+        help="agent scores with rules (none) or an ONNX model per simulated type of that tier",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this")
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _store_figures(db: Path, count: int, sensors: int) -> dict[str, Any]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    rows = conn.execute(
-        "SELECT seq, sensor_id, ts, stored_at FROM readings ORDER BY seq"
-    ).fetchall()
-    conn.close()
-    seqs = np.array([r[0] for r in rows], dtype=np.int64)
+    stamps = all_stamps(db, AGENT_ID)
+    seqs = np.array([s.seq for s in stamps], dtype=np.int64)
     distinct = len(np.unique(seqs))
     # The simulator is deterministic: reading i is sensor i mod S. A row elsewhere is wrong.
-    wrong = sum(1 for seq, sid, _, _ in rows if sid != f"SENSOR_{seq % sensors:03d}")
-    lat = np.array([r[3] - r[2] for r in rows]) * 1000 if rows else np.zeros(1)
-    first_ts = min((r[2] for r in rows), default=0.0)
-    last_commit = max((r[3] for r in rows), default=0.0)
+    wrong = sum(1 for s in stamps if s.sensor_id != f"SENSOR_{s.seq % sensors:03d}")
+    lat = np.array([s.stored_at - s.ts for s in stamps]) * 1000 if stamps else np.zeros(1)
+    first_ts = min((s.ts for s in stamps), default=0.0)
+    last_commit = max((s.stored_at for s in stamps), default=0.0)
     return {
-        "stored": len(rows),
+        "stored": len(stamps),
         "lost": count - distinct,
-        "duplicates": len(rows) - distinct,
+        "duplicates": len(stamps) - distinct,
         "misattributed": wrong,
         "p50_latency_ms": round(float(np.percentile(lat, 50)), 1),
         "p99_latency_ms": round(float(np.percentile(lat, 99)), 1),
         "max_latency_ms": round(float(lat.max()), 1),
         "span_s": last_commit - first_ts,
     }
+
+
+def write_models(folder: Path, tier: str, sensors: int, seed: int) -> None:
+    """One model per simulated sensor type, trained on another stretch of the same fleet
+    (what ``edgewatch train`` would make from the store), into the agent's model folder."""
+    from edgewatch.agent.settings import AgentSettings
+    from edgewatch.agent.sources.fleet_model import SENSOR_TYPES
+    from edgewatch.agent.sources.simulator import expected_stream
+    from edgewatch.coordinator.models.export import export_model
+    from edgewatch.coordinator.models.trainer import TrainConfig, train_batch
+    from edgewatch.shared.features import FeatureSpec
+    from edgewatch.shared.readings import SIM_METRICS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    defaults = AgentSettings()
+    history = expected_stream(
+        seed, sensors, 0, 20_000, anomaly_probability=defaults.anomaly_probability
+    )
+    config = TrainConfig.for_tier(tier, smooth=3)
+    for sensor_type in SENSOR_TYPES:
+        if sensor_type not in history.sensor_type:
+            continue
+        trained = train_batch(
+            history, FeatureSpec(SIM_METRICS), config, sensor_type=sensor_type, version=1
+        )
+        export_model(trained, folder / f"{sensor_type}.onnx")
 
 
 def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) -> dict[str, Any]:
@@ -92,13 +122,16 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
         work / "coordinator.log",
     )
     agent: subprocess.Popen[bytes] | None = None
+    tier = ["--tier", args.model] if args.model != "none" else []
+    if args.model != "none":
+        write_models(work / "agent" / "models", args.model, args.sensors, args.seed)
     try:
         wait_healthy(api_port, 60)
         agent = spawn(
             edgewatch_argv(
                 "agent",
                 "--id",
-                "bench-1",
+                AGENT_ID,
                 "--broker",
                 broker.url,
                 "--data-dir",
@@ -118,16 +151,21 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
                 "--mqtt-version",
                 broker.protocol,
                 "--exit-when-drained",
+                *tier,
             ),
             work / "agent.log",
         )
         rss = _watch(agent, args.timeout)
+        token = (db.parent / "api-token").read_text().strip()
+        announced = api_get(api_port, f"agents/{AGENT_ID}", token).get("models", {})
     finally:
         if agent is not None:
             stop(agent)
         stop(coord)
     figures = _store_figures(db, args.count, args.sensors)
     figures["agent_rss_mb"] = round(rss, 1)
+    # What the agent announced it scores with: the proof the model path was measured.
+    figures["models_announced"] = {t: m["version"] for t, m in sorted(announced.items())}
     figures["agent_exit_code"] = agent.returncode if agent is not None else None
     return figures
 
@@ -162,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
     span = figures.pop("span_s")
     result = {
         "broker": args.broker,
+        "model": args.model,
         "generated": args.count,
         "rate_requested": args.rate,
         "readings_per_s": round(figures["stored"] / span, 0) if span > 0 else 0.0,

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 
 def edgewatch_argv(*args: str) -> list[str]:
@@ -37,6 +38,16 @@ def wait_healthy(port: int, timeout: float) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"coordinator not healthy at {url} within {timeout}s")
+
+
+def api_get(port: int, path: str, token: str) -> dict[str, Any]:
+    """``GET /api/v1/PATH`` of a coordinator on localhost, as JSON."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/{path}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        body: dict[str, Any] = json.loads(resp.read())
+        return body
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,9 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from edgewatch.agent.outbox import read_state
 from edgewatch.agent.settings import AgentSettings
 from edgewatch.coordinator.bench.brokers import BrokerProcess
 from edgewatch.coordinator.bench.procs import edgewatch_argv, spawn, stop, wait_healthy
+from edgewatch.coordinator.bench.stamps import all_stamps, seq_ts_stored
 from edgewatch.coordinator.broker.embedded import free_port
 
 AGENT_ID = "recovery-1"
@@ -104,27 +105,14 @@ def _agent_argv(
     )
 
 
-def _outbox_value(data: Path, sql: str) -> int:
-    db = data / "outbox.db"
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            row = conn.execute(sql).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0  # being created: ask again
-    return int(row[0]) if row else 0
-
-
 def _outbox_next_seq(data: Path) -> int:
-    return _outbox_value(data, "SELECT value FROM meta WHERE key = 'next_seq'")
+    state = read_state(data / "outbox.db")
+    return 0 if state is None else state.next_seq
 
 
 def _outbox_bound_drops(data: Path) -> int:
-    return _outbox_value(data, "SELECT readings FROM drops WHERE reason = 'bound'")
+    state = read_state(data / "outbox.db")
+    return 0 if state is None else state.dropped.get("bound", 0)
 
 
 def _build_backlog(args: argparse.Namespace, broker: BrokerProcess, work: Path, n: int) -> None:
@@ -177,14 +165,7 @@ def measure(rows: np.ndarray, reconnect_at: float, generated: int, dropped: int)
 
 
 def _rows(db: Path) -> np.ndarray:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        got = conn.execute(
-            "SELECT seq, ts, stored_at FROM readings WHERE agent_id = ?", (AGENT_ID,)
-        ).fetchall()
-    finally:
-        conn.close()
-    return np.array(got, dtype=np.float64).reshape(-1, 3)
+    return seq_ts_stored(all_stamps(db, AGENT_ID))
 
 
 def _run(args: argparse.Namespace, work: Path, say: Any) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from edgewatch.coordinator.store.records import (
     CounterSnapshot,
     FeedEntry,
     ReadingQuery,
+    ReadingStamp,
     SensorActivity,
     WriteSet,
 )
@@ -42,6 +43,10 @@ class ReadingStore(Protocol):
         ...
 
     def readings(self, query: ReadingQuery) -> list[Result]: ...
+
+    def stamps(self, query: ReadingQuery) -> list[ReadingStamp]:
+        """``readings`` reduced to key and times; ``query.limit`` up to ``MAX_STAMPS``."""
+        ...
 
     def counters(self) -> CounterSnapshot: ...
 

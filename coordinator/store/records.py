@@ -103,6 +103,9 @@ class CounterSnapshot:
 ReadingKey = tuple[float, str, int, int]  # (ts, agent_id, epoch, seq)
 
 
+MAX_STAMPS = 100_000
+
+
 @dataclass(frozen=True)
 class ReadingQuery:
     """Filters for stored readings, ordered by ``(ts, agent_id, epoch, seq)``.
@@ -121,8 +124,22 @@ class ReadingQuery:
     limit: int = 1000
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_QUERY_LIMIT + 1:
-            raise ValueError(f"limit must be within 1..{MAX_QUERY_LIMIT}")
+        # MAX_STAMPS bounds the light ``stamps`` query; ``readings`` checks its own bound.
+        if not 1 <= self.limit <= MAX_STAMPS:
+            raise ValueError(f"limit must be within 1..{MAX_STAMPS}")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingStamp:
+    """Where and when a reading was made and committed: what latency figures need,
+    without the reading's contents (cheap to read in millions)."""
+
+    agent_id: str
+    epoch: int
+    seq: int
+    sensor_id: str
+    ts: float
+    stored_at: float
 
 
 @dataclass(frozen=True)

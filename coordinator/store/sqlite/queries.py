@@ -8,10 +8,12 @@ from typing import Any
 
 from edgewatch.coordinator.fleet.registry import AgentRecord
 from edgewatch.coordinator.store.records import (
+    MAX_QUERY_LIMIT,
     NO_AGENT,
     CounterSnapshot,
     IngestCounters,
     ReadingQuery,
+    ReadingStamp,
 )
 from edgewatch.coordinator.store.sqlite.rows import (
     AGENT_COLUMNS,
@@ -63,7 +65,7 @@ def agent(conn: sqlite3.Connection, agent_id: str) -> AgentRecord | None:
     return None if row is None else agent_of(row)
 
 
-def readings(conn: sqlite3.Connection, query: ReadingQuery) -> list[Result]:
+def _where(query: ReadingQuery) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     for column, op, value in (
@@ -83,5 +85,18 @@ def readings(conn: sqlite3.Connection, query: ReadingQuery) -> list[Result]:
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     way = "DESC" if query.descending else "ASC"
     order = ", ".join(f"{c} {way}" for c in ("ts", "agent_id", "epoch", "seq"))
-    sql = f"SELECT {READING_COLUMNS} FROM readings {clause} ORDER BY {order} LIMIT ?"
-    return [result_of(r) for r in conn.execute(sql, (*params, query.limit))]
+    return f"{clause} ORDER BY {order} LIMIT ?", [*params, query.limit]
+
+
+def readings(conn: sqlite3.Connection, query: ReadingQuery) -> list[Result]:
+    if query.limit > MAX_QUERY_LIMIT + 1:
+        raise ValueError(f"limit must be within 1..{MAX_QUERY_LIMIT}")
+    tail, params = _where(query)
+    sql = f"SELECT {READING_COLUMNS} FROM readings {tail}"
+    return [result_of(r) for r in conn.execute(sql, params)]
+
+
+def stamps(conn: sqlite3.Connection, query: ReadingQuery) -> list[ReadingStamp]:
+    tail, params = _where(query)
+    sql = f"SELECT agent_id, epoch, seq, sensor_id, ts, stored_at FROM readings {tail}"
+    return [ReadingStamp(*r) for r in conn.execute(sql, params)]

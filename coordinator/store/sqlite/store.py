@@ -24,6 +24,7 @@ from edgewatch.coordinator.store.records import (
     CounterSnapshot,
     FeedEntry,
     ReadingQuery,
+    ReadingStamp,
     SensorActivity,
     WriteSet,
 )
@@ -147,6 +148,10 @@ class SqliteStore:
     def readings(self, query: ReadingQuery) -> list[Result]:
         with self._reader() as conn:
             return queries.readings(conn, query)
+
+    def stamps(self, query: ReadingQuery) -> list[ReadingStamp]:
+        with self._reader() as conn:
+            return queries.stamps(conn, query)
 
     def feed_after(self, position: int, limit: int) -> list[FeedEntry]:
         with self._reader() as conn:
