@@ -82,6 +82,9 @@ def conditions_of(agent: Agent) -> list[str]:
     if agent.outbox.recovered_from is not None:
         # Stays up for the life of this process: the moved-aside file needs a person.
         found.append("outbox_recovered")
+    if agent.unjudged_types:
+        # Readings go out with no rule or model behind their verdict: configuration.
+        found.append("unjudged:" + ",".join(sorted(agent.unjudged_types))[:180])
     if agent.outbox.conflicted:
         # Readings the coordinator holds differently: kept aside, a person must decide.
         found.append("conflicts")

@@ -40,7 +40,7 @@ from edgewatch.shared.mqtt import BrokerAddress
 from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.readings import ReadingBatch
 from edgewatch.shared.schemas import Ack, Hello
-from edgewatch.shared.scoring import Scorer
+from edgewatch.shared.scoring import Scorer, Scores
 from edgewatch.shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class AgentCounters:
     appended: int = 0
     acked: int = 0
     sent_chunks: int = 0
+    unjudged: int = 0  # readings no rule or model gave a score
     score_seconds: float = 0.0
     dropped: dict[str, int] = field(default_factory=dict)
 
@@ -107,6 +108,7 @@ class Agent:
         self._late = 0
         self._late_logged = 0.0
         self._bad_ack = RateLimitedLog(log, clock=clock)
+        self.unjudged_types: set[str] = set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -266,6 +268,7 @@ class Agent:
         scores = self.scorer.score(batch)
         self.counters.score_seconds += time.perf_counter() - t0
         self.counters.scored += len(batch)
+        self._note_unjudged(batch, scores)
         enc = encode_batch(
             batch,
             scores,
@@ -292,6 +295,30 @@ class Agent:
         if self.acks.outstanding() > 4 * self.settings.inflight_max:
             # Chunks the bound dropped were never acked: do not remember them forever.
             self.acks.forget_below(self.outbox.oldest_seq())
+
+    def _note_unjudged(self, batch: ReadingBatch, scores: Scores) -> None:
+        """Say so when readings get a verdict no rule or model actually made.
+
+        A reading none of whose metrics any rule covers (and whose type has no model)
+        has no score: it is marked normal by default. A CSV with other column names than
+        the rules expect would otherwise be "all normal" without a word.
+        """
+        unjudged = np.isnan(scores.score)
+        if not unjudged.any():
+            return
+        self.counters.unjudged += int(unjudged.sum())
+        for sensor_type in {t for t, u in zip(batch.sensor_type, unjudged, strict=True) if u}:
+            if sensor_type in self.unjudged_types:
+                continue
+            self.unjudged_types.add(sensor_type)
+            metrics = sorted(m for m, v in batch.metrics.items() if not np.isnan(v).all())
+            log.warning(
+                "no rule covers any metric of sensor type %r (%s) and it has no model: its "
+                "readings are sent unjudged (normal); give --rules FILE with these metrics, "
+                "or a model (edgewatch train)",
+                sensor_type,
+                ", ".join(metrics),
+            )
 
     def _drop(self, reason: str, n: int) -> None:
         self.counters.dropped[reason] = self.counters.dropped.get(reason, 0) + n

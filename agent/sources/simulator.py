@@ -17,6 +17,8 @@ import numpy as np
 
 from edgewatch.agent.sources.base import Clock, Pacer, SensorInfo
 from edgewatch.agent.sources.fleet_model import (
+    DEFAULT_ANOMALY_PROBABILITY,
+    DEFAULT_MEAN_EPISODE_S,
     KINDS,
     ROUND_TARGET,
     SENSOR_TYPES,
@@ -69,8 +71,8 @@ class Simulator:
         rate: float = 0.0,
         count: int | None = None,
         start: int = 0,
-        anomaly_probability: float = 0.05,
-        mean_episode_s: float = 30.0,
+        anomaly_probability: float = DEFAULT_ANOMALY_PROBABILITY,
+        mean_episode_s: float = DEFAULT_MEAN_EPISODE_S,
         episode_rate: float | None = None,
         clock: Clock = time.monotonic,
         wall: Clock = time.time,
@@ -150,8 +152,8 @@ def expected_stream(
     *,
     start: int = 0,
     rate: float = 0.0,
-    anomaly_probability: float = 0.05,
-    mean_episode_s: float = 30.0,
+    anomaly_probability: float = DEFAULT_ANOMALY_PROBABILITY,
+    mean_episode_s: float = DEFAULT_MEAN_EPISODE_S,
 ) -> ReadingBatch:
     """Readings ``start .. count - 1`` of the stream, for test ledgers (``ts`` is 0).
 

@@ -141,7 +141,8 @@ def label_runs(labels: list[int]) -> list[int]:
 
 def test_episode_statistics_match_the_model() -> None:
     sensors, per_sensor = 20, 3000
-    batch = expected_stream(SEED, sensors, 0, sensors * per_sensor)
+    # The notebook's rate, where episodes are frequent enough to measure their shape.
+    batch = expected_stream(SEED, sensors, 0, sensors * per_sensor, anomaly_probability=0.05)
     labels = np.array(batch.label).reshape(per_sensor, sensors)
     # Episode of floor(Exp(30 s) * 1 Hz) + 1 readings, normal gap Geometric(0.05) - 1.
     mean_episode = 1 / (1 - np.exp(-1 / 30))
@@ -185,3 +186,21 @@ def test_random_seed_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="edgewatch.agent.sources.simulator"):
         sim = Simulator(seed=None, sensors=2)
     assert f"seed={sim.seed}" in caplog.text
+
+
+def test_one_default_episode_rate_everywhere() -> None:
+    """The simulator, its test ledgers and the agent's settings once disagreed (0.05 vs
+    0.005): a default stream and a default agent must describe the same fleet."""
+    from edgewatch.agent.settings import AgentSettings
+    from edgewatch.agent.sources.fleet_model import DEFAULT_ANOMALY_PROBABILITY, SimConfig
+
+    settings = AgentSettings()
+    assert settings.anomaly_probability == DEFAULT_ANOMALY_PROBABILITY
+    assert SimConfig(seed=1, sensors=1).anomaly_probability == DEFAULT_ANOMALY_PROBABILITY
+    by_default = expected_stream(SEED, 5, 0, 20_000)
+    explicit = expected_stream(SEED, 5, 0, 20_000, anomaly_probability=settings.anomaly_probability)
+    assert by_default.label == explicit.label
+    # At one reading per second per sensor: about E / (E + 1/p) inside an episode, with
+    # E = 30 s x 1 Hz + 1 readings: ~13 %, as docs/sources.md says.
+    share = sum(1 for x in by_default.label if x) / len(by_default)
+    assert 0.08 < share < 0.20, share
