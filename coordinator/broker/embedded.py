@@ -3,7 +3,9 @@
 Broker address ``embedded`` (or ``embedded:PORT``) makes the coordinator and the demo
 start one in-process, so a new user needs nothing installed. It is for demos and small
 sites: it speaks 3.1.1 only, keeps nothing on disk and carried ~3k messages/s here;
-production runs Mosquitto (``deploy/mosquitto/``).
+production runs Mosquitto (``deploy/mosquitto/``). amqtt 0.12.1 runs with the fixes of
+``amqtt_fixes`` applied; ``tests/broker/test_conformance.py`` holds it to what Mosquitto
+does (docs/brokers.md).
 """
 
 from __future__ import annotations
@@ -41,34 +43,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
-
-
-_PATCHED = False
-
-
-def _close_sockets_even_when_peer_is_gone() -> None:
-    """Make amqtt close a client's socket even when the client vanished first.
-
-    amqtt 0.12's ``StreamWriterAdapter.close`` drains and writes EOF before closing; when
-    the peer is already gone, either raises and the socket is never closed: one leaked
-    file descriptor per vanished client, which a long-running demo (agents restarting,
-    links flapping) would accumulate. Closing in all cases is what it meant to do.
-    """
-    global _PATCHED
-    if _PATCHED:
-        return
-    from amqtt.adapters import StreamWriterAdapter
-
-    original = StreamWriterAdapter.close
-
-    async def close(self: Any) -> None:
-        try:
-            await original(self)
-        except (OSError, ConnectionError):
-            self._writer.close()
-
-    StreamWriterAdapter.close = close
-    _PATCHED = True
 
 
 class EmbeddedBroker:
@@ -116,24 +90,38 @@ class EmbeddedBroker:
         await asyncio.sleep(0.05)
 
     def _config(self) -> dict[str, Any]:
+        from edgewatch.coordinator.broker import amqtt_fixes
+
         return {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-            },
+            # Anyone may connect, as with Mosquitto's allow_anonymous; unlike amqtt's
+            # AnonymousAuthPlugin this keeps persistent sessions (see amqtt_fixes).
+            "plugins": {amqtt_fixes.AUTH_PLUGIN: {}},
         }
 
+    async def _start(self) -> None:
+        from edgewatch.coordinator.broker.amqtt_fixes import AMQTT_VERSION
+
+        await self._broker.start()
+        # Mosquitto retains its version here; so do we: `mosquitto_sub -t '$SYS/#'` tells
+        # the brokers apart, and the conformance suite needs a `$` topic on both.
+        version = f"amqtt version {AMQTT_VERSION} (edgewatch embedded)".encode()
+        await self._broker.retain_message(None, "$SYS/broker/version", version, 0)
+
     def _serve(self, started: Future[None]) -> None:
-        from amqtt.broker import Broker  # imported here: the agent never needs amqtt
-
-        _close_sockets_even_when_peer_is_gone()
-
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
+            # Imported here: the agent never needs amqtt. The fixes come first: they raise
+            # UnsupportedAmqtt if amqtt is not the release they were written for.
+            from edgewatch.coordinator.broker import amqtt_fixes
+
+            amqtt_fixes.apply()
+            from amqtt.broker import Broker
+
             self._broker = Broker(self._config(), loop=loop)
-            loop.run_until_complete(self._broker.start())
+            loop.run_until_complete(self._start())
         except Exception as exc:  # any failure is re-raised in the starting thread
             started.set_exception(exc)
             loop.close()
