@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, TypeAdapter
-
 import orjson
+from pydantic import Field, TypeAdapter
 
 from edgewatch.shared.codec import DEFAULT_MAX_BYTES, decode, decode_as
 from edgewatch.shared.schemas import (
