@@ -1,4 +1,8 @@
-"""``edgewatch agent``: run one edge agent until Ctrl-C / SIGTERM (or drained, if asked)."""
+"""``edgewatch agent``: run one edge agent until Ctrl-C / SIGTERM (or drained, if asked).
+
+Mistakes at start (a bad flag, a read-only ``--data-dir``, the metrics port taken) end
+in one ``edgewatch agent: ...`` line on stderr: exit 2 for settings, 1 for the machine.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,13 @@ from collections.abc import Callable
 from types import FrameType
 
 from edgewatch.agent.settings import AgentSettings
+from edgewatch.shared.cli import EXIT_USAGE, fail
 from edgewatch.shared.errors import EdgewatchError
-from edgewatch.shared.settings import add_settings_arguments, load_settings
+from edgewatch.shared.settings import add_settings_arguments, check_writable_dir, load_settings
 
 log = logging.getLogger(__name__)
+VERB = "agent"
+EXIT_START = 1  # the settings were fine; this machine could not start with them
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +31,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(AgentSettings, args, section="agent")
     except EdgewatchError as exc:
-        print(f"edgewatch agent: {exc}")
-        return 2
+        return fail(VERB, exc)
+    try:
+        check_writable_dir(settings.data_dir, "--data-dir")
+    except EdgewatchError as exc:
+        return fail(VERB, exc, EXIT_START)
     return run_agent(settings)
 
 
@@ -39,19 +49,28 @@ def run_agent(settings: AgentSettings) -> int:
     try:
         agent = Agent(settings, build_scorer(settings), lambda start: open_source(settings, start))
     except EdgewatchError as exc:
-        log.error("cannot start agent: %s", exc)
-        return 2
+        return fail(VERB, f"cannot start: {exc}", EXIT_USAGE)
     if settings.metrics_port is not None:
-        serve_metrics(agent, settings.metrics_port)
+        try:
+            serve_metrics(agent, settings.metrics_port, settings.metrics_host)
+        except EdgewatchError as exc:
+            agent.outbox.close()
+            return fail(VERB, exc, EXIT_START)
     _on_signals(agent.stop)
+    metrics = (
+        f" metrics=http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+        if settings.metrics_port is not None
+        else ""
+    )
     log.info(
-        "agent %s: source=%s broker=%s outbox=%s epoch=%d (resuming at reading %d)",
+        "agent %s: source=%s broker=%s outbox=%s epoch=%d (resuming at reading %d)%s",
         settings.id,
         settings.source,
-        agent.uplink.link.address.url(),
+        agent.uplink.link.address.url(),  # never the password (BrokerAddress.url)
         agent.outbox.path,
         agent.outbox.epoch,
         agent.outbox.position,
+        metrics,
     )
     return agent.run()
 

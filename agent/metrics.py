@@ -1,11 +1,13 @@
-"""Optional Prometheus endpoint on the agent (``--metrics-port``).
+"""Optional Prometheus endpoint on the agent (``--metrics-port``, ``--metrics-host``).
 
 Values are read from the agent when scraped (a custom collector), so the hot loop pays
-nothing for metrics it is not asked for.
+nothing for metrics it is not asked for. It listens on 127.0.0.1 unless told otherwise:
+``--metrics-host 0.0.0.0`` lets a Prometheus on another machine scrape it.
 """
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -13,6 +15,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+
+from edgewatch.shared.errors import ConfigError
 
 if TYPE_CHECKING:
     from edgewatch.agent.runner import Agent
@@ -64,7 +68,18 @@ class AgentCollector(Collector):
         )
 
 
-def serve_metrics(agent: Agent, port: int, addr: str = "127.0.0.1") -> None:
+def serve_metrics(agent: Agent, port: int, host: str = "127.0.0.1") -> None:
+    """Serve ``/metrics`` on ``host:port`` from a daemon thread; ConfigError if it cannot."""
     registry = CollectorRegistry()
     registry.register(AgentCollector(agent))
-    start_http_server(port, addr=addr, registry=registry)
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"metrics port {port} on {host} is in use (another agent? use --metrics-port N)"
+            ) from exc
+        why = exc.strerror or str(exc)
+        raise ConfigError(
+            f"--metrics-host {host} --metrics-port {port}: cannot listen there: {why}"
+        ) from exc

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from edgewatch.shared.errors import ConfigError
+from edgewatch.shared.mqtt_options import BrokerAddress, merge_password
 from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX
 
 
@@ -16,6 +18,9 @@ class AgentSettings(BaseSettings):
 
     id: str = Field(default="agent-1", pattern=AGENT_ID_PATTERN, description="agent id")
     broker: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://[user:pass@]host:port")
+    broker_password: SecretStr | None = Field(
+        default=None, description="broker password (the URL keeps the user); prefer the -file form"
+    )
     data_dir: Path = Field(default=Path("var/agent"), description="outbox and model store")
     source: Literal["simulate", "csv"] = Field(default="simulate", description="reading source")
     sensors: int = Field(default=50, ge=1, le=100_000, description="simulated sensors")
@@ -58,7 +63,32 @@ class AgentSettings(BaseSettings):
         default=1024 * 1024 * 1024, ge=1024, description="outbox bound (bytes of payload)"
     )
     heartbeat_s: float = Field(default=5.0, gt=0, description="heartbeat period")
-    metrics_port: int | None = Field(default=None, description="Prometheus port (off if unset)")
+    metrics_port: int | None = Field(
+        default=None, ge=0, lt=65536, description="Prometheus port (off if unset)"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Prometheus listen address (0.0.0.0: all interfaces)"
+    )
     exit_when_drained: bool = Field(
         default=False, description="with --count: exit once everything is acked"
     )
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        try:
+            BrokerAddress.parse(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> Self:
+        # The link reads `broker` alone: the password from its file joins the URL here,
+        # in memory only (log it through shared.redact, as everything else does).
+        if self.broker_password is not None:
+            try:
+                self.broker = merge_password(self.broker, self.broker_password.get_secret_value())
+            except ConfigError as exc:
+                raise ValueError(f"--broker-password-file: {exc}") from exc
+        return self

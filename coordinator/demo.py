@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker, free_port
+from edgewatch.shared.cli import fail
+from edgewatch.shared.errors import ConfigError
+from edgewatch.shared.settings import check_writable_dir
 
 AGENTS = 3
 
@@ -132,10 +135,15 @@ def run(args: argparse.Namespace) -> int:
 
     # The summary line is the demo's voice; per-request access logs would drown it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    if args.data_dir.exists() and not args.keep:
-        shutil.rmtree(args.data_dir)
     logs = args.data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.data_dir.exists() and not args.keep:
+            shutil.rmtree(args.data_dir)
+        check_writable_dir(logs, "--data-dir", args.data_dir)
+    except OSError as exc:  # the wipe failed
+        return fail("demo", f"--data-dir {args.data_dir}: {exc.strerror or exc}", 1)
+    except ConfigError as exc:
+        return fail("demo", exc, 1)
     broker = EmbeddedBroker(port=free_port())
     broker.start()
     port = args.port if _port_free(args.port) else free_port()

@@ -7,7 +7,9 @@ disconnect (cleanly, so the broker keeps our persistent session and queues for u
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import time
 from typing import Literal
 
@@ -21,6 +23,7 @@ from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
 from edgewatch.coordinator.metrics import CoordinatorMetrics
 from edgewatch.coordinator.settings import CoordinatorSettings
 from edgewatch.coordinator.store import SqliteStore, Store
+from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink
 from edgewatch.shared.topics import Kind, Topics
 
@@ -51,10 +54,10 @@ class CoordinatorService:
         self.metrics.bind(queue_depth=self.inbox.depth, agents_online=self.fleet.online)
 
     def start(self) -> None:
+        """Start everything; a broker port already taken is a ``ConfigError`` saying so."""
         port = self.settings.embedded_port
         if port is not None:
-            self.broker = EmbeddedBroker(port=port)
-            self.broker.start()
+            self.broker = _start_embedded(port)
         self.link = MqttLink(self._address(), self._link_options(), on_message=self._enqueue)
         self.worker = IngestWorker(
             inbox=self.inbox,
@@ -132,3 +135,56 @@ class CoordinatorService:
     def _enqueue(self, topic: str, payload: bytes, retained: bool) -> None:
         # paho's network thread: hand off and return; everything else is the worker's.
         self.inbox.put(Inbound(topic, bytes(payload), time.time(), retained))
+
+
+def _start_embedded(port: int) -> EmbeddedBroker:
+    broker = EmbeddedBroker(port=port)
+    # Probed first: amqtt logs a traceback of its own when its listener cannot bind.
+    taken = _bind_error(broker.host, broker.port)
+    if taken is not None:
+        raise _cannot_listen(broker, taken) from taken
+    try:
+        broker.start()
+    except Exception as exc:
+        cause = _bind_cause(exc)  # lost a race for the port since the probe
+        if cause is None:
+            raise
+        raise _cannot_listen(broker, cause) from exc
+    return broker
+
+
+def _cannot_listen(broker: EmbeddedBroker, cause: OSError) -> ConfigError:
+    if cause.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"embedded broker: port {broker.port} is in use (another broker? use "
+            "--broker embedded:PORT for another port, or --broker mqtt://HOST:PORT "
+            "to use the broker already there)"
+        )
+    why = cause.strerror or str(cause)
+    return ConfigError(f"embedded broker: cannot listen on {broker.host}:{broker.port}: {why}")
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why a listener on ``host:port`` would fail to bind, or None if it would not."""
+    with socket.socket() as probe:
+        # As asyncio's listener does, so a port in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+_BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL})
+
+
+def _bind_cause(exc: BaseException | None) -> OSError | None:
+    """The failed bind behind ``exc`` (amqtt wraps it in its BrokerError), if any."""
+    for _ in range(10):  # a chain, not a cycle: stop somewhere
+        if exc is None:
+            return None
+        if isinstance(exc, OSError) and exc.errno in _BIND_ERRORS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None

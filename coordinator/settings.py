@@ -1,7 +1,8 @@
 """The coordinator's one settings object (flags > EDGEWATCH_* > TOML [coordinator] > defaults).
 
-Also the API token: refused when it is a placeholder, generated when absent (and written,
-mode 0600, next to the database so the demo and the operator can read it).
+Also the API token: refused when it is a placeholder; when none is configured, one is
+generated once into ``<db dir>/api-token`` (mode 0600) and reused at every later start,
+so clients keep working across restarts.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edgewatch.coordinator.broker.embedded import parse_embedded
 from edgewatch.shared.codec import DEFAULT_MAX_BYTES
-from edgewatch.shared.mqtt import BrokerAddress
+from edgewatch.shared.errors import ConfigError
+from edgewatch.shared.mqtt_options import BrokerAddress, merge_password
 from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX, Topics
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,9 @@ class CoordinatorSettings(BaseSettings):
     broker: str = Field(
         default="embedded", description="embedded, embedded:PORT or mqtt://[user:pass@]host:port"
     )
+    broker_password: SecretStr | None = Field(
+        default=None, description="broker password (the URL keeps the user); prefer the -file form"
+    )
     db: Path = Field(default=Path("var/coordinator/edgewatch.db"), description="SQLite file")
     host: str = Field(default="127.0.0.1", description="API listen address")
     port: int = Field(default=8000, ge=0, lt=65536, description="API listen port")
@@ -43,7 +48,7 @@ class CoordinatorSettings(BaseSettings):
         default="auto", description="MQTT protocol (auto: try 5, fall back to 3.1.1)"
     )
     api_token: SecretStr | None = Field(
-        default=None, description="bearer token for the API (generated into <db dir>/api-token)"
+        default=None, description="bearer token for the API (else kept in <db dir>/api-token)"
     )
     max_payload_bytes: int = Field(
         default=DEFAULT_MAX_BYTES, ge=1024, description="largest MQTT payload accepted"
@@ -67,8 +72,11 @@ class CoordinatorSettings(BaseSettings):
     @field_validator("broker")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        if parse_embedded(value) is None:
-            BrokerAddress.parse(value)
+        try:
+            if parse_embedded(value) is None:
+                BrokerAddress.parse(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
         return value
 
     @field_validator("topic_prefix")
@@ -82,20 +90,33 @@ class CoordinatorSettings(BaseSettings):
     def _token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        raw = value.get_secret_value()
-        if raw.strip().lower() in _PLACEHOLDERS or len(raw) < MIN_TOKEN_LENGTH:
+        problem = token_problem(value.get_secret_value())
+        if problem is not None:
             raise ValueError(
-                f"api_token is a placeholder or shorter than {MIN_TOKEN_LENGTH} characters; "
-                "set a random one or leave it unset to have one generated"
+                f"is {problem}; set a random one or leave it unset to have one generated"
             )
         return value
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> Self:
+        # The link reads `broker` alone: the password from its file joins the URL here,
+        # in memory only (everything that logs the URL goes through shared.redact).
+        if self.broker_password is None:
+            return self
+        if self.embedded_port is not None:
+            raise ValueError("--broker-password-file: the embedded broker takes no password")
+        try:
+            self.broker = merge_password(self.broker, self.broker_password.get_secret_value())
+        except ConfigError as exc:
+            raise ValueError(f"--broker-password-file: {exc}") from exc
+        return self
 
     @model_validator(mode="after")
     def _share_group_needs_v5(self) -> Self:
         if self.share_group is None:
             return self
         if self.embedded_port is not None or self.mqtt_version != "5":
-            raise ValueError("share_group needs mqtt_version 5 and a broker that speaks it")
+            raise ValueError("--share-group needs --mqtt-version 5 and an external broker")
         return self
 
     @property
@@ -108,20 +129,64 @@ class CoordinatorSettings(BaseSettings):
         return self.db.parent / TOKEN_FILE
 
 
-def ensure_api_token(settings: CoordinatorSettings) -> str:
-    """The configured token, or a fresh random one written (0600) to ``settings.token_path``.
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot guard the API (it is never quoted), or None if it can."""
+    if token.strip().lower() in _PLACEHOLDERS or len(token) < MIN_TOKEN_LENGTH:
+        return f"a placeholder or shorter than {MIN_TOKEN_LENGTH} characters"
+    return None
 
-    A generated token changes at every start: an operator who wants a stable one sets it.
+
+def ensure_api_token(settings: CoordinatorSettings) -> str:
+    """The configured token, else the one kept in ``settings.token_path``.
+
+    The file is written once (0600, atomically) and reused at every later start, so a
+    restart does not lock every client out. Delete it to rotate the token. A file
+    others can read is narrowed back to 0600, with a warning: the token may have leaked.
     """
     if settings.api_token is not None:
         return settings.api_token.get_secret_value()
-    token = secrets.token_urlsafe(32)
     path = settings.token_path
+    try:
+        if path.exists():
+            return _read_token(path)
+        return _write_token(path)
+    except OSError as exc:
+        raise ConfigError(f"API token file {path}: {exc.strerror or exc}") from exc
+
+
+def _read_token(path: Path) -> str:
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+        log.warning(
+            "API token file %s was readable by others (mode %o): now 0600; "
+            "delete it and restart to rotate the token if it may have leaked",
+            path,
+            mode,
+        )
+    token = path.read_text(encoding="utf-8").strip()
+    problem = token_problem(token)
+    if problem is not None:
+        raise ConfigError(f"API token file {path} holds {problem}: delete it to have one generated")
+    log.info("API token: reusing %s", path)
+    return token
+
+
+def _write_token(path: Path) -> str:
+    token = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # O_CREAT with 0600 so the token is never readable by others, not even for a moment.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(token + "\n")
-    os.chmod(path, 0o600)
-    log.info("no API token configured: generated one into %s", path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # O_CREAT with 0600 so the token is never readable by others, not even for a moment;
+    # written beside and renamed, so a crash never leaves a half-written token behind.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(token + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)  # whatever the umask did
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("no API token configured: generated one into %s (kept across restarts)", path)
     return token

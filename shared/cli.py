@@ -3,6 +3,12 @@
 Verb modules are imported lazily, only when their verb runs, so ``edgewatch agent``
 never pulls in FastAPI or scikit-learn. Each verb module exposes
 ``add_arguments(parser)`` and ``run(args) -> int``.
+
+A verb that needs the ``coordinator`` extra on an agent-only install (the base package)
+ends in one line saying what to install, with exit status 2:
+
+    edgewatch coordinator: needs the coordinator extra: pip install 'edgewatch[coordinator]'
+    (missing module fastapi)
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+
+from edgewatch.shared.redact import redact
 
 # verb -> (module, one-line help). Nested verbs (bench) dispatch again inside the module.
 VERBS: dict[str, tuple[str, str]] = {
@@ -28,7 +36,36 @@ VERBS: dict[str, tuple[str, str]] = {
     "bench": ("edgewatch.shared.bench_cli", "benchmarks: pipeline, scoring, recovery"),
     "eval": ("edgewatch.coordinator.evaluation.cli", "evaluate detection quality on labelled data"),
     "train": ("edgewatch.coordinator.models.cli", "train a sensor type's ONNX model from a CSV"),
+    "simulate": ("edgewatch.agent.simulate_cli", "publish the simulated fleet to a site broker"),
 }
+# Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
+EXTRA_MODULES = frozenset(
+    {"fastapi", "starlette", "uvicorn", "amqtt", "sklearn", "skl2onnx", "onnx", "matplotlib"}
+)
+EXIT_USAGE = 2  # bad flags, bad settings, missing extra: the command line must change
+
+
+def fail(verb: str, error: object, code: int = EXIT_USAGE) -> int:
+    """Print ``error`` as ``edgewatch VERB: ...`` on stderr (each line), return ``code``.
+
+    The one way a verb reports a mistake: no traceback, secrets in URLs masked.
+    """
+    for line in redact(str(error)).splitlines() or [""]:
+        print(f"edgewatch {verb}: {line}", file=sys.stderr, flush=True)
+    return code
+
+
+def missing_extra(exc: BaseException | None) -> str | None:
+    """The coordinator-extra module whose absence ``exc`` (or what caused it) reports."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ModuleNotFoundError):
+            top = (exc.name or "").split(".")[0]
+            if top in EXTRA_MODULES:
+                return top
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
@@ -51,6 +88,25 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    verb = next((a for a in args_list if a in VERBS), "")
+    try:
+        return _dispatch(args_list)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        # The import may fail deep inside (the embedded broker imports amqtt in its own
+        # thread and re-raises there): look through what caused the error.
+        module = missing_extra(exc)
+        if module is None:
+            raise
+        return fail(
+            verb,
+            "needs the coordinator extra: pip install 'edgewatch[coordinator]' "
+            f"(missing module {module})",
+        )
+
+
+def _dispatch(args_list: list[str]) -> int:
     parser = build_parser(args_list)
     args = parser.parse_args(args_list)
     logging.basicConfig(
@@ -58,10 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     module = importlib.import_module(args._module)
-    try:
-        return int(module.run(args))
-    except KeyboardInterrupt:
-        return 130
+    return int(module.run(args))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,12 @@ link only after two keepalive periods. ``MqttLink`` runs its own network thread:
   dropped within ``keepalive`` seconds of the last byte received (the bound we test is
   1.5 x keepalive + 1 s);
 * hands every message to ``on_message`` from the network thread: callers must only
-  enqueue there (see ``agent.uplink`` and ``coordinator.ingest``).
+  enqueue there (see ``agent.uplink`` and ``coordinator.ingest``);
+* notices publishes the broker **refuses** (MQTT 5 PUBACK reason codes, e.g. 0x87 "Not
+  authorized" from an ACL): counts them, keeps the last (``last_refusal``) and which
+  topics are refused now (``refusals()``), and logs one rate-limited line per topic.
+  MQTT 3.1.1 has no way to say so: a broker drops a denied publish and acks it as if
+  delivered; QoS 0 publishes get no answer in either version.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import paho.mqtt.client as paho
@@ -31,10 +37,26 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edgewatch.shared.mqtt_options import BrokerAddress, LinkOptions, MqttVersion, Will
+from edgewatch.shared.ratelog import RateLimitedLog
 
-__all__ = ["BrokerAddress", "LinkOptions", "MqttLink", "MqttVersion", "Will"]
+__all__ = ["BrokerAddress", "LinkOptions", "MqttLink", "MqttVersion", "Refusal", "Will"]
 
 log = logging.getLogger(__name__)
+NOT_AUTHORIZED = 0x87
+REFUSAL_LOG_INTERVAL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A publish the broker answered with a failure reason code (MQTT 5 only)."""
+
+    topic: str
+    reason: str  # the reason code's name, as paho spells it ("Not authorized")
+    code: int
+
+    @property
+    def not_authorized(self) -> bool:
+        return self.code == NOT_AUTHORIZED
 
 
 # (topic, payload, retained): retained copies come back at every (re)subscription.
@@ -74,10 +96,18 @@ class MqttLink:
         self._thread: threading.Thread | None = None
         self._protocol_refused = False
         self._last_info: paho.MQTTMessageInfo | None = None
+        # mid -> topic of publishes not answered yet, to name the topic of a refusal.
+        self._unanswered: dict[int, str] = {}
+        self._answered_early: dict[int, ReasonCode] = {}  # answer seen before publish() ended
+        self._refused_now: dict[str, Refusal] = {}
+        self._outcomes = threading.Lock()
+        self._refusal_log = RateLimitedLog(self._log, REFUSAL_LOG_INTERVAL_S)
         self.connects = 0
         self.disconnects = 0
         self.connected_since: float | None = None
         self.last_error: str | None = None
+        self.refused_publishes = 0
+        self.last_refusal: Refusal | None = None
 
     # -- public -------------------------------------------------------------------------
 
@@ -91,6 +121,11 @@ class MqttLink:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def refusals(self) -> list[Refusal]:
+        """Topics whose latest answered publish the broker refused, with its reason."""
+        with self._outcomes:
+            return list(self._refused_now.values())
 
     def start(self) -> None:
         if self._thread is not None:
@@ -135,7 +170,18 @@ class MqttLink:
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             return None
         self._last_info = info
+        self._await_answer(info.mid, topic)
         return info
+
+    def _await_answer(self, mid: int, topic: str) -> None:
+        # The network thread may have had the answer already (it writes and reads while
+        # this thread is between paho's publish() and here): then it is waiting for us.
+        with self._outcomes:
+            early = self._answered_early.pop(mid, None)
+            if early is None:
+                self._unanswered[mid] = topic
+        if early is not None:
+            self._record_answer(topic, early)
 
     def drop(self) -> None:
         """Close the socket abruptly (tests and the watchdog use it to force a resync)."""
@@ -168,6 +214,7 @@ class MqttLink:
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
+        client.on_publish = self._handle_publish
         # With a socket-write hook set, paho only queues packets published from other
         # threads and wakes the loop: the network thread stays the only socket writer.
         # Without it, publish() writes from the caller's thread while loop() writes too,
@@ -217,6 +264,10 @@ class MqttLink:
         # A fresh client per connection: paho would otherwise replay its own copies of
         # unacked publishes after reconnecting, on top of the caller's own resend.
         self._client = self._new_client()
+        with self._outcomes:
+            # Message ids start again with the new client: the old ones will never be answered.
+            self._unanswered.clear()
+            self._answered_early.clear()
         self._protocol_refused = False
         try:
             self._connect_once()
@@ -341,6 +392,50 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         self._mark_down(f"disconnected: {reason}")
+
+    def _handle_publish(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        # QoS 0: written to the socket; QoS 1: PUBACK, whose reason code MQTT 5 fills in.
+        with self._outcomes:
+            topic = self._unanswered.pop(mid, None)
+            if topic is None:
+                self._answered_early[mid] = reason
+                return
+        self._record_answer(topic, reason)
+
+    def _record_answer(self, topic: str, reason: ReasonCode) -> None:
+        if not reason.is_failure:
+            with self._outcomes:
+                self._refused_now.pop(topic, None)
+            return
+        refusal = Refusal(topic, str(reason), int(reason.value))
+        with self._outcomes:
+            self.refused_publishes += 1
+            self.last_refusal = refusal
+            self._refused_now[topic] = refusal
+        self.last_error = f"publish to {topic} refused: {refusal.reason}"
+        self._refusal_log.warning(
+            f"{topic}:{refusal.code}",
+            "broker refused publish to %s: %s%s",
+            topic,
+            refusal.reason,
+            self._refusal_hint(refusal),
+        )
+
+    def _refusal_hint(self, refusal: Refusal) -> str:
+        if not refusal.not_authorized:
+            return ""
+        who = f"user {self.address.username!r}" if self.address.username else "anonymous clients"
+        return (
+            f" (the broker's ACL does not let {who} use this topic; for an agent: does "
+            "its --id match its broker username?)"
+        )
 
     def _handle_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         if self._on_message is None:

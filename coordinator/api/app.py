@@ -43,8 +43,14 @@ def create_app(settings: CoordinatorSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = CoordinatorService(settings, metrics=metrics)
         app.state.service = service
-        # Starting the broker and the link blocks briefly: keep it off the event loop.
-        await asyncio.to_thread(service.start)
+        try:
+            # Starting the broker and the link blocks briefly: keep it off the event loop.
+            await asyncio.to_thread(service.start)
+        except BaseException:
+            # Half started (the broker's port taken, say): close the store and whatever
+            # did start, then fail; the server that runs us reports the error.
+            await asyncio.to_thread(service.stop)
+            raise
         try:
             yield
         finally:
