@@ -71,6 +71,7 @@ def build_heartbeat(agent: Agent) -> Heartbeat:
         mqtt_protocol=agent.uplink.protocol,
         connected_since=agent.uplink.link.connected_since,
         conditions=conditions_of(agent),
+        reported=agent.control.reported(models_of(agent)),
     )
 
 

@@ -71,6 +71,20 @@ MIGRATIONS = (
             )""",
         ),
     ),
+    Migration(
+        3,
+        "desired",
+        (
+            # The last desired state accepted from the coordinator, persisted before it
+            # is applied: a rebooted agent without uplink resumes its assignment from it.
+            """CREATE TABLE desired (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                generation INTEGER NOT NULL,
+                received_at REAL NOT NULL,
+                document BLOB NOT NULL
+            )""",
+        ),
+    ),
 )
 
 
@@ -363,6 +377,22 @@ class Outbox:
             self.epoch,
             self.path,
         )
+
+    def save_desired(self, generation: int, document: bytes) -> None:
+        """Persist an accepted desired state (only ever a newer generation replaces it)."""
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO desired (id, generation, received_at, document) VALUES (1, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET generation = excluded.generation, "
+                "received_at = excluded.received_at, document = excluded.document "
+                "WHERE excluded.generation > desired.generation",
+                (generation, self._clock.time(), document),
+            )
+
+    def desired(self) -> tuple[int, bytes] | None:
+        """The persisted desired state: (generation, document), or None."""
+        row = self._db.execute("SELECT generation, document FROM desired WHERE id = 1").fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
 
     @property
     def conflicted(self) -> int:

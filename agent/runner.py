@@ -27,6 +27,7 @@ import numpy as np
 
 from edgewatch.agent.acks import AckGate
 from edgewatch.agent.announce import build_heartbeat, build_hello
+from edgewatch.agent.control import ControlPlane
 from edgewatch.agent.encoder import encode_batch
 from edgewatch.agent.errors import OutboxFull
 from edgewatch.agent.health import HealthProbe
@@ -81,6 +82,10 @@ class Agent:
         )
         # The outbox knows where the source stopped: resume there, don't repeat.
         self.source = open_source(self.outbox.position)
+        # The last desired state accepted is on disk: run it even before any uplink.
+        self.control = ControlPlane(settings.id, self.source)
+        self.control.resume(self.outbox.desired())
+        self._desired_pending: bytes | None = None
         self.uplink = Uplink(
             settings.id,
             BrokerAddress.parse(settings.broker),
@@ -197,6 +202,24 @@ class Agent:
         for change in self.uplink.take_link_events():
             self._link_event(change)
         self._flush_acks(acks)
+        self._desired(self.uplink.take_desired() or self._desired_pending)
+
+    def _desired(self, payload: bytes | None) -> None:
+        """Accept, persist, then apply a desired state; report at once."""
+        self._desired_pending = None
+        if payload is None:
+            return
+        desired = self.control.receive(payload)
+        if desired is not None:
+            try:
+                self.outbox.save_desired(desired.generation, payload)
+            except OutboxFull:
+                # Persist before applying, always: try again next turn.
+                log.warning("outbox full: desired state %d not applied yet", desired.generation)
+                self._desired_pending = payload
+                return
+            self.control.apply(desired)
+        self._next_heartbeat = 0.0  # report what we run now, not in heartbeat_s
 
     def _flush_acks(self, acks: list[Ack]) -> None:
         honoured: list[Ack] = []

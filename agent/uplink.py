@@ -1,4 +1,4 @@
-"""The agent's side of MQTT: one link, acks in, chunks out, nothing decided here.
+"""The agent's side of MQTT: one link, acks and desired states in, chunks out.
 
 paho's network thread only hands events over and never blocks: acks go on a bounded
 queue (a dropped ack costs one resend), link up/down go on a small deque of their own
@@ -63,6 +63,8 @@ class Uplink:
     ) -> None:
         self.agent_id = agent_id
         self._ack_topic = topics.ack(agent_id)
+        self._desired_topic = topics.desired(agent_id)
+        self._desired: bytes | None = None
         self._warn = RateLimitedLog(log)
         # MQTT 5 message expiry of result batches: a broker holding a copy longer than
         # this holds a stale one (the outbox resends), so let it go.
@@ -81,7 +83,8 @@ class Uplink:
             # or publishes beyond it would wait in paho's memory instead of the wire.
             max_inflight=inflight_max + 8,
             will=Will(topics.status(agent_id), encode(offline)),
-            subscriptions=((topics.ack(agent_id), 1),),
+            # The desired state is retained: (re)subscribing hands us the current one.
+            subscriptions=((topics.ack(agent_id), 1), (topics.desired(agent_id), 1)),
         )
         self.link = MqttLink(
             broker,
@@ -120,7 +123,21 @@ class Uplink:
     def _bad(self, reason: str) -> None:
         self.bad_acks[reason] = self.bad_acks.get(reason, 0) + 1
 
+    def take_desired(self) -> bytes | None:
+        """The newest desired-state payload since the last call (worker thread)."""
+        with self._link_lock:
+            payload, self._desired = self._desired, None
+        return payload
+
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic == self._desired_topic:
+            # Only the newest matters: a slot, not a queue, so it can never be dropped
+            # for lack of room nor pile up. Validated by the worker.
+            with self._link_lock:
+                self._desired = payload
+            with contextlib.suppress(queue.Full):
+                self.events.put_nowait(Wake())
+            return
         if topic != self._ack_topic:
             # We subscribe to our ack topic only: anything else is the broker's mistake.
             self._bad("wrong_topic")

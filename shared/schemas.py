@@ -186,6 +186,23 @@ class ModelRef(WireModel):
     sha256: Sha256 | None = None
 
 
+# Sensors one desired state may assign to one agent (it must fit one MQTT message).
+MAX_ASSIGNED = 2000
+
+
+class ReportedState(WireModel):
+    """What the agent runs of its desired state (``shared.desired``): the generation it
+    applied and what that gave."""
+
+    generation: Count  # 0: no desired state applied yet (the agent runs its own flags)
+    active_sensors: list[SensorId] = Field(default_factory=list, max_length=MAX_ASSIGNED)
+    models: dict[SensorType, ModelRef] = Field(default_factory=dict, max_length=64)
+    # What could not be carried out, e.g. "site broker unreachable" or a bad sensor topic.
+    errors: list[ShortText] = Field(default_factory=list, max_length=32)
+    # Desired states refused since start, by reason (stale, wrong_agent, schema...).
+    refused: dict[ShortText, Count] = Field(default_factory=dict, max_length=32)
+
+
 class Heartbeat(WireModel):
     """Periodic health of an agent: real OS figures plus its pipeline counters.
 
@@ -218,6 +235,8 @@ class Heartbeat(WireModel):
     connected_since: float | None = Field(default=None, ge=0, le=MAX_TS)
     # Conditions an operator must see, e.g. "disk_full", "outbox_recovered".
     conditions: list[ShortText] = Field(default_factory=list, max_length=16)
+    # What the agent runs of its desired state (the control plane, shared.desired).
+    reported: ReportedState | None = None
 
 
 class Hello(WireModel):
@@ -234,6 +253,8 @@ class Hello(WireModel):
     models: dict[SensorType, ModelRef] = Field(default_factory=dict, max_length=64)
     sensors: Count
     epoch: Epoch
+    # How many assigned sensors this agent takes at most (None: as the fleet decides).
+    capacity: Count | None = None
 
 
 class AgentStatus(WireModel):

@@ -7,6 +7,7 @@ Layout under one prefix (default ``edgewatch``)::
     {p}/agents/{agent_id}/heartbeat   agent -> coordinator  resource figures, outbox depth
     {p}/agents/{agent_id}/status      agent/broker          "online"/"offline" (last will), retained
     {p}/agents/{agent_id}/ack         coordinator -> agent  commit acknowledgements (QoS 1)
+    {p}/agents/{agent_id}/desired     coordinator -> agent  desired state, retained (QoS 1)
     {p}/agents/{agent_id}/cmd/{name}  coordinator -> agent  commands (assignment, model, ...)
     {p}/alerts/{severity}/{key}       coordinator -> anyone alerts
 
@@ -33,6 +34,7 @@ class Kind(StrEnum):
     HEARTBEAT = "heartbeat"
     STATUS = "status"
     ACK = "ack"
+    DESIRED = "desired"
     CMD = "cmd"
 
 
@@ -92,6 +94,9 @@ class Topics:
 
     def ack(self, agent_id: str) -> str:
         return self.agent(agent_id, Kind.ACK)
+
+    def desired(self, agent_id: str) -> str:
+        return self.agent(agent_id, Kind.DESIRED)
 
     def command(self, agent_id: str, name: str) -> str:
         return self.agent(agent_id, Kind.CMD, name)

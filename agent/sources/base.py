@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from edgewatch.shared.desired import AssignedSensor
 from edgewatch.shared.readings import ReadingBatch
 
 Clock = Callable[[], float]
@@ -52,6 +53,23 @@ class Source(Protocol):
 
     def wait_hint(self) -> float:
         """Seconds until the next reading is due (0 if unpaced or due now)."""
+        ...
+
+
+@runtime_checkable
+class AssignableSource(Source, Protocol):
+    """A source whose sensors the coordinator sets at runtime (``--source assigned``)."""
+
+    def check(self, sensors: Sequence[AssignedSensor]) -> list[str]:
+        """Why ``sensors`` cannot be run here (empty: they can); changes nothing."""
+        ...
+
+    def apply(self, sensors: Sequence[AssignedSensor]) -> list[str]:
+        """Run exactly ``sensors`` from now on; errors met on the way (kept running)."""
+        ...
+
+    def active(self) -> list[str]:
+        """Ids of the sensors running now, sorted."""
         ...
 
 

@@ -1,0 +1,115 @@
+"""The control plane on the wire: what the coordinator wants an agent to run, and what it runs.
+
+The device-twin pattern (Azure IoT Hub's desired/reported properties, AWS IoT shadows)
+over our own topics. Per agent, the coordinator keeps one **desired state** with a
+monotonic ``generation`` and publishes it retained, QoS 1, on
+``{prefix}/agents/{id}/desired``; the agent validates it, ignores a generation not newer
+than the one it applied, persists it (a rebooted agent without uplink resumes it),
+applies it without a restart and reports what it actually runs (**reported state**) in
+its heartbeats. Sensor assignment, model versions and config overrides are all fields of
+this one document, so every duty rides one channel.
+
+Where a sensor is read (``source``):
+
+- ``simulated``: generated on the agent from the simulator's model on the **sensor's own
+  clock**: reading ``j`` is due at ``t0 + j / rate_hz``, carries that time as ``ts``, and
+  its values depend only on ``(seed, number, j)``. A sensor moved to another agent
+  continues its stream, and two owners of one sensor produce the same ``(sensor_id, ts)``.
+- ``site``: a real sensor (or a PLC bridge, Node-RED flow, Tasmota/ESPHome device)
+  publishing JSON readings to ``topic`` on the site broker the agent reads
+  (``--site-broker``); ``rate_hz`` is its nominal rate, for gap accounting.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from edgewatch.shared.schemas import (
+    MAX_ASSIGNED,
+    MAX_INT,
+    AgentId,
+    Count,
+    ReportedState,
+    SensorId,
+    SensorType,
+    Sha256,
+    Timestamp,
+    Unit,
+    Version,
+    WireModel,
+)
+
+__all__ = [
+    "MAX_ASSIGNED",
+    "AssignedSensor",
+    "ConfigOverrides",
+    "DesiredState",
+    "ModelOrder",
+    "ReportedState",
+    "SensorSource",
+    "SimulatedSource",
+    "SiteSource",
+]
+
+# An MQTT topic name on the site broker: no wildcards, no empty levels at the ends.
+SiteTopic = Annotated[
+    str, StringConstraints(pattern=r"^[^+#\x00/][^+#\x00]{0,190}[^+#\x00/]$|^[^+#\x00/]$")
+]
+Rate = Annotated[float, Field(gt=0, le=1000)]
+
+
+class SimulatedSource(WireModel):
+    kind: Literal["simulated"] = "simulated"
+    seed: int = Field(ge=0, le=MAX_INT)
+    number: Count  # the sensor's number in the simulated fleet: its type, place, base values
+    rate_hz: Rate
+    t0: Timestamp  # reading j is due at t0 + j / rate_hz
+    anomaly_probability: Unit = 0.005
+    mean_episode_s: float = Field(default=30.0, gt=0, le=86_400)
+
+
+class SiteSource(WireModel):
+    kind: Literal["site"] = "site"
+    topic: SiteTopic
+    rate_hz: Rate | None = None  # nominal rate, for gap accounting
+
+
+SensorSource = Annotated[SimulatedSource | SiteSource, Field(discriminator="kind")]
+
+
+class AssignedSensor(WireModel):
+    """A sensor the agent is to watch, and where it reads it."""
+
+    sensor_id: SensorId
+    sensor_type: SensorType
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    source: SensorSource
+
+
+class ModelOrder(WireModel):
+    """The model to run for a sensor type (filled in by the model lifecycle)."""
+
+    version: Version
+    sha256: Sha256
+
+
+class ConfigOverrides(WireModel):
+    """Settings the coordinator may change on a running agent (room for later duties)."""
+
+    # Share of readings the coordinator re-scores in the cloud (hybrid routing).
+    rescore_sample: Unit | None = None
+
+
+class DesiredState(WireModel):
+    """What the coordinator wants ``agent_id`` to run, as of ``generation``."""
+
+    schema_version: Literal[2] = 2
+    agent_id: AgentId
+    generation: Version
+    issued_at: Timestamp
+    sensors: list[AssignedSensor] = Field(default_factory=list, max_length=MAX_ASSIGNED)
+    models: dict[SensorType, ModelOrder] = Field(default_factory=dict, max_length=64)
+    config: ConfigOverrides = Field(default_factory=ConfigOverrides)
