@@ -16,6 +16,9 @@ Definitions (per sensor, readings in batch order):
   has that many readings, its first reading stands in for the ones it does not have.
 - ``mean``: mean of the window; ``std``: population standard deviation (ddof 0);
   ``delta``: newest minus oldest value of the window.
+- ``lags``: the value ``L`` readings before the current one (``<metric>:lag@<L>``), for
+  each lag and metric, padded like the window; lags let a model see the *shape* of the
+  recent past (a ramp, a step, a change in correlation), not just its summary.
 
 >>> spec = FeatureSpec(metrics=("t",), window=3, stats=("mean",))
 >>> spec.names
@@ -36,6 +39,7 @@ from edgewatch.shared.readings import FloatArray, ReadingBatch
 
 ROLLING_STATS: tuple[str, ...] = ("mean", "std", "delta")
 DEFAULT_MAX_SENSORS = 10_000
+MAX_HISTORY = 256  # readings a window or lag may reach back: bounds the state per sensor
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class FeatureSpec:
     window: int = 1
     stats: tuple[str, ...] = ()
     fill: tuple[float, ...] = ()
+    lags: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.metrics or len(set(self.metrics)) != len(self.metrics):
@@ -61,27 +66,41 @@ class FeatureSpec:
             raise ValueError("fill needs one value per metric")
         if not all(np.isfinite(self.fill)):
             raise ValueError("fill values must be finite")
+        if any(lag < 1 for lag in self.lags) or len(set(self.lags)) != len(self.lags):
+            raise ValueError(f"lags must be distinct integers >= 1: {self.lags}")
+        if max(self.lags, default=0) > MAX_HISTORY or self.window > MAX_HISTORY + 1:
+            raise ValueError(f"window and lags reach back at most {MAX_HISTORY} readings")
+
+    @property
+    def history(self) -> int:
+        """Past readings per sensor the features need (the state kept per sensor)."""
+        return max(self.window - 1, max(self.lags, default=0), 1)
 
     @property
     def names(self) -> tuple[str, ...]:
         """Feature names in column order: raw metrics, then each stat for every metric."""
         rolled = tuple(f"{m}:{s}@{self.window}" for s in self.stats for m in self.metrics)
-        return self.metrics + rolled
+        lagged = tuple(f"{m}:lag@{lag}" for lag in self.lags for m in self.metrics)
+        return self.metrics + rolled + lagged
 
     @property
     def fill_values(self) -> FloatArray:
         return np.asarray(self.fill or [0.0] * len(self.metrics), dtype=np.float64)
 
     def with_fill(self, values: Sequence[float]) -> FeatureSpec:
-        return FeatureSpec(self.metrics, self.window, self.stats, tuple(map(float, values)))
+        fill = tuple(map(float, values))
+        return FeatureSpec(self.metrics, self.window, self.stats, fill, self.lags)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "metrics": list(self.metrics),
             "window": self.window,
             "stats": list(self.stats),
             "fill": list(self.fill),
         }
+        if self.lags:  # absent in files written before lags existed, and still read
+            out["lags"] = list(self.lags)
+        return out
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> FeatureSpec:
@@ -91,6 +110,7 @@ class FeatureSpec:
             window=int(data.get("window", 1)),
             stats=tuple(str(s) for s in data.get("stats", ())),
             fill=tuple(float(v) for v in data.get("fill", ())),
+            lags=tuple(int(v) for v in data.get("lags", ())),
         )
 
 
@@ -145,7 +165,7 @@ def _rolling(windows: FloatArray, stats: Sequence[str]) -> list[FloatArray]:
 class FeatureState:
     """Streaming feature computation with bounded memory per sensor.
 
-    Holds, per sensor, the last ``max(window - 1, 1)`` imputed readings; at most
+    Holds, per sensor, the last ``spec.history`` imputed readings; at most
     ``max_sensors`` sensors are kept, the least recently seen is forgotten first (it
     then starts afresh, as a new sensor would). ``max_sensors=None`` means unbounded.
     Not thread-safe: one worker owns it, as it owns the ONNX session.
@@ -158,10 +178,14 @@ class FeatureState:
         self.max_sensors = max_sensors
         self.evicted = 0
         self._tails: OrderedDict[str, FloatArray] = OrderedDict()
-        self._keep = max(spec.window - 1, 1)
+        self._keep = spec.history
 
     def __len__(self) -> int:
         return len(self._tails)
+
+    def sensor_bytes(self) -> int:
+        """Bytes of feature history kept per sensor (the numbers, not Python's overhead)."""
+        return self._keep * len(self.spec.metrics) * 8
 
     def update(self, batch: ReadingBatch) -> FloatArray:
         """Feature matrix ``(len(batch), len(spec.names))`` for ``batch``; advances state."""
@@ -169,8 +193,7 @@ class FeatureState:
 
     def update_matrix(self, keys: Sequence[str], values: FloatArray) -> FloatArray:
         """Like ``update`` for a ready matrix of raw metric values (NaN = absent)."""
-        n, m = values.shape
-        out = np.empty((n, m * (1 + len(self.spec.stats))))
+        out = np.empty((values.shape[0], len(self.spec.names)))
         for key, index in _group(keys).items():
             out[index] = self._sensor_features(key, values[index])
         return out
@@ -183,10 +206,17 @@ class FeatureState:
             tail = np.repeat(rows[:1], self._keep, axis=0)
         extended = np.vstack([tail, rows])
         self._remember(key, extended[-self._keep :].copy())
-        if not self.spec.stats:
+        if not self.spec.stats and not self.spec.lags:
             return rows
-        windows = sliding_window_view(extended, self.spec.window, axis=0)[-len(rows) :]
-        return np.hstack([rows, *_rolling(windows, self.spec.stats)])
+        parts = [rows]
+        if self.spec.stats:
+            windows = sliding_window_view(extended, self.spec.window, axis=0)[-len(rows) :]
+            parts.extend(_rolling(windows, self.spec.stats))
+        k = len(rows)
+        for lag in self.spec.lags:
+            # Row i of ``rows`` is row ``keep + i`` of ``extended``; the tail pads the start.
+            parts.append(extended[self._keep - lag : self._keep - lag + k])
+        return np.hstack(parts)
 
     def _remember(self, key: str, tail: FloatArray) -> None:
         self._tails[key] = tail

@@ -1,10 +1,21 @@
 """The model file: an ONNX graph whose ``metadata_props`` say what it is and how to use it.
 
-One key, ``edgewatch.meta``, holds a JSON ``ModelMeta``: sensor type, version, feature
-spec and names, verdict threshold, score smoothing, tree count, calibration points and a
-summary of the training data. The graph itself has one input, ``features`` (float64,
-``[N, len(feature_names)]``), and one output, ``score`` (float64, ``[N, 1]``, higher is
-more anomalous, the negated scikit-learn ``decision_function``).
+One key, ``edgewatch.meta``, holds a JSON ``ModelMeta``: format, detector kind, sensor
+type, version, feature spec and names, verdict threshold and threshold policy, score
+smoothing, detector parameters, calibration points and a summary of the training data.
+The graph itself has one input, ``features`` (float64, ``[N, len(feature_names)]``), and
+one output, ``score`` (float64, ``[N, 1]``, higher is more anomalous), whatever the
+detector:
+
+- ``iforest``: the negated scikit-learn ``decision_function`` of an IsolationForest;
+- ``pca``: ``max(T² / T²_ref, Q / Q_ref)``, Hotelling's T² in the principal subspace and
+  the squared prediction error Q off it, each over its training 99th percentile;
+- ``autoencoder``: the mean squared reconstruction error of an MLP autoencoder over its
+  training 99th percentile.
+
+Formats: ``edgewatch.model/2`` (written now: any detector, ``detector`` and ``policy``
+fields) and ``edgewatch.iforest/1`` (the first release: IsolationForest, static
+threshold), which is still read.
 
 The coordinator writes it (``coordinator.training.export``); the agent reads it with
 onnxruntime only, so this module must not import ``onnx``: metadata arrive as the plain
@@ -27,7 +38,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgewatch.shared.errors import ModelError
 from edgewatch.shared.features import FeatureSpec
 
-FORMAT: Literal["edgewatch.iforest/1"] = "edgewatch.iforest/1"
+FORMAT_V1: Literal["edgewatch.iforest/1"] = "edgewatch.iforest/1"
+FORMAT: Literal["edgewatch.model/2"] = "edgewatch.model/2"
+Format = Literal["edgewatch.iforest/1", "edgewatch.model/2"]
+Detector = Literal["iforest", "pca", "autoencoder"]
+DETECTORS: tuple[str, ...] = ("iforest", "pca", "autoencoder")
 META_KEY = "edgewatch.meta"
 INPUT_NAME = "features"
 OUTPUT_NAME = "score"
@@ -49,28 +64,55 @@ class TrainingSummary(BaseModel):
     score_quantiles: list[float] = Field(min_length=2)
 
 
+class PolicyMeta(BaseModel):
+    """How scores become verdicts (``shared.thresholds``): ``static`` or ``adaptive``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["static", "adaptive"] = "static"
+    k: float = Field(default=4.0, gt=0, le=1e6)
+    alpha: float = Field(default=0.001, gt=0, lt=1)
+    refractory: int = Field(default=0, ge=0, le=10_000_000)
+    transform: Literal["log1p", "identity"] = "log1p"
+    start_mean: float = 0.0
+    start_var: float = Field(default=1.0, ge=0, le=1e300)
+
+    @field_validator("start_mean", "start_var")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be finite")
+        return value
+
+
 class ModelMeta(BaseModel):
     """Everything the agent needs besides the graph. Validated on load."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["edgewatch.iforest/1"] = FORMAT
+    format: Format = FORMAT
+    detector: Detector = "iforest"
     sensor_type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     version: int = Field(ge=1)
     features: dict[str, Any]
     feature_names: list[str]
     threshold: float
+    policy: PolicyMeta = Field(default_factory=PolicyMeta)
     smooth: int = Field(default=1, ge=1, le=1000)
-    n_trees: int = Field(ge=1)
-    max_samples: int = Field(ge=1)
-    offset: float
+    # IsolationForest only (required by format 1).
+    n_trees: int | None = Field(default=None, ge=1)
+    max_samples: int | None = Field(default=None, ge=1)
+    offset: float | None = None
+    # PCA: components kept; autoencoder: hidden layer widths.
+    components: int | None = Field(default=None, ge=1)
+    hidden: list[int] | None = None
     created_at: datetime
     training: TrainingSummary
 
     @field_validator("threshold", "offset")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
             raise ValueError("must be finite")
         return value
 
@@ -92,6 +134,13 @@ class ModelMeta(BaseModel):
         q = self.training.score_quantiles
         if any(b < a for a, b in itertools.pairwise(q)):
             raise ModelError("calibration quantiles are not sorted")
+        forest = (self.n_trees, self.max_samples, self.offset)
+        if self.detector == "iforest" and None in forest:
+            raise ModelError("an iforest model needs n_trees, max_samples and offset")
+        if self.format == FORMAT_V1 and (
+            self.detector != "iforest" or "policy" in self.model_fields_set
+        ):
+            raise ModelError(f"format {FORMAT_V1} holds a static IsolationForest only")
 
     def to_props(self) -> dict[str, str]:
         """The ``metadata_props`` to write into the ONNX model."""

@@ -1,4 +1,4 @@
-"""The model runtime: one sensor type's IsolationForest, scored on onnxruntime.
+"""The model runtime: one sensor type's model (any detector kind), scored on onnxruntime.
 
 Shared by everything that scores with a model file: the agent (``agent.scorers.tiered``
 routes readings to it), the evaluation (``edgewatch eval``) and, later, the
@@ -6,10 +6,14 @@ coordinator's cloud re-scoring, so all three run the very same code path.
 Imports numpy and onnxruntime only (never scikit-learn or onnx), so it runs on the
 smallest agent. Per micro-batch: features from ``shared.features`` (streaming, bounded
 per-sensor state), one ``session.run`` for the whole batch, the model's per-sensor score
-smoothing, then the verdict ``score > threshold``.
+smoothing, then the verdict of the model's threshold policy (``shared.thresholds``): the
+static ``score > threshold`` or the adaptive per-sensor streaming threshold. Every detector
+kind (IsolationForest, PCA, autoencoder) is the same graph contract (``features`` in,
+``score`` out), so this class runs them all; files of format 1 load as before.
 
-``confidence`` is calibrated on the training scores stored in the model file (there are
-no labels at the edge, so "calibrated" means "placed against how normal data scored"):
+With the static policy, ``confidence`` is calibrated on the training scores stored in
+the model file (there are no labels at the edge, so "calibrated" means "placed against
+how normal data scored"):
 
 - a *normal* verdict: ``1 - F(score) / (2 F(threshold))`` with ``F`` the training scores'
   empirical CDF: 0.5 at the threshold, 1.0 below every training score;
@@ -40,6 +44,7 @@ from edgewatch.shared.modelfile import (
 )
 from edgewatch.shared.readings import FloatArray, ReadingBatch
 from edgewatch.shared.scoring import ModelInfo, Scores, scorer_name
+from edgewatch.shared.thresholds import AdaptivePolicy, AdaptiveSpec, Policy, StaticPolicy
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +124,7 @@ class OnnxScorer:
         self._smoother = ScoreSmoother(self.meta.smooth, max_sensors)
         quantiles = np.asarray(self.meta.training.score_quantiles, dtype=np.float64)
         self._calibration = Calibration.of(self.meta.threshold, quantiles)
+        self._policy = make_policy(self.meta, self._calibration, max_sensors)
         self._name = scorer_name(self.meta.sensor_type, self.meta.version)
         self.info = ModelInfo(self.meta.sensor_type, self.meta.version, model.sha256)
         log.info("loaded model %s from %s (%s)", self._name, model.source, self.sha256[:12])
@@ -155,10 +161,29 @@ class OnnxScorer:
             return Scores.empty()
         raw = self.score_features(self._features.update(batch))
         score = self._smoother.update(batch.sensor_id, raw)
-        threshold = self.meta.threshold
-        return Scores(
-            score=score,
-            anomaly=score > threshold,
-            confidence=self._calibration(score),
-            scorer=[self._name] * n,
+        anomaly, conf = self._policy.judge(batch.sensor_id, score)
+        return Scores(score=score, anomaly=anomaly, confidence=conf, scorer=[self._name] * n)
+
+    def sensor_state_bytes(self) -> int:
+        """Numbers kept per sensor: feature history, smoothing window, threshold state."""
+        adaptive = AdaptivePolicy.STATE_BYTES if self.meta.policy.kind == "adaptive" else 0
+        return self._features.sensor_bytes() + 8 * max(self.meta.smooth - 1, 0) + adaptive
+
+
+def make_policy(meta: ModelMeta, calibration: Calibration, max_sensors: int | None) -> Policy:
+    """The verdict policy a model file names (``static`` unless it says ``adaptive``)."""
+    policy = meta.policy
+    if policy.kind == "static":
+        return StaticPolicy(meta.threshold, calibration)
+    try:
+        spec = AdaptiveSpec(
+            k=policy.k,
+            alpha=policy.alpha,
+            refractory=policy.refractory,
+            transform=policy.transform,
+            mean=policy.start_mean,
+            var=policy.start_var,
         )
+    except ValueError as exc:
+        raise ModelError(f"bad threshold policy: {exc}") from exc
+    return AdaptivePolicy(spec, max_sensors)

@@ -60,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="data and forest seed")
     parser.add_argument("--trees", type=int, nargs="+", default=[50, 100], help="tree counts")
     parser.add_argument("--features", type=int, nargs="+", default=[5, 8], help="feature counts")
+    parser.add_argument(
+        "--detectors",
+        nargs="*",
+        default=["pca", "autoencoder", "iforest"],
+        help="window-aware detectors to measure on 8 metrics with rolling features",
+    )
 
 
 def _latency(call: Callable[[], object], reps: int) -> dict[str, float]:
@@ -166,6 +172,67 @@ def measure_case(trees: int, features: int, seed: int, reps: Reps) -> dict[str, 
     }
 
 
+DETECTOR_TARGETS = {"scorer_p50_us": 50.0, "rows_per_s": 150_000.0, "state_bytes": 4096}
+
+
+def measure_detector(kind: str, seed: int, reps: Reps) -> dict[str, Any]:
+    """One window-aware detector as the SKAB recipe builds it: 8 metrics, rolling mean,
+    std and delta over 20 readings (32 features), score smoothed over 10, trained on
+    2,000 rows. Session figures, the agent's whole path (features, session, smoothing,
+    threshold) for one reading and for batches of 1,000, file size, state per sensor."""
+    from edgewatch.coordinator.models.trainer import AdaptiveConfig, ThresholdPolicy, train_batch
+
+    rng = np.random.default_rng(seed)
+    names = tuple(f"m{i}" for i in range(8))
+    n = 2000 + BATCH
+    x = rng.normal(size=(n, 8)) @ rng.normal(size=(8, 8)) + rng.uniform(-50, 50, 8)
+    batch = ReadingBatch(
+        sensor_id=["s1"] * n,
+        sensor_type=["bench"] * n,
+        ts=np.arange(n, dtype=np.float64),
+        metrics={m: x[:, j].copy() for j, m in enumerate(names)},
+    )
+    spec = FeatureSpec(names, window=20, stats=("mean", "std", "delta"))
+    config = TrainConfig(
+        n_trees=100,
+        detector=kind,
+        smooth=10,
+        threshold=ThresholdPolicy("quantile", 1.0, 8.0),
+        adaptive=AdaptiveConfig(3.0, 0.001, 200) if kind == "pca" else None,
+    )
+    trained = train_batch(batch.take(range(2000)), spec, config, sensor_type="bench", version=1)
+    data = to_onnx(trained).SerializeToString()
+    session = _session(data)
+    feats = OnnxScorer(read_model_bytes(data))._features.update(batch)
+    xb = np.ascontiguousarray(feats[2000:])
+    x1 = np.ascontiguousarray(xb[:1])
+    out: dict[str, Any] = {"detector": kind, "features": len(spec.names), "file_bytes": len(data)}
+    out |= _latency(lambda: session.run([OUTPUT_NAME], {INPUT_NAME: x1}), reps.single[0])
+    out["rows_per_s"] = _throughput(
+        lambda: session.run([OUTPUT_NAME], {INPUT_NAME: xb}), reps.batch[0]
+    )
+    ours = session.run([OUTPUT_NAME], {INPUT_NAME: xb})[0].ravel()
+    out["max_abs_diff_vs_reference"] = float(np.abs(ours - trained.reference_scores(xb)).max())
+    scorer = OnnxScorer(read_model_bytes(data))
+    one = batch.take([2000])
+    out["scorer_p50_us"] = _latency(lambda: scorer.score(one), reps.single[0])["p50_us"]
+    big = batch.take(range(2000, n))
+    out["scorer_rows_per_s"] = _throughput(lambda: scorer.score(big), reps.batch[0])
+    out["state_bytes"] = scorer.sensor_state_bytes()
+    out["policy"] = trained.policy.kind
+    out["nodes"] = len(to_onnx(trained).graph.node)
+    return out
+
+
+def check_detector_targets(rows: list[dict[str, Any]]) -> dict[str, bool]:
+    return {
+        "detector_scorer_p50_us<=50": all(r["scorer_p50_us"] <= 50 for r in rows),
+        "detector_rows_per_s>=150k": all(r["rows_per_s"] >= 150_000 for r in rows),
+        "detector_file<=1MB": all(r["file_bytes"] <= TARGETS["file_bytes"] for r in rows),
+        "detector_state<=4KB": all(r["state_bytes"] <= 4096 for r in rows),
+    }
+
+
 def check_targets(cases: list[dict[str, Any]]) -> dict[str, bool]:
     """Which figures of issue 4 the run reached (100-tree cases for the 100-tree targets)."""
     big = [c for c in cases if c["trees"] == 100]
@@ -192,6 +259,13 @@ def _table(result: dict[str, Any]) -> str:
             f" | x{c['ratios']['speedup_vs_stock']:.0f} vs stock, {o['file_bytes'] / 1024:.0f} KiB,"
             f" load {o['load_ms']:.1f} ms"
         )
+    for d in result.get("detectors", []):
+        lines.append(
+            f"{d['detector']:>11} {d['features']:3} feat | session {d['p50_us']:6.1f} us"
+            f" {d['rows_per_s']:9.0f} rows/s | agent {d['scorer_p50_us']:6.1f} us"
+            f" {d['scorer_rows_per_s']:8.0f} rows/s | {d['file_bytes'] / 1024:.0f} KiB,"
+            f" state {d['state_bytes']} B"
+        )
     lines.append(
         "targets: "
         + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in result["targets"].items())
@@ -205,6 +279,10 @@ def run(args: argparse.Namespace) -> int:
     for trees, features in [(t, f) for t in args.trees for f in args.features]:
         print(f"bench scoring: {trees} trees, {features} features ...", file=sys.stderr)
         cases.append(measure_case(trees, features, args.seed, reps))
+    detectors = []
+    for kind in args.detectors:
+        print(f"bench scoring: detector {kind} ...", file=sys.stderr)
+        detectors.append(measure_detector(kind, args.seed, reps))
     result = {
         "bench": "scoring",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -216,7 +294,8 @@ def run(args: argparse.Namespace) -> int:
         "threads": 1,
         "batch": BATCH,
         "cases": cases,
-        "targets": check_targets(cases),
+        "detectors": detectors,
+        "targets": check_targets(cases) | check_detector_targets(detectors),
     }
     print(json.dumps(result, indent=2) if args.json else _table(result))
     return 0

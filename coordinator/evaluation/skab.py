@@ -8,8 +8,12 @@ files are concatenated and scored with F1, FAR = FP / (FP + TN) and MAR = FN / (
 the ONNX model file, ``OnnxScorer`` loaded from its bytes, the whole file
 streamed through it in micro-batches (training rows first, so the per-sensor windows are
 warm, as they would be on a live agent). Everything used at test time is causal: the
-scaler, forest, threshold and calibration come from the training rows only, features and
+detector, threshold and calibration come from the training rows only, features and
 smoothing look at past readings only, labels are read only to count.
+
+The recipe is fixed (``recipe.SKAB_RECIPE``), chosen by the validation protocol of
+``validation`` (leave one group out), which this module's ``evaluate`` re-runs and
+reports beside it.
 
 *Baseline* is the published one: ``IsolationForest(random_state=0,
 contamination=0.0005)`` on the raw metrics, its verdicts smoothed by a rolling median
@@ -19,125 +23,59 @@ over 3 rows (over the whole file, so the first test rows see the last training r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
+from edgewatch.coordinator.evaluation.confusion import Confusion
+from edgewatch.coordinator.evaluation.recipe import SKAB_CANDIDATES, SKAB_RECIPE, Recipe
+from edgewatch.coordinator.evaluation.validation import Validation, leave_one_group_out
 from edgewatch.coordinator.models.export import to_onnx
-from edgewatch.coordinator.models.trainer import (
-    RECIPE_SMOOTH,
-    RECIPE_THRESHOLD,
-    ThresholdPolicy,
-    TrainConfig,
-    train_table,
-)
+from edgewatch.coordinator.models.trainer import train_table
 from edgewatch.shared.csvfile import CsvTable, read_csv
-from edgewatch.shared.features import FeatureSpec, compute_features, metric_matrix
+from edgewatch.shared.features import compute_features, metric_matrix
 from edgewatch.shared.modelfile import read_model_bytes
-from edgewatch.shared.readings import BoolArray
+from edgewatch.shared.readings import BoolArray, ReadingBatch
 from edgewatch.shared.runtime import OnnxScorer
 
+__all__ = ["Confusion", "EvalConfig", "Report", "evaluate", "predict_baseline", "predict_ours"]
+
 SENSOR_TYPE = "skab"
-PUBLISHED = {"baseline": {"f1": 0.29, "far": 0.0256, "mar": 0.8289}, "best": {"f1": 0.78}}
-
-
-@dataclass(frozen=True, slots=True)
-class Confusion:
-    """Counts of verdicts against labels; ``+`` pools them."""
-
-    tp: int = 0
-    fp: int = 0
-    tn: int = 0
-    fn: int = 0
-
-    @staticmethod
-    def of(truth: BoolArray, predicted: BoolArray) -> Confusion:
-        return Confusion(
-            tp=int((predicted & truth).sum()),
-            fp=int((predicted & ~truth).sum()),
-            tn=int((~predicted & ~truth).sum()),
-            fn=int((~predicted & truth).sum()),
-        )
-
-    def __add__(self, other: Confusion) -> Confusion:
-        return Confusion(
-            self.tp + other.tp, self.fp + other.fp, self.tn + other.tn, self.fn + other.fn
-        )
-
-    def figures(self) -> dict[str, float | int]:
-        def ratio(a: int, b: int) -> float:
-            return a / b if b else 0.0
-
-        return {
-            "f1": ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn),
-            "far": ratio(self.fp, self.fp + self.tn),
-            "mar": ratio(self.fn, self.fn + self.tp),
-            **asdict(self),
-        }
+PUBLISHED = {
+    "baseline": {"f1": 0.29, "far": 0.0256, "mar": 0.8289},
+    "best": {"model": "Conv-AE", "f1": 0.78, "far": 0.1355, "mar": 0.2802},
+}
 
 
 @dataclass(frozen=True, slots=True)
 class EvalConfig:
-    """Our model's recipe (defaults: the trainer's, recorded in docs/models.md)."""
+    """The protocol's knobs and the recipe it scores (default: the fixed one)."""
 
     train_rows: int = 400
-    n_trees: int = 100
-    window: int = 1
-    stats: tuple[str, ...] = ()
-    smooth: int = RECIPE_SMOOTH
-    quantile: float = RECIPE_THRESHOLD.quantile
-    margin: float = RECIPE_THRESHOLD.margin
     batch: int = 50
-    random_state: int = 0
-
-    def train_config(self) -> TrainConfig:
-        policy = ThresholdPolicy("quantile", quantile=self.quantile, margin=self.margin)
-        return TrainConfig(
-            n_trees=self.n_trees,
-            threshold=policy,
-            smooth=self.smooth,
-            random_state=self.random_state,
-        )
+    recipe: Recipe = SKAB_RECIPE
 
 
 @dataclass(frozen=True, slots=True)
-class Report:
-    files: int
-    test_rows: int
-    ours: Confusion
-    baseline: Confusion
-    parity: Parity
-    seconds: float
-    config: EvalConfig = field(default_factory=EvalConfig)
+class SkabFile:
+    path: Path
+    group: str  # the top folder under the evaluated root (valve1, other)
+    table: CsvTable
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "dataset": "skab",
-            "protocol": f"per file: train on rows [0, {self.config.train_rows}), test on the rest",
-            "files": self.files,
-            "test_rows": self.test_rows,
-            "ours": {**self.ours.figures(), "config": asdict(self.config)},
-            "baseline": self.baseline.figures(),
-            "parity_vs_sklearn": asdict(self.parity),
-            "published": PUBLISHED,
-            "seconds": round(self.seconds, 2),
-        }
+    @property
+    def name(self) -> str:
+        return f"{self.group}/{self.path.name}" if self.group else self.path.name
 
-
-def labelled_files(root: Path) -> Iterable[tuple[Path, CsvTable]]:
-    """Every CSV under ``root`` (recursively, sorted) that has an ``anomaly`` column."""
-    for path in sorted(root.rglob("*.csv")):
-        table = read_csv(path)
-        if table.labelled:
-            yield path, table
+    def truth(self, train_rows: int) -> BoolArray:
+        return np.array([bool(v) for v in self.table.label])[train_rows:]
 
 
 @dataclass(frozen=True, slots=True)
 class Parity:
-    """ONNX vs scikit-learn on the same features: worst score gap, verdicts that differ."""
+    """ONNX vs the reference (scikit-learn, numpy) on the same features."""
 
     max_abs_diff: float = 0.0
     label_mismatches: int = 0
@@ -149,35 +87,108 @@ class Parity:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    name: str
+    group: str
+    test_rows: int
+    ours: Confusion
+    baseline: Confusion
+
+    def to_dict(self) -> dict[str, object]:
+        ours, base = self.ours.figures(), self.baseline.figures()
+        return {
+            "file": self.name,
+            "test_rows": self.test_rows,
+            "anomalous": self.ours.tp + self.ours.fn,
+            "ours": {k: round(v, 4) if isinstance(v, float) else v for k, v in ours.items()},
+            "baseline": {k: round(float(base[k]), 4) for k in ("f1", "far", "mar")},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    files: list[FileResult]
+    parity: Parity
+    seconds: float
+    config: EvalConfig = field(default_factory=EvalConfig)
+    validation: Validation | None = None
+
+    @property
+    def test_rows(self) -> int:
+        return sum(f.test_rows for f in self.files)
+
+    @property
+    def ours(self) -> Confusion:
+        return sum((f.ours for f in self.files), Confusion())
+
+    @property
+    def baseline(self) -> Confusion:
+        return sum((f.baseline for f in self.files), Confusion())
+
+    def to_dict(self) -> dict[str, object]:
+        rows = self.config.train_rows
+        return {
+            "dataset": "skab",
+            "protocol": f"per file: train on rows [0, {rows}), test on the rest; pooled",
+            "files": len(self.files),
+            "test_rows": self.test_rows,
+            "ours": {**self.ours.figures(), "recipe": self.config.recipe.to_dict()},
+            "baseline": self.baseline.figures(),
+            "validation": self.validation.to_dict() if self.validation else None,
+            "per_file": [f.to_dict() for f in self.files],
+            "parity_vs_reference": asdict(self.parity),
+            "published": PUBLISHED,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def labelled_files(root: Path) -> list[SkabFile]:
+    """Every CSV under ``root`` (recursively, sorted) that has an ``anomaly`` column."""
+    out = []
+    for path in sorted(root.rglob("*.csv")):
+        table = read_csv(path)
+        if table.labelled:
+            parts = path.relative_to(root).parts
+            out.append(SkabFile(path, parts[0] if len(parts) > 1 else "", table))
+    return out
+
+
 def predict_ours(table: CsvTable, config: EvalConfig) -> tuple[BoolArray, Parity]:
     """Verdicts on the whole file from a model trained on its first rows, via ONNX.
 
-    Also checks the graph against scikit-learn on this file's features (unsmoothed, so
-    the two are comparable row by row) and counts differing verdicts at ``score > 0``.
+    Also checks the graph against the detector's reference on this file's features
+    (unsmoothed, so the two are comparable row by row).
     """
+    recipe = config.recipe
     batch = table.to_batch(SENSOR_TYPE)
-    spec = FeatureSpec(table.metric_names, window=config.window, stats=config.stats)
     trained = train_table(
         table,
-        config.train_config(),
+        recipe.train_config(),
         sensor_type=SENSOR_TYPE,
-        spec=spec,
+        spec=recipe.spec(table.metric_names),
         rows=config.train_rows,
         version=1,
     )
     scorer = OnnxScorer(read_model_bytes(to_onnx(trained).SerializeToString()))
     features = compute_features(batch, trained.spec)
     onnx_score = scorer.score_features(features)
-    sk_score = -trained.decision_function(features)
+    reference = trained.reference_scores(features)
+    cut = trained.threshold
     parity = Parity(
-        float(np.abs(onnx_score - sk_score).max()),
-        int(((onnx_score > 0) != (sk_score > 0)).sum()),
+        float(np.abs(onnx_score - reference).max()),
+        int(((onnx_score > cut) != (reference > cut)).sum()),
     )
+    return stream(scorer, batch, config.batch), parity
+
+
+def stream(scorer: OnnxScorer, batch: ReadingBatch, size: int) -> BoolArray:
+    """The scorer's verdicts on ``batch`` fed in micro-batches of ``size``, in order."""
     verdicts = [
-        scorer.score(batch.take(range(start, min(start + config.batch, len(batch))))).anomaly
-        for start in range(0, len(batch), config.batch)
+        scorer.score(batch.take(range(start, min(start + size, len(batch))))).anomaly
+        for start in range(0, len(batch), size)
     ]
-    return np.concatenate(verdicts), parity
+    return np.concatenate(verdicts) if verdicts else np.zeros(0, dtype=np.bool_)
 
 
 def predict_baseline(table: CsvTable, train_rows: int) -> BoolArray:
@@ -191,28 +202,70 @@ def predict_baseline(table: CsvTable, train_rows: int) -> BoolArray:
     return smoothed
 
 
-def evaluate(
-    root: Path, config: EvalConfig, progress: Callable[[str], None] | None = None
-) -> Report:
-    """Run the protocol on every labelled file under ``root``."""
-    started = time.perf_counter()
-    ours = baseline = Confusion()
+def usable(
+    files: Sequence[SkabFile], train_rows: int, progress: Callable[[str], None] | None
+) -> list[SkabFile]:
+    out = []
+    for f in files:
+        if len(f.table) > train_rows:
+            out.append(f)
+        elif progress:
+            progress(f"skip {f.path}: {len(f.table)} rows, need > {train_rows}")
+    return out
+
+
+def score_recipe(files: Sequence[SkabFile], config: EvalConfig) -> tuple[list[Confusion], Parity]:
+    """Per-file confusion of ``config.recipe`` under the protocol."""
     parity = Parity()
-    files = rows = 0
-    for path, table in labelled_files(root):
-        if len(table) <= config.train_rows:
-            if progress:
-                progress(f"skip {path}: {len(table)} rows, need > {config.train_rows}")
-            continue
-        truth = np.array([bool(v) for v in table.label])[config.train_rows :]
-        predicted, file_parity = predict_ours(table, config)
-        ours += Confusion.of(truth, predicted[config.train_rows :])
-        parity += file_parity
-        baseline += Confusion.of(
-            truth, predict_baseline(table, config.train_rows)[config.train_rows :]
-        )
-        files += 1
-        rows += len(truth)
+    out = []
+    for f in files:
+        predicted, p = predict_ours(f.table, config)
+        out.append(Confusion.of(f.truth(config.train_rows), predicted[config.train_rows :]))
+        parity += p
+    return out, parity
+
+
+def evaluate(
+    root: Path,
+    config: EvalConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+    *,
+    candidates: Sequence[Recipe] | None = SKAB_CANDIDATES,
+) -> Report:
+    """The protocol on every labelled file under ``root``, validation included.
+
+    ``candidates=None`` skips the validation (only ``config.recipe`` is scored).
+    """
+    config = config or EvalConfig()
+    started = time.perf_counter()
+    files = usable(labelled_files(root), config.train_rows, progress)
+    recipes = list(candidates or [])
+    if config.recipe not in recipes:
+        recipes.append(config.recipe)
+    scored: dict[Recipe, list[Confusion]] = {}
+    parity = Parity()
+    for i, recipe in enumerate(recipes, start=1):
+        scored[recipe], p = score_recipe(files, EvalConfig(config.train_rows, config.batch, recipe))
+        parity += p
         if progress:
-            progress(f"[{files}] {path}: ours F1 {ours.figures()['f1']:.3f} so far")
-    return Report(files, rows, ours, baseline, parity, time.perf_counter() - started, config)
+            pooled = sum(scored[recipe], Confusion())
+            progress(f"[{i}/{len(recipes)}] {recipe.name}: F1 {pooled.f1:.3f} FAR {pooled.far:.3f}")
+    validation = None
+    groups = [f.group for f in files]
+    if candidates and len(set(groups)) > 1:
+        per = {r: scored[r] for r in candidates}
+        validation = leave_one_group_out(groups, per, fixed=config.recipe)
+    results = [
+        FileResult(
+            f.name,
+            f.group,
+            len(f.table) - config.train_rows,
+            ours,
+            Confusion.of(
+                f.truth(config.train_rows),
+                predict_baseline(f.table, config.train_rows)[config.train_rows :],
+            ),
+        )
+        for f, ours in zip(files, scored[config.recipe], strict=True)
+    ]
+    return Report(results, parity, time.perf_counter() - started, config, validation)

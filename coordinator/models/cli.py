@@ -23,11 +23,13 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from edgewatch.coordinator.models.detectors import DETECTORS
 from edgewatch.coordinator.models.trainer import (
     MIN_ROWS,
     RECIPE_SMOOTH,
     RECIPE_THRESHOLD,
     TIER_TREES,
+    AdaptiveConfig,
     ThresholdPolicy,
     TrainConfig,
     TrainedModel,
@@ -35,6 +37,7 @@ from edgewatch.coordinator.models.trainer import (
 )
 from edgewatch.shared.csvfile import CsvTable, read_csv
 from edgewatch.shared.errors import ConfigError, ModelError
+from edgewatch.shared.features import FeatureSpec
 from edgewatch.shared.modelfile import read_model_bytes
 from edgewatch.shared.schemas import SensorType
 
@@ -66,7 +69,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"readings (default: {DEFAULT_TYPE}, CSV replay's default)",
     )
     model.add_argument(
+        "--detector",
+        default="iforest",
+        choices=DETECTORS,
+        help="iforest (default), pca (T² + Q) or autoencoder; the model file records it",
+    )
+    model.add_argument(
         "--tier", default="medium", metavar="medium|high", help="medium: 50 trees, high: 100"
+    )
+    model.add_argument(
+        "--window", type=int, default=1, metavar="W", help="rolling window (readings, 1 = none)"
+    )
+    model.add_argument(
+        "--stats", nargs="*", default=[], metavar="STAT", help="rolling stats: mean std delta"
+    )
+    model.add_argument(
+        "--lags", type=int, nargs="*", default=[], metavar="L", help="lagged values: 1 2 ..."
+    )
+    model.add_argument(
+        "--adaptive",
+        type=float,
+        nargs=3,
+        metavar=("K", "ALPHA", "REFRACTORY"),
+        help="streaming threshold instead of a fixed one: z > K on an EWMA (rate ALPHA), "
+        "then REFRACTORY quiet readings",
     )
     model.add_argument(
         "--version", type=int, metavar="N", help="model version (default: now, in epoch seconds)"
@@ -108,7 +134,10 @@ def run(args: argparse.Namespace) -> int:
         # Imported once the input is known to be good: onnx and scikit-learn take seconds.
         from edgewatch.coordinator.models.export import export_model
 
-        trained = train_table(table, config, sensor_type=args.type, rows=args.rows, version=version)
+        spec = _spec(args, table)
+        trained = train_table(
+            table, config, sensor_type=args.type, spec=spec, rows=args.rows, version=version
+        )
         export_model(trained, args.out)
         data = args.out.read_bytes()
     except ConfigError as exc:
@@ -141,9 +170,31 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         if failed:
             raise ConfigError(message)
     policy = ThresholdPolicy("quantile", quantile=args.quantile, margin=args.margin)
+    adaptive = None
+    if args.adaptive:
+        k, alpha, refractory = args.adaptive
+        if not (k > 0 and 0 < alpha < 1 and refractory >= 0 and refractory == int(refractory)):
+            raise ConfigError(
+                "--adaptive needs K > 0, 0 < ALPHA < 1 and an integer REFRACTORY >= 0"
+            )
+        adaptive = AdaptiveConfig(k=k, alpha=alpha, refractory=int(refractory))
     return TrainConfig.for_tier(
-        args.tier, threshold=policy, smooth=args.smooth, random_state=args.seed
+        args.tier,
+        threshold=policy,
+        smooth=args.smooth,
+        random_state=args.seed,
+        detector=args.detector,
+        adaptive=adaptive,
     )
+
+
+def _spec(args: argparse.Namespace, table: CsvTable) -> FeatureSpec:
+    try:
+        return FeatureSpec(
+            table.metric_names, window=args.window, stats=tuple(args.stats), lags=tuple(args.lags)
+        )
+    except ValueError as exc:
+        raise ConfigError(f"--window/--stats/--lags: {exc}") from exc
 
 
 def _check_out(out: Path) -> None:
@@ -189,6 +240,23 @@ def _skipped(table: CsvTable) -> str:
     return f"{sum(table.skipped.values())} skipped: {reasons}"
 
 
+def _threshold_line(trained: TrainedModel) -> str:
+    p = trained.policy
+    if p.kind == "adaptive":
+        return (
+            f"  threshold  adaptive: z > {p.k:g} (EWMA rate {p.alpha:g}, quiet {p.refractory}),"
+            f" score smoothed over {trained.smooth}"
+        )
+    return f"  threshold  {trained.threshold:.6g}  (score smoothed over {trained.smooth})"
+
+
+def _detector_line(trained: TrainedModel, args: argparse.Namespace) -> str:
+    if trained.kind == "iforest":
+        return f"  trees      {len(trained.forest.estimators_)}  (tier {args.tier})"
+    detail = ", ".join(f"{k} {v}" for k, v in trained.detector.meta_fields().items())
+    return f"  detector   {trained.kind}  ({detail})"
+
+
 def summary(trained: TrainedModel, args: argparse.Namespace, table: CsvTable, data: bytes) -> str:
     """What was trained and where it went, for a person reading the terminal."""
     names = trained.spec.names
@@ -198,10 +266,10 @@ def summary(trained: TrainedModel, args: argparse.Namespace, table: CsvTable, da
         f"trained {args.out}",
         f"  type       {trained.sensor_type}  (agents apply it to readings of this type)",
         f"  version    {trained.version}",
-        f"  trees      {len(trained.forest.estimators_)}  (tier {args.tier})",
+        _detector_line(trained, args),
         f"  features   {len(names)}: {', '.join(names)}",
         f"  rows       {used} of {len(table)} good rows in {args.csv} ({_skipped(table)}{asked})",
-        f"  threshold  {trained.threshold:.6g}  (score smoothed over {trained.smooth})",
+        _threshold_line(trained),
         f"  file       {len(data):,} bytes, sha256 {hashlib.sha256(data).hexdigest()}",
         INSTALL,
     ]

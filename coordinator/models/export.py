@@ -1,6 +1,8 @@
 """Export a trained model to the compact ONNX graph the agent scores with.
 
-Graph (``features`` float64 ``[N, F]`` -> ``score`` float64 ``[N, 1]``)::
+Every detector kind becomes one graph with the same contract (``features`` float64
+``[N, F]`` -> ``score`` float64 ``[N, 1]``); PCA and autoencoder graphs are in ``graphs``.
+The IsolationForest graph::
 
     features ─ TreeEnsemble (ai.onnx.ml v5, SUM of leaf path lengths) ─ path_sum
              ─ Mul(-ln 2 / (T·c(max_samples))) ─ Exp ─ Add(offset_) ─ score
@@ -23,7 +25,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgewatch.coordinator.models.autoencoder import AutoencoderDetector
 from edgewatch.coordinator.models.forest import ForestArrays, average_path_length, flatten_forest
+from edgewatch.coordinator.models.graphs import autoencoder_graph, pca_graph
+from edgewatch.coordinator.models.pca import PcaDetector
 from edgewatch.coordinator.models.trainer import TrainedModel
 from edgewatch.shared.modelfile import INPUT_NAME, OUTPUT_NAME
 
@@ -79,13 +84,27 @@ def build_graph(
     return model
 
 
-def to_onnx(trained: TrainedModel) -> onnx.ModelProto:
-    """The model file for ``trained``, metadata included, checked by ``onnx.checker``."""
+def forest_graph(trained: TrainedModel) -> onnx.ModelProto:
     forest = trained.forest
     norm = len(forest.estimators_) * float(average_path_length(np.array([forest.max_samples_]))[0])
     scale = -np.log(2.0) / norm if norm > 0 else 0.0
     arrays = flatten_forest(forest, trained.scaler)
-    model = build_graph(arrays, len(trained.spec.names), scale, float(forest.offset_))
+    return build_graph(arrays, len(trained.spec.names), scale, float(forest.offset_))
+
+
+def to_onnx(trained: TrainedModel) -> onnx.ModelProto:
+    """The model file for ``trained``, metadata included, checked by ``onnx.checker``."""
+    width = len(trained.spec.names)
+    detector = trained.detector
+    if isinstance(detector, PcaDetector):
+        model = pca_graph(detector, width)
+    elif isinstance(detector, AutoencoderDetector):
+        model = autoencoder_graph(detector, width)
+    else:
+        model = forest_graph(trained)
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(d, v) for d, v in OPSETS.items())
+    model.ir_version = IR_VERSION
     helper.set_model_props(model, trained.meta().to_props())
     onnx.checker.check_model(model)
     return model

@@ -1,4 +1,5 @@
-"""Train one sensor type's model: StandardScaler + IsolationForest, threshold, calibration.
+"""Train one sensor type's model: a detector (IsolationForest, PCA or autoencoder),
+its threshold policy and calibration.
 
 Inputs come as a ``ReadingBatch`` (the coordinator's store), a CSV file (read by
 ``shared.csvfile``, the reader CSV replay uses, so a model sees exactly the rows and
@@ -22,14 +23,18 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from edgewatch.coordinator.models.detectors import DETECTORS, FittedDetector, fit_detector
 from edgewatch.shared.csvfile import CsvTable, read_csv
 from edgewatch.shared.features import FeatureSpec, ScoreSmoother, compute_features, metric_matrix
-from edgewatch.shared.modelfile import FORMAT, ModelMeta, TrainingSummary
+from edgewatch.shared.modelfile import FORMAT, ModelMeta, PolicyMeta, TrainingSummary
 from edgewatch.shared.readings import FloatArray, ReadingBatch
+from edgewatch.shared.thresholds import start_of
 
-if TYPE_CHECKING:  # imported in train_matrix (see the module docstring)
+if TYPE_CHECKING:  # imported where a forest is fitted (see the module docstring)
     from sklearn.ensemble import IsolationForest
     from sklearn.preprocessing import StandardScaler
+
+    from edgewatch.coordinator.models.iforest import IForestDetector
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +80,37 @@ RECIPE_THRESHOLD = ThresholdPolicy("quantile", quantile=1.0, margin=0.2)
 
 
 @dataclass(frozen=True, slots=True)
+class AdaptiveConfig:
+    """The streaming threshold (``shared.thresholds.AdaptivePolicy``): z > k, then quiet."""
+
+    k: float = 4.0
+    alpha: float = 0.001
+    refractory: int = 0
+
+    def policy(self, scores: FloatArray, detector: str) -> PolicyMeta:
+        """The file's policy, started from the (smoothed) training ``scores``."""
+        transform: Literal["log1p", "identity"] = "identity" if detector == "iforest" else "log1p"
+        mean, var = start_of(scores, transform)
+        return PolicyMeta(
+            kind="adaptive",
+            k=self.k,
+            alpha=self.alpha,
+            refractory=self.refractory,
+            transform=transform,
+            start_mean=mean,
+            start_var=var,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TrainConfig:
-    """Knobs of one training run. ``for_tier`` gives the tier's tree count."""
+    """Knobs of one training run. ``for_tier`` gives the tier's tree count.
+
+    ``detector`` picks the kind (``iforest``, ``pca``, ``autoencoder``); ``n_trees``,
+    ``contamination`` and ``max_samples`` are the forest's, ``variance`` the PCA's (share
+    of variance its components keep), ``hidden`` the autoencoder's layer widths.
+    ``adaptive`` replaces the static threshold by the streaming one.
+    """
 
     n_trees: int = 100
     contamination: float | Literal["auto"] = "auto"
@@ -84,6 +118,18 @@ class TrainConfig:
     threshold: ThresholdPolicy = field(default_factory=ThresholdPolicy)
     smooth: int = 1
     random_state: int | None = 0
+    detector: str = "iforest"
+    variance: float = 0.99
+    hidden: tuple[int, ...] = (16,)
+    adaptive: AdaptiveConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError(f"no detector {self.detector!r}; one of {', '.join(DETECTORS)}")
+        if self.detector != "iforest" and self.threshold.kind == "contamination":
+            raise ValueError(
+                f"the contamination threshold is an IsolationForest's, not {self.detector}'s"
+            )
 
     @staticmethod
     def for_tier(tier: str, **changes: object) -> TrainConfig:
@@ -98,32 +144,57 @@ class TrainedModel:
 
     sensor_type: str
     spec: FeatureSpec
-    scaler: StandardScaler
-    forest: IsolationForest
+    detector: FittedDetector
     threshold: float
     smooth: int
     summary: TrainingSummary
     version: int
     created_at: datetime
+    policy: PolicyMeta = field(default_factory=PolicyMeta)
+
+    @property
+    def kind(self) -> str:
+        return self.detector.kind
+
+    @property
+    def forest(self) -> IsolationForest:
+        """The IsolationForest (``iforest`` models only)."""
+        return self._iforest().forest
+
+    @property
+    def scaler(self) -> StandardScaler:
+        """The forest's scaler (``iforest`` models only)."""
+        return self._iforest().scaler
+
+    def _iforest(self) -> IForestDetector:
+        from edgewatch.coordinator.models.iforest import IForestDetector
+
+        if not isinstance(self.detector, IForestDetector):
+            raise TypeError(f"a {self.kind} model has no forest")
+        return self.detector
 
     def decision_function(self, features: FloatArray) -> FloatArray:
-        """scikit-learn's verdict function on a feature matrix: the parity reference."""
-        return np.asarray(self.forest.decision_function(self.scaler.transform(features)))
+        """scikit-learn's verdict function on a feature matrix (``iforest`` only)."""
+        return self._iforest().decision_function(features)
+
+    def reference_scores(self, features: FloatArray) -> FloatArray:
+        """The graph's raw scores computed without ONNX: the parity reference."""
+        return self.detector.scores(features)
 
     def meta(self) -> ModelMeta:
         return ModelMeta(
             format=FORMAT,
+            detector=self.kind,
             sensor_type=self.sensor_type,
             version=self.version,
             features=self.spec.to_dict(),
             feature_names=list(self.spec.names),
             threshold=self.threshold,
+            policy=self.policy,
             smooth=self.smooth,
-            n_trees=len(self.forest.estimators_),
-            max_samples=int(self.forest.max_samples_),
-            offset=float(self.forest.offset_),
             created_at=self.created_at,
             training=self.summary,
+            **self.detector.meta_fields(),
         )
 
 
@@ -145,48 +216,34 @@ def train_matrix(
         raise ValueError(f"need rows of {len(spec.names)} features, got {features.shape}")
     if not np.isfinite(features).all():
         raise ValueError("training features must be finite")
-    from sklearn.ensemble import IsolationForest
-    from sklearn.preprocessing import StandardScaler
-
     keys = list(keys) if keys is not None else ["train"] * n
-    scaler = StandardScaler().fit(features)
-    forest = IsolationForest(
-        n_estimators=config.n_trees,
-        contamination=config.contamination,
-        max_samples=config.max_samples,
-        random_state=config.random_state,
-    )
-    with warnings.catch_warnings():
-        # max_samples > n is clipped with a UserWarning; that is the behaviour we want.
-        warnings.simplefilter("ignore", UserWarning)
-        forest.fit(scaler.transform(features))
-    raw = -np.asarray(forest.decision_function(scaler.transform(features)))
-    scores = ScoreSmoother(config.smooth, max_sensors=None).update(keys, raw)
+    detector = fit_detector(config.detector, features, config)
+    scores = ScoreSmoother(config.smooth, max_sensors=None).update(keys, detector.scores(features))
     created = datetime.now(UTC)
     first, last = _span(ts)
+    std = np.std(features, axis=0)
     summary = TrainingSummary(
         rows=n,
         sensors=len(set(keys)),
         ts_first=first,
         ts_last=last,
-        feature_mean=[float(v) for v in scaler.mean_],
-        feature_std=[float(v) for v in scaler.scale_],
+        feature_mean=[float(v) for v in np.mean(features, axis=0)],
+        feature_std=[float(v) for v in np.where(std > 0, std, 1.0)],
         score_quantiles=np.quantile(scores, np.linspace(0, 1, CALIBRATION_POINTS)).tolist(),
     )
     threshold = config.threshold.threshold(scores)
-    log.info(
-        "trained %s: %d rows, %d trees, threshold %.4f", sensor_type, n, config.n_trees, threshold
-    )
+    policy = config.adaptive.policy(scores, config.detector) if config.adaptive else PolicyMeta()
+    log.info("trained %s: %d rows, %s, threshold %.4f", sensor_type, n, config.detector, threshold)
     return TrainedModel(
         sensor_type=sensor_type,
         spec=spec,
-        scaler=scaler,
-        forest=forest,
+        detector=detector,
         threshold=threshold,
         smooth=config.smooth,
         summary=summary,
         version=version if version is not None else int(created.timestamp()),
         created_at=created,
+        policy=policy,
     )
 
 

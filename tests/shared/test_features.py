@@ -97,17 +97,41 @@ sensor_rows = st.lists(
 )
 
 
+def test_lags_are_past_values_of_the_same_sensor_padded_with_the_first() -> None:
+    spec = FeatureSpec(("a",), lags=(1, 3))
+    assert spec.names == ("a", "a:lag@1", "a:lag@3") and spec.history == 3
+    got = compute_features(make_batch(["s", "t", "s", "s", "s"], {"a": [1, 50, 2, 3, 4]}), spec)
+    np.testing.assert_array_equal(got, [[1, 1, 1], [50, 50, 50], [2, 1, 1], [3, 2, 1], [4, 3, 1]])
+
+
+def test_spec_with_lags_round_trips_and_old_specs_still_read() -> None:
+    spec = FeatureSpec(("a", "b"), window=3, stats=("mean",), lags=(2, 5))
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    assert "lags" not in FeatureSpec(("a",)).to_dict()  # as files of the first release
+    with pytest.raises(ValueError):
+        FeatureSpec(("a",), lags=(0,))
+    with pytest.raises(ValueError):
+        FeatureSpec(("a",), lags=(10_000,))
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     rows=sensor_rows,
     cuts=st.lists(st.integers(1, 59), max_size=6),
     window=st.integers(2, 6),
     stats=st.sampled_from([(), ("mean",), ("std", "delta"), ("mean", "std", "delta")]),
+    lags=st.sampled_from([(), (1,), (2, 7), (1, 3, 9)]),
 )
 def test_streaming_in_chunks_equals_one_batch_exactly(
-    rows: list[tuple[str, float, float]], cuts: list[int], window: int, stats: tuple[str, ...]
+    rows: list[tuple[str, float, float]],
+    cuts: list[int],
+    window: int,
+    stats: tuple[str, ...],
+    lags: tuple[int, ...],
 ) -> None:
-    spec = FeatureSpec(("a", "b"), window=window if stats else 1, stats=stats, fill=(0.5, -1.0))
+    spec = FeatureSpec(
+        ("a", "b"), window=window if stats else 1, stats=stats, fill=(0.5, -1.0), lags=lags
+    )
     batch = make_batch([r[0] for r in rows], {"a": [r[1] for r in rows], "b": [r[2] for r in rows]})
     whole = compute_features(batch, spec)
     state = FeatureState(spec, max_sensors=8)

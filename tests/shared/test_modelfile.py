@@ -53,6 +53,43 @@ def test_meta_round_trips_through_metadata_props() -> None:
     assert back.spec == FeatureSpec(("a", "b"), window=3, stats=("mean",), fill=(1.0, 2.0))
 
 
+def test_first_release_files_are_still_read() -> None:
+    v1 = meta_fields(format="edgewatch.iforest/1")
+    meta = parse_meta({META_KEY: json.dumps(v1, default=str)})
+    assert meta.detector == "iforest" and meta.policy.kind == "static"
+
+
+def test_version_2_records_detector_and_policy() -> None:
+    fields = meta_fields(
+        detector="pca",
+        n_trees=None,
+        max_samples=None,
+        offset=None,
+        components=3,
+        policy={"kind": "adaptive", "k": 3.0, "refractory": 200, "start_var": 0.5},
+    )
+    meta = parse_meta({META_KEY: json.dumps(fields, default=str)})
+    assert meta.format == "edgewatch.model/2" and meta.detector == "pca"
+    assert meta.policy.kind == "adaptive" and meta.policy.refractory == 200
+    assert parse_meta(meta.to_props()) == meta
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"format": "edgewatch.iforest/1", "detector": "pca"},
+        {"format": "edgewatch.iforest/1", "policy": {"kind": "adaptive"}},
+        {"detector": "iforest", "n_trees": None},
+        {"detector": "lstm"},
+        {"policy": {"kind": "adaptive", "alpha": 1.5}},
+    ],
+    ids=["v1-pca", "v1-adaptive", "forest-fields", "unknown-detector", "alpha"],
+)
+def test_inconsistent_detector_fields_are_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(ModelError):
+        parse_meta({META_KEY: json.dumps(meta_fields(**changes), default=str)})
+
+
 def test_model_without_our_metadata_is_refused() -> None:
     with pytest.raises(ModelError, match="not an edgewatch model"):
         parse_meta({"other": "x"})

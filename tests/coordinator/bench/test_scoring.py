@@ -44,9 +44,12 @@ def test_targets_are_judged_on_the_right_cases() -> None:
 def test_command_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     scoring.add_arguments(parser)
-    argv = ["--json", "--quick", "--trees", "50", "--features", "5"]  # one case: fast
+    argv = ["--json", "--quick", "--trees", "50", "--features", "5", "--detectors", "pca"]
     assert scoring.run(parser.parse_args(argv)) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["bench"] == "scoring" and result["threads"] == 1
     assert [(c["trees"], c["features"]) for c in result["cases"]] == [(50, 5)]
-    assert set(result["targets"]) >= {"file<=1MB", "load<=100ms"}
+    assert set(result["targets"]) >= {"file<=1MB", "load<=100ms", "detector_state<=4KB"}
+    (pca,) = result["detectors"]
+    assert pca["detector"] == "pca" and pca["max_abs_diff_vs_reference"] <= 1e-9
+    assert pca["rows_per_s"] > 0 and pca["scorer_p50_us"] > 0 and pca["state_bytes"] > 0

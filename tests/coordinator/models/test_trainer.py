@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edgewatch.agent.sources.csv_replay import CsvReplay
+from edgewatch.coordinator.evaluation.recipe import POINTWISE_IFOREST
 from edgewatch.coordinator.evaluation.skab import EvalConfig
 from edgewatch.coordinator.models.trainer import (
     MIN_ROWS,
@@ -89,13 +90,13 @@ def test_an_unusable_file_is_a_config_error(tmp_path: Path) -> None:
         train_csv(tmp_path / "nope.csv", TrainConfig(), sensor_type="x")
 
 
-def test_the_recipe_is_what_the_evaluation_measures() -> None:
-    # docs/models.md reports the evaluation's figures as those of `edgewatch train`'s
-    # defaults: the two must not drift apart.
-    evaluated = EvalConfig()
-    assert evaluated.smooth == RECIPE_SMOOTH
-    assert (evaluated.quantile, evaluated.margin) == (
+def test_the_pointwise_recipe_is_what_edgewatch_train_defaults_to() -> None:
+    # docs/models.md reports the evaluation's iforest figures as those of `edgewatch
+    # train`'s defaults: the two must not drift apart.
+    assert POINTWISE_IFOREST.smooth == RECIPE_SMOOTH
+    assert (POINTWISE_IFOREST.quantile, POINTWISE_IFOREST.margin) == (
         RECIPE_THRESHOLD.quantile,
         RECIPE_THRESHOLD.margin,
     )
     assert RECIPE_THRESHOLD.kind == "quantile"
+    assert EvalConfig().recipe.detector == "pca"  # the evaluation's fixed recipe

@@ -1,0 +1,131 @@
+"""Verdicts from scores: a fixed threshold, or a streaming one that adapts per sensor.
+
+A model's graph gives each reading a (smoothed) score; a *threshold policy* turns scores
+into verdicts and confidences. It is a wrapper around the score, never part of the graph
+(River's ``classify(score)``), so one graph can be judged by either policy:
+
+- ``StaticPolicy``: ``anomaly = score > threshold``, confidence calibrated against the
+  training scores (``shared.runtime.Calibration``);
+- ``AdaptivePolicy``: per sensor, an exponentially weighted mean ``mu`` and variance
+  ``var`` of ``u = log(1 + max(score, 0))`` (or of the score itself, ``transform
+  "identity"``), started from the training scores' and updated with every reading:
+  ``z = (u - mu) / sqrt(var)``, ``anomaly = z > k``, and after a verdict the sensor stays
+  quiet for ``refractory`` readings (one alarm per event, not one per reading). It adapts
+  to a sensor's slow drift without retraining; ``alpha`` sets how fast. Confidence is
+  ``1 - exp(-|z - k|) / 2``: 0.5 at the threshold, towards 1 either side.
+
+Per-sensor state is three floats and a counter, kept for at most ``max_sensors`` sensors
+(least recently seen forgotten first, as ``shared.features.FeatureState`` does). Updates
+run reading by reading in batch order, so streaming in any chunks equals one batch bit
+for bit. numpy only: the agent imports it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from edgewatch.shared.features import DEFAULT_MAX_SENSORS
+from edgewatch.shared.readings import BoolArray, FloatArray
+
+Transform = Literal["log1p", "identity"]
+MIN_VAR = 1e-12
+
+
+class Policy(Protocol):
+    """Turns one micro-batch of scores into verdicts and confidences; advances state."""
+
+    def judge(self, keys: Sequence[str], scores: FloatArray) -> tuple[BoolArray, FloatArray]: ...
+
+
+class StaticPolicy:
+    """``score > threshold``; ``calibrate`` maps scores to confidence."""
+
+    def __init__(self, threshold: float, calibrate: Callable[[FloatArray], FloatArray]) -> None:
+        self.threshold = threshold
+        self._calibrate = calibrate
+
+    def judge(self, keys: Sequence[str], scores: FloatArray) -> tuple[BoolArray, FloatArray]:
+        return np.asarray(scores > self.threshold, dtype=np.bool_), self._calibrate(scores)
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveSpec:
+    """The knobs of ``AdaptivePolicy`` and its starting point (from the training scores)."""
+
+    k: float
+    alpha: float
+    refractory: int
+    transform: Transform
+    mean: float
+    var: float
+
+    def __post_init__(self) -> None:
+        if not (self.k > 0 and 0 < self.alpha < 1 and self.refractory >= 0):
+            raise ValueError("adaptive threshold needs k > 0, 0 < alpha < 1, refractory >= 0")
+        if not (math.isfinite(self.mean) and math.isfinite(self.var) and self.var >= 0):
+            raise ValueError("adaptive threshold needs a finite start mean and variance")
+
+
+def transform(scores: FloatArray, kind: Transform) -> FloatArray:
+    """The scale the adaptive statistics live on: ``log1p`` tames heavy-tailed scores."""
+    if kind == "identity":
+        return np.asarray(scores, dtype=np.float64)
+    return np.asarray(np.log1p(np.maximum(scores, 0.0)), dtype=np.float64)
+
+
+def start_of(train_scores: FloatArray, kind: Transform) -> tuple[float, float]:
+    """The starting mean and variance: those of the (transformed) training scores."""
+    u = transform(train_scores, kind)
+    return float(np.mean(u)), max(float(np.var(u)), MIN_VAR)
+
+
+class AdaptivePolicy:
+    """The streaming threshold of the module docstring. Not thread-safe (one worker)."""
+
+    STATE_BYTES = 4 * 8  # mean, var, quiet counter, last z: what one sensor costs
+
+    def __init__(self, spec: AdaptiveSpec, max_sensors: int | None = DEFAULT_MAX_SENSORS) -> None:
+        self.spec = spec
+        self.max_sensors = max_sensors
+        self._state: OrderedDict[str, list[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def judge(self, keys: Sequence[str], scores: FloatArray) -> tuple[BoolArray, FloatArray]:
+        spec = self.spec
+        u = transform(scores, spec.transform).tolist()
+        anomaly = np.zeros(len(u), dtype=np.bool_)
+        z_out = np.empty(len(u))
+        for i, (key, value) in enumerate(zip(keys, u, strict=True)):
+            state = self._state.pop(key, None)
+            if state is None:
+                state = [spec.mean, max(spec.var, MIN_VAR), 0.0]
+            mean, var, quiet = state
+            z = (value - mean) / math.sqrt(var)
+            if z > spec.k and quiet <= 0:
+                anomaly[i] = True
+                quiet = float(spec.refractory)
+            else:
+                quiet -= 1.0
+            d = value - mean
+            mean += spec.alpha * d
+            var = max((1.0 - spec.alpha) * (var + spec.alpha * d * d), MIN_VAR)
+            z_out[i] = z
+            self._remember(key, [mean, var, quiet])
+        confidence = 1.0 - np.exp(-np.abs(z_out - spec.k)) / 2.0
+        # A reading above k but silenced by the refractory period is not a confident normal.
+        confidence[(z_out > spec.k) & ~anomaly] = 0.5
+        return anomaly, confidence
+
+    def _remember(self, key: str, state: list[float]) -> None:
+        self._state[key] = state
+        if self.max_sensors is not None:
+            while len(self._state) > self.max_sensors:
+                self._state.popitem(last=False)
