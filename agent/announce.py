@@ -32,16 +32,23 @@ def build_hello(agent: Agent) -> Hello:
         tier=s.tier,
         latitude=s.latitude,
         longitude=s.longitude,
-        capabilities=[
-            "rules",
-            "onnx",
-            "outbox",
-            "mqtt5" if agent.uplink.protocol == "5" else "mqtt3",
-        ],
+        capabilities=capabilities_of(agent),
         models=models_of(agent),
         sensors=len(agent.source.sensors),
         epoch=agent.outbox.epoch,
+        capacity=s.capacity,
     )
+
+
+def capabilities_of(agent: Agent) -> list[str]:
+    """What the coordinator may ask of this agent: follow assignments, read site sensors."""
+    s = agent.settings
+    found = ["rules", "onnx", "outbox", "mqtt5" if agent.uplink.protocol == "5" else "mqtt3"]
+    if s.source == "assigned":
+        found.append("assigned")
+        if s.site_broker:
+            found.append("site")
+    return found
 
 
 def build_heartbeat(agent: Agent) -> Heartbeat:

@@ -21,7 +21,7 @@ from edgewatch.shared.codec import decode
 from edgewatch.shared.desired import DesiredState
 from edgewatch.shared.errors import PayloadError
 from edgewatch.shared.ratelog import RateLimitedLog
-from edgewatch.shared.schemas import ModelRef, ReportedState
+from edgewatch.shared.schemas import MAX_ASSIGNED, ModelRef, ReportedState
 
 log = logging.getLogger(__name__)
 MAX_DESIRED_BYTES = 2 * 1024 * 1024
@@ -85,16 +85,21 @@ class ControlPlane:
             self.apply(desired)
 
     def reported(self, models: dict[str, ModelRef]) -> ReportedState:
+        gaps: dict[str, int] = {}
+        bad: dict[str, dict[str, int]] = {}
         if isinstance(self.source, AssignableSource):
             active = self.source.active()
+            gaps, bad = self.source.problems()
         else:
             active = sorted(s.sensor_id for s in self.source.sensors)
         return ReportedState(
             generation=self.generation,
-            active_sensors=active[:2000],
+            active_sensors=active[:MAX_ASSIGNED],
             models=models,
             errors=[e[:200] for e in self.errors],
             refused=dict(self.refused),
+            gaps={s: n for s, n in list(gaps.items())[:MAX_ASSIGNED] if n},
+            bad_payloads=dict(list(bad.items())[:MAX_ASSIGNED]),
         )
 
     def _check(self, desired: DesiredState) -> list[str]:

@@ -33,7 +33,7 @@ from edgewatch.agent.errors import OutboxFull
 from edgewatch.agent.health import HealthProbe
 from edgewatch.agent.outbox import AckedChunk, Chunk, Outbox
 from edgewatch.agent.settings import AgentSettings
-from edgewatch.agent.sources.base import Source
+from edgewatch.agent.sources.base import AssignableSource, Source
 from edgewatch.agent.uplink import LinkDown, LinkUp, Uplink
 from edgewatch.agent.window import Lane, SendWindow
 from edgewatch.shared.clock import SYSTEM, Clock
@@ -132,6 +132,8 @@ class Agent:
                     break
         finally:
             self._commit_pending()
+            if isinstance(self.source, AssignableSource):
+                self.source.close()
             self.uplink.stop()
             self.outbox.close()
         return 0

@@ -8,6 +8,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from edgewatch.shared.desired import DEFAULT_ANOMALY_PROBABILITY, DEFAULT_MEAN_EPISODE_S
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.mqtt_options import BrokerAddress, merge_password
 from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX
@@ -22,19 +23,33 @@ class AgentSettings(BaseSettings):
         default=None, description="broker password (the URL keeps the user); prefer the -file form"
     )
     data_dir: Path = Field(default=Path("var/agent"), description="outbox and model store")
-    source: Literal["simulate", "csv"] = Field(default="simulate", description="reading source")
+    source: Literal["simulate", "csv", "assigned"] = Field(
+        default="simulate",
+        description="reading source (assigned: the sensors the coordinator gives this agent)",
+    )
+    site_broker: str | None = Field(
+        default=None,
+        description="mqtt://host:port of the site broker real sensors publish to (assigned)",
+    )
+    capacity: int | None = Field(
+        default=None, ge=0, le=2000, description="at most this many assigned sensors"
+    )
     sensors: int = Field(default=50, ge=1, le=100_000, description="simulated sensors")
     sensor_offset: int = Field(default=0, ge=0, description="first simulated sensor number")
     rate: float = Field(default=100.0, ge=0, description="readings/s in total (0: unpaced)")
     count: int | None = Field(default=None, ge=0, description="stop after exactly N readings")
     seed: int | None = Field(default=None, description="simulator seed (deterministic values)")
-    # The notebook used 0.05 per reading, which leaves ~60 % of readings anomalous at 1 Hz
-    # per sensor; 0.005 gives ~13 %, closer to a fleet worth monitoring.
+    # One default with the simulator's own (fleet_model.DEFAULT_ANOMALY_PROBABILITY).
     anomaly_probability: float = Field(
-        default=0.005, ge=0, le=1, description="simulator: chance per reading an episode starts"
+        default=DEFAULT_ANOMALY_PROBABILITY,
+        ge=0,
+        le=1,
+        description="simulator: chance per reading an episode starts",
     )
     mean_episode_s: float = Field(
-        default=30.0, gt=0, description="simulator: mean anomaly episode length (simulated s)"
+        default=DEFAULT_MEAN_EPISODE_S,
+        gt=0,
+        description="simulator: mean anomaly episode length (simulated s)",
     )
     csv: list[Path] = Field(default_factory=list, description="CSV file(s) to replay")
     csv_sep: str | None = Field(default=None, description="CSV separator (default: sniffed)")

@@ -61,6 +61,11 @@ class CoordinatorMetrics:
             "edgewatch_ingest_queue_depth", "Messages waiting for the ingest worker", registry=r
         )
         self.agents_online = Gauge("edgewatch_agents_online", "Agents online", registry=r)
+        self.agents_not_converged = Gauge(
+            "edgewatch_agents_not_converged",
+            "Agents behind their desired state for longer than --converge-timeout-s",
+            registry=r,
+        )
 
     def bind(self, queue_depth: Callable[[], float], agents_online: Callable[[], float]) -> None:
         """Read the two gauges from live state at scrape time."""

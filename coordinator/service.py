@@ -14,8 +14,11 @@ import time
 from typing import Literal
 
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker
+from edgewatch.coordinator.fleet.assignment.registry import make_strategy
+from edgewatch.coordinator.fleet.duty import DutySettings, FleetDuty
 from edgewatch.coordinator.fleet.registry import FleetRegistry
 from edgewatch.coordinator.fleet.sensors import SensorActivityConsumer
+from edgewatch.coordinator.fleet.simulated import register_simulated_fleet
 from edgewatch.coordinator.ingest.feed import CommittedFeed, ConsumerRunner
 from edgewatch.coordinator.ingest.inbox import Inbox
 from edgewatch.coordinator.ingest.judge import Inbound, Limits
@@ -46,6 +49,7 @@ class CoordinatorService:
         self.broker: EmbeddedBroker | None = None
         self.link: MqttLink | None = None
         self.worker: IngestWorker | None = None
+        self.fleet_duty: FleetDuty | None = None
         self.feed = CommittedFeed()
         # Followers of the committed feed, each with its durable watermark in the store.
         self.consumers = [ConsumerRunner(SensorActivityConsumer(self.store), self.store, self.feed)]
@@ -58,7 +62,13 @@ class CoordinatorService:
         port = self.settings.embedded_port
         if port is not None:
             self.broker = _start_embedded(port)
-        self.link = MqttLink(self._address(), self._link_options(), on_message=self._enqueue)
+        self.link = MqttLink(
+            self._address(),
+            self._link_options(),
+            on_message=self._enqueue,
+            on_connect=self._link_up,
+        )
+        self.fleet_duty = self._fleet_duty(self.link)
         self.worker = IngestWorker(
             inbox=self.inbox,
             store=self.store,
@@ -69,11 +79,13 @@ class CoordinatorService:
             metrics=self.metrics,
             feed=self.feed,
             drain_max=self.settings.drain_max,
+            handover=self.fleet_duty.handover_sensors,
         )
         for consumer in self.consumers:
             consumer.start()  # catches up from its watermark first
         self.worker.start()
         self.link.start()
+        self.fleet_duty.start()
         log.info("coordinator ingesting from %s into %s", self.broker_url, self.settings.db)
 
     def stop(self) -> None:
@@ -81,6 +93,8 @@ class CoordinatorService:
         if self._stopped:
             return
         self._stopped = True
+        if self.fleet_duty is not None:
+            self.fleet_duty.stop()
         if self.worker is not None:
             self.worker.stop()  # closes the inbox, commits and acks what was queued
         for consumer in self.consumers:
@@ -131,6 +145,44 @@ class CoordinatorService:
             max_inflight=256,
             subscriptions=tuple((f, 1) for f in filters),
         )
+
+    def _fleet_duty(self, link: MqttLink) -> FleetDuty:
+        s = self.settings
+        try:
+            strategy = make_strategy(s.assignment)
+        except ValueError as exc:
+            raise ConfigError(f"--assignment: {exc}") from exc
+        if s.simulated_fleet:
+            new = register_simulated_fleet(
+                self.store, s.simulated_fleet, s.seed, s.sim_rate_hz, time.time()
+            )
+            log.info("simulated fleet: %d sensors (%d new)", s.simulated_fleet, new)
+
+        def publish(agent_id: str, document: bytes) -> None:
+            # Retained: an agent that (re)connects is handed its current desired state.
+            # Unsent while the link is down: every document is republished on connect.
+            link.publish(self.topics.desired(agent_id), document, qos=1, retain=True)
+
+        duty = FleetDuty(
+            store=self.store,
+            fleet=self.fleet,
+            strategy=strategy,
+            publish=publish,
+            settings=DutySettings(
+                timeout_s=s.agent_timeout_s,
+                hold_down_s=s.hold_down_s,
+                handover_timeout_s=s.handover_timeout_s,
+                converge_timeout_s=s.converge_timeout_s,
+            ),
+            on_stuck=self.metrics.agents_not_converged.set,
+        )
+        self.fleet.on_change(duty.wake)
+        return duty
+
+    def _link_up(self, session_present: bool) -> None:
+        # paho's network thread: only signal. The duty republishes from its own thread.
+        if self.fleet_duty is not None:
+            self.fleet_duty.republish()
 
     def _enqueue(self, topic: str, payload: bytes, retained: bool) -> None:
         # paho's network thread: hand off and return; everything else is the worker's.

@@ -68,6 +68,30 @@ class CoordinatorSettings(BaseSettings):
         default=3600, ge=1, description="broker keeps our queue this long while we are down"
     )
     keepalive: int = Field(default=10, ge=2, le=600, description="MQTT keepalive seconds")
+    assignment: str = Field(
+        default="consistent_hash",
+        description="sensor assignment strategy: round_robin, least_loaded, geo_proximity, "
+        "consistent_hash",
+    )
+    simulated_fleet: int = Field(
+        default=0, ge=0, le=100_000, description="register N simulated sensors SENSOR_000.."
+    )
+    seed: int = Field(default=42, ge=0, description="seed of the simulated fleet")
+    sim_rate_hz: float = Field(
+        default=1.0, gt=0, le=1000, description="readings/s of each simulated sensor"
+    )
+    agent_timeout_s: float = Field(
+        default=15.0, gt=0, description="an agent silent this long is lost (its sensors move)"
+    )
+    hold_down_s: float = Field(
+        default=30.0, ge=0, description="a lost agent that returns gets sensors after this"
+    )
+    handover_timeout_s: float = Field(
+        default=30.0, gt=0, description="a planned move's old owner lets go after this at most"
+    )
+    converge_timeout_s: float = Field(
+        default=30.0, gt=0, description="an agent behind its desired state this long is stuck"
+    )
 
     @field_validator("broker")
     @classmethod

@@ -23,6 +23,8 @@ class CountersOut(BaseModel):
     anomalies_stored: int
     # Readings whose key the store already held with other content (kept in quarantine).
     conflicts: int
+    # Readings of a sensor that just changed owner, already stored from its other owner.
+    handover_duplicates: int
     rejected: dict[str, int]
 
 
@@ -44,6 +46,7 @@ def counters_out(c: IngestCounters) -> CountersOut:
         duplicates_dropped=c.duplicates_dropped,
         anomalies_stored=c.anomalies_stored,
         conflicts=c.conflicts,
+        handover_duplicates=c.handover_duplicates,
         rejected=dict(sorted(c.rejected.items())),
     )
 

@@ -16,6 +16,10 @@ KINDS: dict[str, tuple[str, str]] = {
     ),
     "recovery": ("edgewatch.coordinator.bench.recovery", "drain of an offline agent's backlog"),
     "ingest": ("edgewatch.coordinator.bench.ingest", "the coordinator's ingest alone"),
+    "fleet": (
+        "edgewatch.coordinator.bench.fleet",
+        "assignment: balance, moves on join, reassignment after a loss, convergence",
+    ),
 }
 
 

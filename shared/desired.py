@@ -42,6 +42,8 @@ from edgewatch.shared.schemas import (
 )
 
 __all__ = [
+    "DEFAULT_ANOMALY_PROBABILITY",
+    "DEFAULT_MEAN_EPISODE_S",
     "MAX_ASSIGNED",
     "AssignedSensor",
     "ConfigOverrides",
@@ -58,6 +60,9 @@ SiteTopic = Annotated[
     str, StringConstraints(pattern=r"^[^+#\x00/][^+#\x00]{0,190}[^+#\x00/]$|^[^+#\x00/]$")
 ]
 Rate = Annotated[float, Field(gt=0, le=1000)]
+# The simulator's episode process by default (agent.sources.fleet_model uses these).
+DEFAULT_ANOMALY_PROBABILITY = 0.005
+DEFAULT_MEAN_EPISODE_S = 30.0
 
 
 class SimulatedSource(WireModel):
@@ -66,8 +71,8 @@ class SimulatedSource(WireModel):
     number: Count  # the sensor's number in the simulated fleet: its type, place, base values
     rate_hz: Rate
     t0: Timestamp  # reading j is due at t0 + j / rate_hz
-    anomaly_probability: Unit = 0.005
-    mean_episode_s: float = Field(default=30.0, gt=0, le=86_400)
+    anomaly_probability: Unit = DEFAULT_ANOMALY_PROBABILITY
+    mean_episode_s: float = Field(default=DEFAULT_MEAN_EPISODE_S, gt=0, le=86_400)
 
 
 class SiteSource(WireModel):

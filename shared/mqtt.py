@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import paho.mqtt.client as paho
@@ -106,6 +106,7 @@ class MqttLink:
         self.disconnects = 0
         self.connected_since: float | None = None
         self.last_error: str | None = None
+        self._subs_lock = threading.Lock()
         self.refused_publishes = 0
         self.last_refusal: Refusal | None = None
 
@@ -182,6 +183,26 @@ class MqttLink:
                 self._unanswered[mid] = topic
         if early is not None:
             self._record_answer(topic, early)
+
+    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        """Subscribe now (when connected) and after every reconnect.
+
+        The filter joins ``options.subscriptions``, which every (re)connect subscribes
+        to; a SUBSCRIBE racing a reconnect is at worst sent twice (the broker keeps one).
+        """
+        with self._subs_lock:
+            subs = dict(self.options.subscriptions)
+            subs[topic_filter] = qos
+            self.options = replace(self.options, subscriptions=tuple(subs.items()))
+            self._client.subscribe(topic_filter, qos=qos)  # NO_CONN while down: replayed
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Stop receiving ``topic_filter``, now and after reconnects."""
+        with self._subs_lock:
+            subs = dict(self.options.subscriptions)
+            subs.pop(topic_filter, None)
+            self.options = replace(self.options, subscriptions=tuple(subs.items()))
+            self._client.unsubscribe(topic_filter)
 
     def drop(self) -> None:
         """Close the socket abruptly (tests and the watchdog use it to force a resync)."""

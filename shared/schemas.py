@@ -201,6 +201,12 @@ class ReportedState(WireModel):
     errors: list[ShortText] = Field(default_factory=list, max_length=32)
     # Desired states refused since start, by reason (stale, wrong_agent, schema...).
     refused: dict[ShortText, Count] = Field(default_factory=dict, max_length=32)
+    # Per assigned sensor since start: readings missed (the agent stalled past its
+    # catch-up bound, a site sensor's publish lost) and site payloads refused by reason.
+    gaps: dict[SensorId, Count] = Field(default_factory=dict, max_length=MAX_ASSIGNED)
+    bad_payloads: dict[SensorId, dict[ShortText, Count]] = Field(
+        default_factory=dict, max_length=MAX_ASSIGNED
+    )
 
 
 class Heartbeat(WireModel):

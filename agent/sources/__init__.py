@@ -1,17 +1,44 @@
-"""Reading sources: the simulated fleet and CSV replay, behind one ``Source`` contract."""
+"""Reading sources behind one ``Source`` contract: the simulated fleet, CSV replay and the
+sensors the coordinator assigns (simulated on their own clock, or read from a site broker).
+"""
 
 from __future__ import annotations
 
-from edgewatch.agent.settings import AgentSettings
-from edgewatch.agent.sources.base import Pacer, SensorInfo, Source
+from typing import TYPE_CHECKING
+
+from edgewatch.agent.sources.assigned import AssignedSource, open_assigned
+from edgewatch.agent.sources.base import AssignableSource, Pacer, SensorInfo, Source
 from edgewatch.agent.sources.csv_replay import CsvReplay
 from edgewatch.agent.sources.simulator import Simulator
 
-__all__ = ["CsvReplay", "Pacer", "SensorInfo", "Simulator", "Source", "open_source"]
+if TYPE_CHECKING:  # the settings import the simulator's defaults from this package
+    from edgewatch.agent.settings import AgentSettings
+
+__all__ = [
+    "AssignableSource",
+    "AssignedSource",
+    "CsvReplay",
+    "Pacer",
+    "SensorInfo",
+    "Simulator",
+    "Source",
+    "open_source",
+]
 
 
 def open_source(settings: AgentSettings, start: int = 0) -> Source:
-    """The source ``settings`` describe, resumed at reading ``start`` of its stream."""
+    """The source ``settings`` describe, resumed at reading ``start`` of its stream.
+
+    An assigned source starts with no sensors: the agent's desired state gives them.
+    """
+    if settings.source == "assigned":
+        return open_assigned(
+            site_broker=settings.site_broker,
+            client_id=f"{settings.id}-site",
+            start=start,
+            protocol=settings.mqtt_version,
+            keepalive=settings.keepalive,
+        )
     if settings.source == "csv":
         return CsvReplay(
             settings.csv,

@@ -72,6 +72,14 @@ class AssignableSource(Source, Protocol):
         """Ids of the sensors running now, sorted."""
         ...
 
+    def problems(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """Per sensor, readings missed (gaps) and site payloads refused by reason."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what the source holds open (a site broker link)."""
+        ...
+
 
 class Pacer:
     """Token-bucket pacing against a monotonic clock, started by the first ``take``.

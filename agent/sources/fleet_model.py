@@ -8,9 +8,13 @@ rate)`` (the rate sets the simulated clock, hence episode lengths in readings):
 * sensor attributes from ``rng([seed, ATTR, i // 1024])``: a property of sensor number
   ``i`` alone, so agents sharing a seed describe one consistent fleet (``build_fleet``);
 * anomaly episodes from ``rng([seed, EPISODE, i, chunk])``: each sensor's own schedule,
-  walked chunk by chunk (``_EpisodeTrack``);
+  walked chunk by chunk (``EpisodeTrack``);
 * noise from ``rng([seed, NOISE, offset, S, round])`` per round of about 8k readings
   (``RoundGenerator``).
+
+A sensor on its own clock (``agent.sources.sensor_clock``, an assigned simulated sensor)
+shares the first two and draws its noise per sensor: ``rng([seed, CLOCK_NOISE, i, block])``.
+Both go through ``synthesize`` (noise, the notebook's effects, status, clipping, rounding).
 
 Nothing depends on poll sizes or timing, and generating the round that holds reading
 ``k`` only costs a cheap walk over episode chunks. ``agent.sources.simulator`` serves
@@ -19,6 +23,7 @@ these rounds as a ``Source``. See docs/sources.md for the model.
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -27,6 +32,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edgewatch.agent.sources.base import SensorInfo
+from edgewatch.shared.desired import DEFAULT_ANOMALY_PROBABILITY as DEFAULT_ANOMALY_PROBABILITY
+from edgewatch.shared.desired import DEFAULT_MEAN_EPISODE_S as DEFAULT_MEAN_EPISODE_S
 from edgewatch.shared.readings import SIM_METRICS, FloatArray
 
 IntArray = npt.NDArray[np.int64]
@@ -34,13 +41,13 @@ ROUND_TARGET = 8192  # readings per generated round: big enough to amortise nump
 _EPISODE_CHUNK = 256  # episodes drawn per generator call while walking a schedule
 _ATTR_BLOCK = 1024  # sensors whose attributes one generator call draws
 _TAG_ATTR, _TAG_EPISODE, _TAG_NOISE = 1, 2, 3
+TAG_CLOCK_NOISE = 4  # noise of a sensor on its own clock (agent.sources.sensor_clock)
 # The one default of the simulator's episode process, used by SimConfig, Simulator,
 # expected_stream and the agent's settings alike. Per reading, while normal: at one
 # reading per second per sensor and 30 s episodes about 13 % of readings are anomalous
 # (the notebook's 0.05 gave ~60 %); the share grows with the per-sensor rate, since an
 # episode lasts simulated seconds (see docs/sources.md for the formula).
-DEFAULT_ANOMALY_PROBABILITY = 0.005
-DEFAULT_MEAN_EPISODE_S = 30.0
+# (defined with the wire schema of simulated sensors, shared.desired, which says the same)
 SENSOR_TYPES = ("industrial", "environmental", "automotive", "medical")
 _STATUS = np.array(["normal", "warning", "alert"], dtype=object)
 # Episode kinds, in the order they are drawn; "multiple" applies all three effects.
@@ -87,19 +94,10 @@ class SimFleet:
 def build_fleet(seed: int, sensors: int, offset: int = 0) -> SimFleet:
     """Sensor ``i``'s type, base values and place: a pure function of ``(seed, i)``."""
     numbers = np.arange(offset, offset + sensors)
-    blocks: dict[int, tuple[npt.NDArray[np.int64], FloatArray, FloatArray]] = {}
-    for b in np.unique(numbers // _ATTR_BLOCK).tolist():
-        rng = np.random.default_rng([seed, _TAG_ATTR, b])
-        kinds = rng.integers(0, len(SENSOR_TYPES), _ATTR_BLOCK)
-        base = rng.normal(
-            [25.0, 60.0, 1013.0, 0.5, 100.0], [5.0, 15.0, 20.0, 0.1, 20.0], (_ATTR_BLOCK, 5)
-        )
-        place = rng.uniform([-90.0, -180.0], [90.0, 180.0], (_ATTR_BLOCK, 2))
-        blocks[b] = (kinds, base, place)
     infos: list[SensorInfo] = []
     rows: list[FloatArray] = []
     for i in numbers.tolist():
-        kinds, base, place = blocks[i // _ATTR_BLOCK]
+        kinds, base, place = _attributes(seed, i // _ATTR_BLOCK)
         at = i % _ATTR_BLOCK
         sensor_type = SENSOR_TYPES[int(kinds[at])]
         lat, lon = float(place[at, 0]), float(place[at, 1])
@@ -108,23 +106,44 @@ def build_fleet(seed: int, sensors: int, offset: int = 0) -> SimFleet:
     return SimFleet(infos, np.vstack(rows))
 
 
-class _EpisodeTrack:
+@functools.lru_cache(maxsize=16)
+def _attributes(seed: int, block: int) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Types, base values and places of sensors ``block * 1024 ..`` (cached: sensors on
+    their own clock ask for one sensor at a time). Read-only: the cache shares them."""
+    rng = np.random.default_rng([seed, _TAG_ATTR, block])
+    kinds = rng.integers(0, len(SENSOR_TYPES), _ATTR_BLOCK)
+    base = rng.normal(
+        [25.0, 60.0, 1013.0, 0.5, 100.0], [5.0, 15.0, 20.0, 0.1, 20.0], (_ATTR_BLOCK, 5)
+    )
+    place = rng.uniform([-90.0, -180.0], [90.0, 180.0], (_ATTR_BLOCK, 2))
+    for array in (kinds, base, place):
+        array.setflags(write=False)
+    return kinds, base, place
+
+
+class EpisodeTrack:
     """One sensor's episodes as ``[start, end)`` runs of its reading numbers.
 
     The notebook's process is a renewal process: while normal, each reading starts an
     episode with probability p (so the normal gap is geometric); an episode lasts while
     ``t - t_start <= Exp(mean)`` in simulated time. Cycles are drawn in fixed chunks from
     a generator keyed by the chunk number, so the schedule never depends on who asks.
-    Queries must move forward (they do: rounds are generated in order).
+
+    Chunk ``c`` starts where chunk ``c - 1`` ends, so finding the chunk that holds
+    reading ``j`` walks the chunks before it once (two draws of 256 values each, about
+    60k readings per chunk with the defaults); the boundaries found are kept, so later
+    queries anywhere behind the furthest one, backwards too, load one chunk directly.
     """
 
-    __slots__ = ("_chunk", "_codes", "_config", "_end", "_ends", "_number", "_starts")
+    __slots__ = ("_bounds", "_chunk", "_codes", "_config", "_ends", "_number", "_starts")
 
     def __init__(self, config: SimConfig, number: int) -> None:
         self._config = config
         self._number = number
-        self._chunk = -1
-        self._end = 0  # reading number where the next chunk's first gap begins
+        self._chunk = -1  # the chunk whose episodes are loaded
+        # _bounds[c]: reading number where chunk c's first gap begins (chunk c holds
+        # the episodes of [_bounds[c], _bounds[c + 1])).
+        self._bounds: list[int] = [0]
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._codes: list[int] = []
@@ -132,29 +151,102 @@ class _EpisodeTrack:
     def paint(self, row: IntArray, j0: int) -> None:
         """Write each reading's episode code (0: none) into ``row`` for ``j0 ..``."""
         j1 = j0 + len(row)
+        self._seek(j0)
         while True:
             i = bisect_right(self._ends, j0)
             while i < len(self._starts) and self._starts[i] < j1:
                 row[max(self._starts[i], j0) - j0 : min(self._ends[i], j1) - j0] = self._codes[i]
                 i += 1
-            if self._end >= j1:
+            if self._bounds[self._chunk + 1] >= j1:
                 return
-            self._next_chunk()
+            self._load(self._chunk + 1)
 
-    def _next_chunk(self) -> None:
+    def _seek(self, j: int) -> None:
+        """Load the chunk that holds reading ``j``."""
+        c = self._chunk
+        if c >= 0 and self._bounds[c] <= j < self._bounds[c + 1]:
+            return
+        if j < self._bounds[-1]:
+            self._load(bisect_right(self._bounds, j) - 1)
+            return
+        while True:  # walk on from the furthest chunk known, keeping where each ends
+            chunk = len(self._bounds) - 1
+            rng = self._rng(chunk)
+            gaps, lengths = self._cycles(rng)
+            end = self._bounds[chunk] + int((gaps + lengths).sum())
+            if j < end:
+                self._fill(chunk, rng, gaps, lengths)
+                return
+            self._bounds.append(end)
+
+    def _rng(self, chunk: int) -> np.random.Generator:
+        return np.random.default_rng([self._config.seed, _TAG_EPISODE, self._number, chunk])
+
+    def _cycles(self, rng: np.random.Generator) -> tuple[IntArray, IntArray]:
+        """The chunk's normal gaps and episode lengths, in readings (its first draws)."""
         cfg = self._config
-        self._chunk += 1
-        rng = np.random.default_rng([cfg.seed, _TAG_EPISODE, self._number, self._chunk])
         gaps = rng.geometric(cfg.anomaly_probability, _EPISODE_CHUNK) - 1
         seconds = rng.exponential(cfg.mean_episode_s, _EPISODE_CHUNK)
         lengths = np.floor(seconds * cfg.sensor_hz).astype(np.int64) + 1
+        return gaps, lengths
+
+    def _load(self, chunk: int) -> None:
+        rng = self._rng(chunk)
+        self._fill(chunk, rng, *self._cycles(rng))
+
+    def _fill(
+        self, chunk: int, rng: np.random.Generator, gaps: IntArray, lengths: IntArray
+    ) -> None:
+        """Make ``chunk`` the loaded one; ``rng`` has drawn its gaps and lengths."""
         kinds = rng.integers(0, len(KINDS), _EPISODE_CHUNK)
         signs = rng.integers(0, 4, _EPISODE_CHUNK)  # bit 0: temperature up, bit 1: power up
-        ends = self._end + np.cumsum(gaps + lengths)
+        ends = self._bounds[chunk] + np.cumsum(gaps + lengths)
+        self._chunk = chunk
         self._starts = (ends - lengths).tolist()
         self._ends = ends.tolist()
         self._codes = (1 + kinds * 4 + signs).tolist()
-        self._end = self._ends[-1]
+        if len(self._bounds) == chunk + 1:
+            self._bounds.append(self._ends[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Synth:
+    """Generated readings, flat in reading order: metric values, status code, label."""
+
+    values: FloatArray  # (metric of SIM_METRICS, reading)
+    status: IntArray  # 0 normal, 1 warning, 2 alert
+    label: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    @property
+    def metrics(self) -> dict[str, FloatArray]:
+        return dict(zip(SIM_METRICS, self.values, strict=True))
+
+    def status_names(self) -> list[str | None]:
+        names: list[str | None] = _STATUS[self.status].tolist()
+        return names
+
+    def labels(self) -> list[int | None]:
+        labels: list[int | None] = self.label.astype(np.int64).tolist()
+        return labels
+
+    def slice(self, a: int, b: int) -> Synth:
+        """Readings ``a .. b - 1`` (views, not copies)."""
+        return Synth(self.values[:, a:b], self.status[a:b], self.label[a:b])
+
+    def take(self, index: npt.NDArray[np.intp]) -> Synth:
+        """The readings at ``index``, in that order."""
+        return Synth(self.values[:, index], self.status[index], self.label[index])
+
+    @staticmethod
+    def concat(pieces: list[Synth]) -> Synth:
+        return Synth(
+            np.concatenate([p.values for p in pieces], axis=1),
+            np.concatenate([p.status for p in pieces]),
+            np.concatenate([p.label for p in pieces]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +268,7 @@ class RoundGenerator:
         self.config = config
         self.fleet: SimFleet = build_fleet(config.seed, config.sensors, config.sensor_offset)
         first = config.sensor_offset
-        self._tracks = [_EpisodeTrack(config, first + s) for s in range(config.sensors)]
+        self._tracks = [EpisodeTrack(config, first + s) for s in range(config.sensors)]
 
     def round(self, r: int) -> Round:
         cfg = self.config
@@ -186,26 +278,37 @@ class RoundGenerator:
             for s, track in enumerate(self._tracks):
                 track.paint(codes[s], r * rlen)
         rng = np.random.default_rng([cfg.seed, _TAG_NOISE, cfg.sensor_offset, cfg.sensors, r])
-        noise = rng.standard_normal((5, rlen, cfg.sensors)) * _NOISE_SD[:, None, None]
-        values = self.fleet.base.T[:, None, :] + noise  # (metric, j, sensor): reading order
-        magnitude = rng.random((3, rlen, cfg.sensors))
-        label = _apply_episodes(values, codes.T, magnitude)
-        status = _status(values, label)
-        metrics: dict[str, FloatArray] = {}
-        for m, name in enumerate(SIM_METRICS):
-            clipped = np.clip(values[m], *_CLIP[m])
-            metrics[name] = np.round(clipped, _DECIMALS[m]).ravel()
+        # (metric, j, sensor): reading order once raveled
+        synth = synthesize(self.fleet.base.T[:, None, :], codes.T, rng)
         ids = [s.sensor_id for s in self.fleet.sensors]
         types = [s.sensor_type for s in self.fleet.sensors]
-        labels: list[int | None] = list(label.ravel().astype(np.int64).tolist())
         return Round(
             first=r * rlen * cfg.sensors,
             sensor_id=ids * rlen,
             sensor_type=types * rlen,
-            metrics=metrics,
-            status=_STATUS[status.ravel()].tolist(),
-            label=labels,
+            metrics=synth.metrics,
+            status=synth.status_names(),
+            label=synth.labels(),
         )
+
+
+def synthesize(base: FloatArray, codes: IntArray, rng: np.random.Generator) -> Synth:
+    """Readings of the notebook's model for episode ``codes`` (any shape), from ``rng``.
+
+    ``base`` broadcasts against ``(5, *codes.shape)``. Draws, in this order: the noise
+    (``standard_normal``, 5 per reading) and the effect sizes (``random``, 3 per
+    reading); then the effects, the status rule, clipping and rounding.
+    """
+    sd = _NOISE_SD.reshape((5,) + (1,) * codes.ndim)
+    noise = rng.standard_normal((5, *codes.shape)) * sd
+    values = base + noise
+    magnitude = rng.random((3, *codes.shape))
+    label = _apply_episodes(values, codes, magnitude)
+    status = _status(values, label)
+    out = np.empty((len(SIM_METRICS), codes.size))
+    for m in range(len(SIM_METRICS)):
+        out[m] = np.round(np.clip(values[m], *_CLIP[m]), _DECIMALS[m]).ravel()
+    return Synth(out, status.ravel(), label.ravel())
 
 
 def _apply_episodes(

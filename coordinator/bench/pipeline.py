@@ -157,7 +157,7 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
         )
         rss = _watch(agent, args.timeout)
         token = (db.parent / "api-token").read_text().strip()
-        announced = api_get(api_port, f"agents/{AGENT_ID}", token).get("models", {})
+        announced: dict[str, Any] = api_get(api_port, f"agents/{AGENT_ID}", token)["models"]
     finally:
         if agent is not None:
             stop(agent)

@@ -40,14 +40,25 @@ def wait_healthy(port: int, timeout: float) -> None:
     raise RuntimeError(f"coordinator not healthy at {url} within {timeout}s")
 
 
-def api_get(port: int, path: str, token: str) -> dict[str, Any]:
+def api_get(port: int, path: str, token: str) -> Any:
     """``GET /api/v1/PATH`` of a coordinator on localhost, as JSON."""
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/v1/{path}", headers={"Authorization": f"Bearer {token}"}
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
-        body: dict[str, Any] = json.loads(resp.read())
-        return body
+        return json.loads(resp.read())
+
+
+def api_post(port: int, path: str, token: str, body: Any) -> Any:
+    """``POST /api/v1/PATH`` with a JSON body, as JSON."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

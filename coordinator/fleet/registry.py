@@ -10,7 +10,7 @@ registry on disk never runs ahead of or behind the readings.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -35,6 +35,8 @@ class AgentRecord:
     models: dict[str, ModelRef] = field(default_factory=dict)
     heartbeat: dict[str, Any] | None = None
     heartbeat_at: float | None = None
+    capacity: int | None = None
+    capabilities: tuple[str, ...] = ()
 
 
 class FleetRegistry:
@@ -44,6 +46,11 @@ class FleetRegistry:
         self._agents = {r.id: r for r in records}
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (from the ingest thread: it must only signal) on every change."""
+        self._listeners.append(listener)
 
     def _touch(self, agent_id: str, now: float) -> AgentRecord:
         old = self._agents.get(agent_id)
@@ -53,8 +60,13 @@ class FleetRegistry:
 
     def _put(self, record: AgentRecord) -> None:
         with self._lock:
+            old = self._agents.get(record.id)
             self._agents[record.id] = record
             self._dirty.add(record.id)
+        # Results only touch last_seen: not worth waking anyone for.
+        if old is None or replace(old, last_seen=record.last_seen) != record:
+            for listener in self._listeners:
+                listener()
 
     def apply_hello(self, hello: Hello, now: float) -> None:
         rec = self._touch(hello.agent_id, now)
@@ -67,6 +79,8 @@ class FleetRegistry:
                 version=hello.version,
                 epoch=hello.epoch,
                 models=dict(hello.models),
+                capacity=hello.capacity,
+                capabilities=tuple(hello.capabilities),
             )
         )
 
@@ -112,6 +126,10 @@ class FleetRegistry:
     def online(self) -> int:
         with self._lock:
             return sum(1 for r in self._agents.values() if r.state == "online")
+
+    def all(self) -> list[AgentRecord]:
+        with self._lock:
+            return list(self._agents.values())
 
     def get(self, agent_id: str) -> AgentRecord | None:
         with self._lock:

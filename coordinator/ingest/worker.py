@@ -22,7 +22,7 @@ import hashlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edgewatch.coordinator import faults
@@ -90,6 +90,7 @@ class IngestWorker:
         drain_max: int = 64,
         backoff_s: float = 0.5,
         clock: Clock = SYSTEM,
+        handover: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         self._inbox, self._store, self._fleet = inbox, store, fleet
         self._topics, self._limits, self._acks = topics, limits, acks
@@ -98,6 +99,7 @@ class IngestWorker:
         self._drain_max = drain_max
         self._backoff_s = backoff_s
         self._clock = clock
+        self._handover = handover
         self._warn = RateLimitedLog(log, clock=clock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -168,6 +170,7 @@ class IngestWorker:
             batches=batches,
             refusals=[_refusal(r, inbound, now) for inbound, r in refused],
             agents=agents,
+            handover_sensors=self._handover() if self._handover and batches else frozenset(),
         )
         started = self._clock.monotonic()
         result = self._store.write(work)

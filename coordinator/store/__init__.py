@@ -2,34 +2,45 @@
 and the SQLite store (``sqlite``), the embedded default."""
 
 from edgewatch.coordinator.store.contract import (
+    CatalogStore,
     FeedStore,
     FleetStore,
+    PlanStore,
     ReadingStore,
     SensorStore,
     Store,
 )
 from edgewatch.coordinator.store.records import (
+    AssignmentEvent,
     BatchOutcome,
+    CatalogSensor,
     CommitResult,
     CounterSnapshot,
     FeedEntry,
     IngestCounters,
+    Placement,
     Quarantined,
     ReadingQuery,
     Refusal,
     SensorActivity,
+    StoredDesired,
     WriteSet,
 )
 from edgewatch.coordinator.store.sqlite.store import SqliteStore
 
 __all__ = [
+    "AssignmentEvent",
     "BatchOutcome",
+    "CatalogSensor",
+    "CatalogStore",
     "CommitResult",
     "CounterSnapshot",
     "FeedEntry",
     "FeedStore",
     "FleetStore",
     "IngestCounters",
+    "Placement",
+    "PlanStore",
     "Quarantined",
     "ReadingQuery",
     "ReadingStore",
@@ -38,5 +49,6 @@ __all__ = [
     "SensorStore",
     "SqliteStore",
     "Store",
+    "StoredDesired",
     "WriteSet",
 ]

@@ -5,7 +5,9 @@
     │                  records), reading queries, counters
     ├── FleetStore     the agents registry as last committed
     ├── FeedStore      the committed feed and its consumers' durable watermarks
-    └── SensorStore    per-sensor activity, written by the ``sensors`` feed consumer
+    ├── SensorStore    per-sensor activity, written by the ``sensors`` feed consumer
+    ├── CatalogStore   the sensor registry (what the fleet is to watch)
+    └── PlanStore      placements, desired states per agent, assignment events
 
 Assignments, models, alerts and aggregates join as further concerns when they land.
 ``tests/coordinator/store/test_contract.py`` runs one suite against every store.
@@ -17,17 +19,21 @@ for long (SQLite: WAL and a reader connection per query).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from edgewatch.coordinator.fleet.registry import AgentRecord
 from edgewatch.coordinator.store.records import (
+    AssignmentEvent,
+    CatalogSensor,
     CommitResult,
     CounterSnapshot,
     FeedEntry,
+    Placement,
     ReadingQuery,
     ReadingStamp,
     SensorActivity,
+    StoredDesired,
     WriteSet,
 )
 from edgewatch.shared.schemas import Result
@@ -92,7 +98,47 @@ class SensorStore(Protocol):
     def sensor(self, sensor_id: str) -> SensorActivity | None: ...
 
 
-class Store(ReadingStore, FleetStore, FeedStore, SensorStore, Protocol):
+class CatalogStore(Protocol):
+    """The sensor registry: every sensor the fleet is to watch."""
+
+    def register_sensors(self, sensors: Sequence[CatalogSensor]) -> int:
+        """Insert or update by ``sensor_id`` (a pin is kept unless given); how many were new."""
+        ...
+
+    def catalog(self) -> list[CatalogSensor]: ...
+
+    def catalog_sensor(self, sensor_id: str) -> CatalogSensor | None: ...
+
+    def pin_sensor(self, sensor_id: str, agent_id: str | None) -> bool:
+        """Pin (or unpin, with None); False if the sensor is not registered."""
+        ...
+
+
+class PlanStore(Protocol):
+    """Who watches what: placements, each agent's desired state, the events between."""
+
+    def placements(self) -> dict[str, Placement]: ...
+
+    def desired_states(self) -> dict[str, StoredDesired]: ...
+
+    def commit_plan(
+        self,
+        placements: Mapping[str, Placement],
+        desired: Sequence[StoredDesired],
+        events: Sequence[AssignmentEvent],
+    ) -> None:
+        """Replace the placements, upsert ``desired``, append ``events``: one transaction,
+        before anything is published, so a restarted coordinator republishes the same."""
+        ...
+
+    def assignment_events(self, after: int, limit: int) -> list[AssignmentEvent]: ...
+
+    def fleet_meta(self, key: str) -> str | None: ...
+
+    def set_fleet_meta(self, key: str, value: str) -> None: ...
+
+
+class Store(ReadingStore, FleetStore, FeedStore, SensorStore, CatalogStore, PlanStore, Protocol):
     """Everything the coordinator persists."""
 
     def ping(self) -> bool:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from edgewatch.coordinator.fleet.registry import AgentRecord
+from edgewatch.shared.desired import SensorSource
 from edgewatch.shared.schemas import ResultBatch
 
 MAX_QUERY_LIMIT = 10_000
@@ -51,6 +53,9 @@ class WriteSet:
     batches: Sequence[ResultBatch] = ()
     refusals: Sequence[Refusal] = ()
     agents: Sequence[AgentRecord] = ()
+    # Sensors that just changed owner: a reading of theirs that the store already holds
+    # by (sensor_id, ts) came from the other owner; it is acked, counted, stored once.
+    handover_sensors: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class BatchOutcome:
     duplicates: int
     conflicts: tuple[int, ...] = ()
     anomalies: int = 0
+    handover_duplicates: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class IngestCounters:
     duplicates_dropped: int = 0
     anomalies_stored: int = 0
     conflicts: int = 0
+    handover_duplicates: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
 
@@ -173,3 +180,57 @@ class SensorActivity:
     last_stored_at: float
     readings: int
     anomalies: int
+
+
+Tier = Literal["low", "medium", "high"]
+Origin = Literal["import", "api", "simulated", "reported"]
+
+
+@dataclass(frozen=True)
+class CatalogSensor:
+    """A sensor the fleet knows: what it is, where it is, how it is read, who must own it.
+
+    ``required_tier``: ``low`` if rules can judge it, ``medium``/``high`` if it needs a
+    model of that size. ``pinned_to``: an operator's choice of agent (``PUT /sensors``).
+    ``origin``: how it was registered (``edgewatch sensors import``, the API, the
+    coordinator's ``--simulated-fleet``, or reported by the agent that reads it).
+    """
+
+    sensor_id: str
+    sensor_type: str
+    source: SensorSource
+    latitude: float | None = None
+    longitude: float | None = None
+    required_tier: Tier = "low"
+    pinned_to: str | None = None
+    origin: Origin = "api"
+    registered_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class StoredDesired:
+    """One agent's desired state as published: its generation and exact bytes."""
+
+    agent_id: str
+    generation: int
+    issued_at: float
+    document: bytes
+
+
+@dataclass(frozen=True)
+class AssignmentEvent:
+    """A sensor changed owner (``from_agent`` None: first placement; ``to_agent`` None:
+    nobody can take it), and why."""
+
+    at: float
+    sensor_id: str
+    from_agent: str | None
+    to_agent: str | None
+    reason: str
+    event_id: int = 0
+
+
+@dataclass(frozen=True)
+class Placement:
+    agent_id: str
+    since: float

@@ -1,4 +1,9 @@
-"""``GET /api/v1/agents`` and ``/agents/{id}``: the fleet as the coordinator knows it."""
+"""``GET /api/v1/agents`` and ``/agents/{id}``: the fleet as the coordinator knows it.
+
+Each agent with what it was told to run (its desired state's generation and sensors)
+beside what it reports running (the generation it applied, its active sensors, errors),
+and whether the two agree (``converged``) or have disagreed for too long (``stuck``).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,21 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from edgewatch.coordinator.api.deps import StoreDep
+from edgewatch.coordinator.api.deps import ServiceDep, StoreDep
 from edgewatch.coordinator.errors import NotFoundError
 from edgewatch.coordinator.fleet.registry import AgentRecord, AgentState
-from edgewatch.shared.schemas import ModelRef
+from edgewatch.coordinator.service import CoordinatorService
+from edgewatch.coordinator.store import StoredDesired
+from edgewatch.shared.desired import DesiredState
+from edgewatch.shared.schemas import ModelRef, ReportedState
 
 router = APIRouter(prefix="/agents", tags=["agents"])
+
+
+class DesiredOut(BaseModel):
+    generation: int
+    issued_at: float | None
+    sensors: list[str]
 
 
 class AgentOut(BaseModel):
@@ -31,10 +45,32 @@ class AgentOut(BaseModel):
     scorer: str | None
     models: dict[str, ModelRef]
     readings_stored: int
+    capacity: int | None
+    desired: DesiredOut
+    reported: ReportedState | None
+    converged: bool
+    stuck: bool
 
 
-def agent_out(rec: AgentRecord, stored: int) -> AgentOut:
+def _desired(stored: StoredDesired | None) -> DesiredOut:
+    if stored is None:
+        return DesiredOut(generation=0, issued_at=None, sensors=[])
+    doc = DesiredState.model_validate_json(stored.document)
+    return DesiredOut(
+        generation=stored.generation,
+        issued_at=stored.issued_at,
+        sensors=[s.sensor_id for s in doc.sensors],
+    )
+
+
+def agent_out(
+    rec: AgentRecord, stored: int, desired: StoredDesired | None, stuck: bool = False
+) -> AgentOut:
     beat = rec.heartbeat or {}
+    raw = beat.get("reported")
+    reported = ReportedState.model_validate(raw) if isinstance(raw, dict) else None
+    wanted = _desired(desired)
+    applied = reported.generation if reported is not None else 0
     return AgentOut(
         id=rec.id,
         state=rec.state,
@@ -51,22 +87,41 @@ def agent_out(rec: AgentRecord, stored: int) -> AgentOut:
         scorer=beat.get("scorer"),
         models=rec.models,
         readings_stored=stored,
+        capacity=rec.capacity,
+        desired=wanted,
+        reported=reported,
+        converged=applied >= wanted.generation,
+        stuck=stuck and applied < wanted.generation,
     )
 
 
+def _stuck(service: CoordinatorService, agent_id: str) -> bool:
+    duty = service.fleet_duty
+    return duty is not None and duty.convergence(agent_id).stuck
+
+
 @router.get("")
-def list_agents(store: StoreDep) -> list[AgentOut]:
+def list_agents(store: StoreDep, service: ServiceDep) -> list[AgentOut]:
     counters = store.counters().agents
+    desired = store.desired_states()
     return [
-        agent_out(r, counters[r.id].readings_stored if r.id in counters else 0)
+        agent_out(
+            r,
+            counters[r.id].readings_stored if r.id in counters else 0,
+            desired.get(r.id),
+            _stuck(service, r.id),
+        )
         for r in store.agents()
     ]
 
 
 @router.get("/{agent_id}")
-def get_agent(agent_id: str, store: StoreDep) -> AgentOut:
+def get_agent(agent_id: str, store: StoreDep, service: ServiceDep) -> AgentOut:
     rec = store.agent(agent_id)
     if rec is None:
         raise NotFoundError("agent", agent_id)
     counters = store.counters().agents.get(agent_id)
-    return agent_out(rec, counters.readings_stored if counters else 0)
+    desired = store.desired_states().get(agent_id)
+    return agent_out(
+        rec, counters.readings_stored if counters else 0, desired, _stuck(service, agent_id)
+    )

@@ -144,6 +144,45 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        6,
+        "fleet plan",
+        (
+            """CREATE TABLE sensor_catalog (
+                sensor_id TEXT PRIMARY KEY,
+                sensor_type TEXT NOT NULL,
+                latitude REAL,
+                longitude REAL,
+                required_tier TEXT NOT NULL,
+                source TEXT NOT NULL,
+                pinned_to TEXT,
+                origin TEXT NOT NULL,
+                registered_at REAL NOT NULL
+            )""",
+            """CREATE TABLE placements (
+                sensor_id TEXT PRIMARY KEY,
+                agent_id TEXT NOT NULL,
+                since REAL NOT NULL
+            )""",
+            """CREATE TABLE desired_states (
+                agent_id TEXT PRIMARY KEY,
+                generation INTEGER NOT NULL,
+                issued_at REAL NOT NULL,
+                document BLOB NOT NULL
+            )""",
+            """CREATE TABLE assignment_events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at REAL NOT NULL,
+                sensor_id TEXT NOT NULL,
+                from_agent TEXT,
+                to_agent TEXT,
+                reason TEXT NOT NULL
+            )""",
+            "CREATE TABLE fleet_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "ALTER TABLE agents ADD COLUMN capacity INTEGER",
+            "ALTER TABLE agents ADD COLUMN capabilities TEXT NOT NULL DEFAULT '[]'",
+        ),
+    ),
 )
 
 

@@ -29,6 +29,7 @@ _NAMES = {
     "duplicates": "duplicates_dropped",
     "anomalies": "anomalies_stored",
     "conflicts": "conflicts",
+    "handover_duplicates": "handover_duplicates",
 }
 
 

@@ -20,7 +20,7 @@ READING_COLUMNS = (
 INSERT_COLUMNS = READING_COLUMNS + ", feed_id"
 AGENT_COLUMNS = (
     "id, tier, latitude, longitude, version, epoch, first_seen, last_seen, "
-    "heartbeat, heartbeat_at, state, models"
+    "heartbeat, heartbeat_at, state, models, capacity, capabilities"
 )
 
 
@@ -111,6 +111,8 @@ def agent_row(rec: AgentRecord) -> tuple[Any, ...]:
         rec.heartbeat_at,
         rec.state,
         orjson.dumps({t: m.model_dump() for t, m in rec.models.items()}).decode(),
+        rec.capacity,
+        orjson.dumps(list(rec.capabilities)).decode(),
     )
 
 
@@ -133,4 +135,6 @@ def agent_of(row: sqlite3.Row) -> AgentRecord:
         heartbeat_at=row["heartbeat_at"],
         state=row["state"],
         models=_models(orjson.loads(row["models"])),
+        capacity=row["capacity"],
+        capabilities=tuple(orjson.loads(row["capabilities"])),
     )

@@ -13,22 +13,26 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from edgewatch.coordinator.errors import StoreError, StoreUnavailable, WriteRefused
 from edgewatch.coordinator.fleet.registry import AgentRecord
 from edgewatch.coordinator.store.records import (
+    AssignmentEvent,
+    CatalogSensor,
     CommitResult,
     CounterSnapshot,
     FeedEntry,
+    Placement,
     ReadingQuery,
     ReadingStamp,
     SensorActivity,
+    StoredDesired,
     WriteSet,
 )
-from edgewatch.coordinator.store.sqlite import feed, queries
+from edgewatch.coordinator.store.sqlite import feed, plan, queries
 from edgewatch.coordinator.store.sqlite.migrations import migrate
 from edgewatch.coordinator.store.sqlite.writes import IngestTransaction
 from edgewatch.shared.schemas import Result
@@ -117,7 +121,52 @@ class SqliteStore:
             feed.merge_sensor_activity(cur, updates)
             feed.set_watermark(cur, consumer, position, time.time())
 
+    def register_sensors(self, sensors: Sequence[CatalogSensor]) -> int:
+        with self._transaction() as cur:
+            return plan.register(cur, sensors)
+
+    def pin_sensor(self, sensor_id: str, agent_id: str | None) -> bool:
+        with self._transaction() as cur:
+            return plan.pin(cur, sensor_id, agent_id)
+
+    def commit_plan(
+        self,
+        placements: Mapping[str, Placement],
+        desired: Sequence[StoredDesired],
+        events: Sequence[AssignmentEvent],
+    ) -> None:
+        with self._transaction() as cur:
+            plan.commit_plan(cur, placements, desired, events)
+
+    def set_fleet_meta(self, key: str, value: str) -> None:
+        with self._transaction() as cur:
+            plan.set_fleet_meta(cur, key, value)
+
     # -- read side (API, consumers: any thread) ----------------------------------------------
+
+    def catalog(self) -> list[CatalogSensor]:
+        with self._reader() as conn:
+            return plan.catalog(conn)
+
+    def catalog_sensor(self, sensor_id: str) -> CatalogSensor | None:
+        with self._reader() as conn:
+            return plan.catalog_sensor(conn, sensor_id)
+
+    def placements(self) -> dict[str, Placement]:
+        with self._reader() as conn:
+            return plan.placements(conn)
+
+    def desired_states(self) -> dict[str, StoredDesired]:
+        with self._reader() as conn:
+            return plan.desired_states(conn)
+
+    def assignment_events(self, after: int, limit: int) -> list[AssignmentEvent]:
+        with self._reader() as conn:
+            return plan.assignment_events(conn, after, limit)
+
+    def fleet_meta(self, key: str) -> str | None:
+        with self._reader() as conn:
+            return plan.fleet_meta(conn, key)
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:

@@ -62,7 +62,7 @@ _RETAINED = (
     "INSERT INTO refused_retained (digest, reason, first_seen) VALUES (?, ?, ?) "
     "ON CONFLICT (digest) DO NOTHING"
 )
-_UPSERT_AGENT = f"INSERT OR REPLACE INTO agents ({AGENT_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+_UPSERT_AGENT = f"INSERT OR REPLACE INTO agents ({AGENT_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 _ADD_COUNTER = (
     "INSERT INTO counters (agent_id, name, value) VALUES (?, ?, ?) "
     "ON CONFLICT (agent_id, name) DO UPDATE SET value = value + excluded.value"
@@ -80,8 +80,10 @@ class IngestTransaction:
         self.next_feed_id = next_feed_id
         self.deltas: Deltas = Counter()
         self.refusals_counted: list[bool] = []
+        self.handover: frozenset[str] = frozenset()
 
     def apply(self, work: WriteSet) -> list[BatchOutcome]:
+        self.handover = work.handover_sensors
         outcomes = [self._batch(batch) for batch in work.batches]
         for refusal in work.refusals:
             self.refusals_counted.append(self._refusal(refusal))
@@ -93,7 +95,13 @@ class IngestTransaction:
 
     def _batch(self, batch: ResultBatch) -> BatchOutcome:
         feed_id = self.next_feed_id
-        self.cur.executemany(_INSERT_READING, batch_rows(batch, self.stored_at, feed_id))
+        rows = batch_rows(batch, self.stored_at, feed_id)
+        skipped = 0
+        if self.handover and not self.handover.isdisjoint(batch.sensor_id):
+            keep = self._not_held(batch)
+            skipped = batch.size - len(keep)
+            rows = (row for i, row in enumerate(rows) if i in keep)
+        self.cur.executemany(_INSERT_READING, rows)
         # executemany's rowcount sums the rows inserted; ignored keys add 0.
         stored = max(self.cur.rowcount, 0)
         conflicts: tuple[int, ...] = ()
@@ -117,17 +125,34 @@ class IngestTransaction:
             self.next_feed_id += 1
         outcome = BatchOutcome(
             stored=stored,
-            duplicates=batch.size - stored - len(conflicts),
+            duplicates=batch.size - stored - len(conflicts) - skipped,
             conflicts=conflicts,
             anomalies=anomalies,
+            handover_duplicates=skipped,
         )
         agent = batch.agent_id
         self.deltas[(agent, "received")] += batch.size
         self.deltas[(agent, "stored")] += outcome.stored
         self.deltas[(agent, "duplicates")] += outcome.duplicates
         self.deltas[(agent, "conflicts")] += len(conflicts)
+        self.deltas[(agent, "handover_duplicates")] += skipped
         self.deltas[(agent, "anomalies")] += anomalies
         return outcome
+
+    def _not_held(self, batch: ResultBatch) -> set[int]:
+        """Indices of ``batch`` to insert: all but the readings of handover sensors the
+        store already holds by ``(sensor_id, ts)`` (from the sensor's other owner)."""
+        keep = set(range(batch.size))
+        for i, (sid, ts) in enumerate(zip(batch.sensor_id, batch.ts, strict=True)):
+            if sid in self.handover:
+                held = self.cur.execute(
+                    "SELECT 1 FROM readings WHERE sensor_id = ? AND ts = ? "
+                    "AND NOT (agent_id = ? AND epoch = ?) LIMIT 1",
+                    (sid, ts, batch.agent_id, batch.epoch),
+                ).fetchone()
+                if held is not None:
+                    keep.discard(i)
+        return keep
 
     def _anomalies(self, batch: ResultBatch, stored: int, feed_id: int) -> int:
         """Anomalies among the rows this batch newly stored (resends store none)."""

@@ -1,0 +1,296 @@
+"""The fleet duty: assign sensors to agents, move them when agents die, join or flap.
+
+One thread (later: held by one replica). Every ``tick_s``, and at once when the fleet
+registry changes, it:
+
+1. asks ``Liveness`` which agents are available (lost by last will or silence; back
+   only after a hold-down);
+2. re-plans when the available agents, the catalog or a pin changed, or an operator
+   asked (``rebalance``), and moves handovers forward from what agents report running;
+3. commits the new placements, the changed desired states and the events in one
+   transaction, then publishes the desired states (retained, QoS 1);
+4. tracks convergence: an agent whose reported generation stays behind its desired one
+   for longer than ``converge_timeout_s`` is stuck (counted, listed by the API).
+
+Sensors that changed owner recently are ``handover_sensors()``: ingest drops readings
+of those sensors that the store already holds by ``(sensor_id, ts)`` (two owners of one
+sensor for a moment produce the same readings; stored once, counted).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from edgewatch.coordinator.fleet.assignment.contract import AgentSpec, AssignmentStrategy
+from edgewatch.coordinator.fleet.desired_book import DesiredBook, Publish
+from edgewatch.coordinator.fleet.liveness import Liveness
+from edgewatch.coordinator.fleet.planner import Plan, Planner
+from edgewatch.coordinator.fleet.registry import AgentRecord, FleetRegistry
+from edgewatch.coordinator.store import CatalogSensor, Store
+from edgewatch.shared.clock import SYSTEM, Clock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Convergence:
+    agent_id: str
+    desired_generation: int
+    reported_generation: int
+    behind_since: float | None  # when the agent first lagged its desired state
+    converged: bool
+    stuck: bool
+
+
+@dataclass(frozen=True)
+class DutySettings:
+    tick_s: float = 0.5
+    timeout_s: float = 15.0
+    hold_down_s: float = 30.0
+    handover_timeout_s: float = 30.0
+    handover_window_s: float = 120.0
+    converge_timeout_s: float = 30.0
+    catalog_poll_s: float = 5.0
+
+
+def reported_of(record: AgentRecord) -> dict[str, Any]:
+    beat = record.heartbeat or {}
+    reported = beat.get("reported")
+    return reported if isinstance(reported, dict) else {}
+
+
+def agent_spec(record: AgentRecord) -> AgentSpec:
+    beat = record.heartbeat or {}
+    tier = record.tier if record.tier in ("low", "medium", "high") else "low"
+    return AgentSpec(
+        agent_id=record.id,
+        tier=tier,  # type: ignore[arg-type]
+        latitude=record.latitude,
+        longitude=record.longitude,
+        capacity=record.capacity,
+        cpu_percent=beat.get("cpu_percent"),
+        memory_percent=beat.get("memory_percent"),
+        battery_percent=beat.get("battery_percent"),
+        outbox_rows=int(beat.get("outbox_rows") or 0),
+    )
+
+
+class FleetDuty:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        fleet: FleetRegistry,
+        strategy: AssignmentStrategy,
+        publish: Publish,
+        settings: DutySettings | None = None,
+        clock: Clock = SYSTEM,
+        on_stuck: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.fleet = fleet
+        self.strategy = strategy
+        self.settings = settings or DutySettings()
+        s = self.settings
+        self.clock = clock
+        self._publish = publish
+        self._on_stuck = on_stuck
+        self.liveness = Liveness(s.timeout_s, s.hold_down_s, clock)
+        self.planner = Planner(strategy, handover_timeout_s=s.handover_timeout_s, clock=clock)
+        self.book = DesiredBook(store.desired_states(), clock=clock)
+        placements = store.placements()
+        self.plan = Plan(placements, {}, {})
+        self.changed_at: float | None = max((p.since for p in placements.values()), default=None)
+        self._moved_at: dict[str, float] = {}
+        self._behind: dict[str, float] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._rebalance = threading.Event()
+        self._republish = threading.Event()
+        self._takers: tuple[tuple[str, ...], ...] = ()
+        self._catalog_dirty = True
+        self._catalog: dict[str, CatalogSensor] = {}
+        self._catalog_read_at = float("-inf")
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.moves = 0
+        self.ticks = 0
+
+    # -- control ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fleet-duty", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        """Something about the fleet changed: look now, not at the next tick."""
+        self._wake.set()
+
+    def catalog_changed(self) -> None:
+        self._catalog_dirty = True
+        self._wake.set()
+
+    def republish(self) -> None:
+        """The broker link came (back) up: publish every desired state again."""
+        self._republish.set()
+        self._wake.set()
+
+    def rebalance(self) -> None:
+        """Re-plan now even if nothing changed (``POST /assignments/rebalance``)."""
+        self._rebalance.set()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                # The duty must outlive a bad tick (a store hiccup, a bug): logged, retried.
+                log.exception("fleet duty tick failed")
+            self._wake.wait(self.settings.tick_s)
+            self._wake.clear()
+
+    # -- one tick -----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One look at the fleet (the thread calls it; tests call it on a manual clock)."""
+        if self._republish.is_set():
+            self._republish.clear()
+            self.book.publish_all(self._publish)
+        with self._lock:
+            self.ticks += 1
+            records = {r.id: r for r in self.fleet.all()}
+            change = self.liveness.observe(records.values())
+            catalog_changed = self._refresh_catalog()
+            rebalance = self._rebalance.is_set()
+            self._rebalance.clear()
+            groups = self._groups(records, change.available)
+            # Who may take what (availability, and what each agent says it can do: a
+            # heartbeat can come before the hello that says "assigned"): re-plan on change.
+            takers = tuple(tuple(a.agent_id for a in agents) for _, agents in groups)
+            if takers != self._takers or catalog_changed or rebalance or self.ticks == 1:
+                self._takers = takers
+                reason = self._reason(change.lost, change.joined, catalog_changed, rebalance)
+                self.plan = self.planner.plan(
+                    groups, self.plan.placements, self.plan.handovers, reason
+                )
+            running = {
+                a: frozenset(reported_of(r).get("active_sensors", ())) for a, r in records.items()
+            }
+            self.plan = self.planner.progress(self.plan, running, change.available)
+            docs = self.book.build(self.plan, self._catalog, change.available)
+            events = self.plan.events
+            if docs or events:
+                self.store.commit_plan(self.plan.placements, docs, events)
+                self.plan = Plan(self.plan.placements, self.plan.unassigned, self.plan.handovers)
+                now = self.clock.time()
+                for e in events:
+                    self._moved_at[e.sensor_id] = now
+                if events:
+                    self.moves += sum(1 for e in events if e.from_agent is not None)
+                    self.changed_at = now
+                    log.info(
+                        "assignment changed: %d event(s), e.g. %s %s -> %s (%s)",
+                        len(events),
+                        events[0].sensor_id,
+                        events[0].from_agent,
+                        events[0].to_agent,
+                        events[0].reason,
+                    )
+                for doc in docs:
+                    self._publish(doc.agent_id, doc.document)
+            self._track_convergence(records)
+
+    def _groups(
+        self, records: Mapping[str, AgentRecord], available: frozenset[str]
+    ) -> list[tuple[list[CatalogSensor], list[AgentSpec]]]:
+        """Site sensors go to agents with a site broker; simulated ones to any agent that
+        follows assignments. An agent reading its own source gets none."""
+        takers = [records[a] for a in sorted(available) if "assigned" in records[a].capabilities]
+        site = [s for s in self._catalog.values() if s.source.kind == "site"]
+        clocked = [s for s in self._catalog.values() if s.source.kind != "site"]
+        return [
+            (site, [agent_spec(r) for r in takers if "site" in r.capabilities]),
+            (clocked, [agent_spec(r) for r in takers]),
+        ]
+
+    def _refresh_catalog(self) -> bool:
+        now = self.clock.monotonic()
+        if not self._catalog_dirty and now - self._catalog_read_at < self.settings.catalog_poll_s:
+            return False
+        self._catalog_dirty = False
+        self._catalog_read_at = now
+        fresh = {s.sensor_id: s for s in self.store.catalog()}
+        changed = fresh != self._catalog
+        self._catalog = fresh
+        return changed
+
+    @staticmethod
+    def _reason(lost: frozenset[str], joined: frozenset[str], catalog: bool, forced: bool) -> str:
+        if forced:
+            return "rebalance"
+        if lost:
+            return "agent_lost"
+        if catalog:
+            return "catalog_changed"
+        return "agent_joined"
+
+    def _track_convergence(self, records: Mapping[str, AgentRecord]) -> None:
+        now = self.clock.time()
+        stuck = 0
+        for agent_id in self.book.agents():
+            desired = self.book.generation(agent_id)
+            rec = records.get(agent_id)
+            reported = int(reported_of(rec).get("generation") or 0) if rec else 0
+            if reported >= desired:
+                self._behind.pop(agent_id, None)
+                continue
+            since = self._behind.setdefault(agent_id, now)
+            if now - since > self.settings.converge_timeout_s:
+                stuck += 1
+        if self._on_stuck is not None:
+            self._on_stuck(stuck)
+
+    # -- views (API) ------------------------------------------------------------------------
+
+    def convergence(self, agent_id: str) -> Convergence:
+        with self._lock:
+            desired = self.book.generation(agent_id)
+            rec = self.fleet.get(agent_id)
+            reported = int(reported_of(rec).get("generation") or 0) if rec else 0
+            behind = self._behind.get(agent_id)
+            stuck = (
+                behind is not None and self.clock.time() - behind > self.settings.converge_timeout_s
+            )
+            return Convergence(agent_id, desired, reported, behind, reported >= desired, stuck)
+
+    def handover_sensors(self) -> frozenset[str]:
+        """Sensors that changed owner within ``handover_window_s`` (ingest dedupes them)."""
+        now = self.clock.time()
+        window = self.settings.handover_window_s
+        with self._lock:
+            for sid in [s for s, t in self._moved_at.items() if now - t > window]:
+                del self._moved_at[sid]
+            return frozenset(self._moved_at)
+
+    def assignments(self) -> dict[str, list[str]]:
+        with self._lock:
+            out: dict[str, list[str]] = {}
+            for sid, p in sorted(self.plan.placements.items()):
+                out.setdefault(p.agent_id, []).append(sid)
+            return out
+
+    def unassigned(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self.plan.unassigned)
