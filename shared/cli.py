@@ -33,10 +33,11 @@ VERBS: dict[str, tuple[str, str]] = {
         "edgewatch.coordinator.demo",
         "embedded broker + coordinator + 3 agents on 50 sensors",
     ),
-    "bench": ("edgewatch.shared.bench_cli", "benchmarks: pipeline, scoring, recovery"),
+    "bench": ("edgewatch.shared.bench_cli", "benchmarks: pipeline, scoring, recovery, ingest, fleet"),
     "eval": ("edgewatch.coordinator.evaluation.cli", "evaluate detection quality on labelled data"),
     "train": ("edgewatch.coordinator.models.cli", "train a sensor type's ONNX model from a CSV"),
     "simulate": ("edgewatch.agent.simulate_cli", "publish the simulated fleet to a site broker"),
+    "sensors": ("edgewatch.coordinator.fleet.cli", "register sensors with a coordinator, list them"),
 }
 # Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
 EXTRA_MODULES = frozenset(
