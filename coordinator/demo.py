@@ -1,15 +1,24 @@
 """``edgewatch demo``: the whole system on one machine with nothing installed.
 
-One process tree: this process runs the embedded broker and the coordinator (API on
-``--port``); three agent processes share 50 simulated sensors. A one-line summary is
-printed every few seconds until Ctrl-C or ``--duration``.
+The real topology, in one process tree: this process runs the embedded broker and the
+coordinator (API on ``--port``); ``edgewatch simulate`` publishes the simulated fleet's
+sensors to that broker as real sensors would (one topic each, the site broker); three
+agents (``--source assigned``, tiers low, medium and high) read the sensors the
+coordinator assigns them. A one-line summary every few seconds shows the readings, the
+agents and how many sensors each watches; ``--kill-agent-after S`` SIGKILLs one agent
+after S seconds, and the summary shows its sensors moving to the others.
+
+One demo per data folder: a second one in the same folder is refused (a lock file beside
+it), instead of wiping the first one's state under its feet.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -19,7 +28,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker, free_port
 from edgewatch.shared.cli import fail
@@ -27,6 +36,9 @@ from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.settings import check_writable_dir
 
 AGENTS = 3
+TIERS = ("low", "medium", "high")
+SITE_PREFIX = "site/sensors"
+VICTIM = "demo-agent-2"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the previous demo's state")
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between summaries")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--kill-agent-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help=f"SIGKILL {VICTIM} after S seconds: watch its sensors move",
+    )
 
 
 def _port_free(port: int) -> bool:
@@ -54,30 +73,40 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _split(total: int, parts: int) -> list[tuple[int, int]]:
-    """(offset, count) of each agent's share of the sensors."""
-    base, extra = divmod(total, parts)
-    out, offset = [], 0
-    for i in range(parts):
-        n = base + (1 if i < extra else 0)
-        out.append((offset, n))
-        offset += n
-    return out
+def _lock(data_dir: Path) -> IO[str] | str:
+    """Hold ``<data-dir>.lock`` for the demo's life; the holder's pid if someone has it."""
+    path = data_dir.parent / f"{data_dir.name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        return holder
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _edgewatch(*args: str) -> list[str]:
+    return [sys.executable, "-m", "edgewatch.shared.cli", "--log-level", "WARNING", *args]
+
+
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "wb")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _spawn_agents(
     args: argparse.Namespace, broker_url: str, logs: Path
-) -> list[subprocess.Popen[bytes]]:
-    procs = []
-    tiers = ["low", "medium", "high"]
-    for i, (offset, n) in enumerate(_split(args.sensors, AGENTS)):
+) -> dict[str, subprocess.Popen[bytes]]:
+    procs = {}
+    for i in range(AGENTS):
         agent_id = f"demo-agent-{i + 1}"
-        argv = [
-            sys.executable,
-            "-m",
-            "edgewatch.shared.cli",
-            "--log-level",
-            "WARNING",
+        argv = _edgewatch(
             "agent",
             "--id",
             agent_id,
@@ -88,23 +117,41 @@ def _spawn_agents(
             "--data-dir",
             str(args.data_dir / agent_id),
             "--source",
-            "simulate",
-            "--sensors",
-            str(n),
-            "--sensor-offset",
-            str(offset),
-            "--rate",
-            str(args.rate * n / args.sensors),
-            "--seed",
-            str(args.seed),
+            "assigned",
+            "--site-broker",
+            broker_url,
             "--tier",
-            tiers[i % 3],
+            TIERS[i % 3],
             "--heartbeat-s",
             "2",
-        ]
-        log = open(logs / f"{agent_id}.log", "wb")  # noqa: SIM115 - the child owns it
-        procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+        )
+        procs[agent_id] = _spawn(argv, logs / f"{agent_id}.log")
     return procs
+
+
+def _register_sensors(service: Any, args: argparse.Namespace) -> None:
+    """The simulated fleet's sensors, read from the site broker ``edgewatch simulate`` feeds."""
+    from edgewatch.agent.sources.fleet_model import build_fleet
+    from edgewatch.coordinator.store import CatalogSensor
+    from edgewatch.shared.desired import SiteSource
+
+    per_sensor = args.rate / args.sensors
+    now = time.time()
+    sensors = [
+        CatalogSensor(
+            sensor_id=info.sensor_id,
+            sensor_type=info.sensor_type,
+            source=SiteSource(topic=f"{SITE_PREFIX}/{info.sensor_id}", rate_hz=per_sensor),
+            latitude=info.latitude,
+            longitude=info.longitude,
+            origin="simulated",
+            registered_at=now,
+        )
+        for info in build_fleet(args.seed, args.sensors).sensors
+    ]
+    service.store.register_sensors(sensors)
+    if service.fleet_duty is not None:
+        service.fleet_duty.catalog_changed()
 
 
 def _get(url: str, token: str) -> Any:
@@ -116,6 +163,7 @@ def _get(url: str, token: str) -> Any:
 def _summary(base: str, token: str, last: dict[str, float]) -> str:
     stats = _get(f"{base}/api/v1/stats", token)
     agents = _get(f"{base}/api/v1/agents", token)
+    placed = _get(f"{base}/api/v1/assignments", token)["agents"]
     now = time.monotonic()
     stored = float(stats.get("readings_stored", 0))
     rate = (stored - last.get("stored", stored)) / max(1e-9, now - last.get("t", now - 1))
@@ -123,18 +171,26 @@ def _summary(base: str, token: str, last: dict[str, float]) -> str:
     online = sum(1 for a in agents if a["state"] == "online")
     depth = sum(a["outbox_rows"] or 0 for a in agents)
     anomalies = int(stats.get("anomalies_stored", 0))
+    owners = " ".join(
+        f"{a.removeprefix('demo-agent-')}:{len(placed.get(a, []))}"
+        for a in sorted(x["id"] for x in agents)
+    )
     return (
         f"{time.strftime('%H:%M:%S')}  {rate:7.0f} readings/s  stored {int(stored):>8}  "
-        f"anomalies {anomalies}  agents online {online}/{AGENTS}  outbox depth {depth}"
+        f"anomalies {anomalies}  agents online {online}/{AGENTS}  sensors per agent {owners}"
+        f"  outbox depth {depth}"
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from edgewatch.coordinator.server import serve_in_thread
-    from edgewatch.coordinator.settings import CoordinatorSettings
-
-    # The summary line is the demo's voice; per-request access logs would drown it.
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+def _prepare(args: argparse.Namespace) -> IO[str] | int:
+    held = _lock(args.data_dir)
+    if isinstance(held, str):
+        return fail(
+            "demo",
+            f"another demo (pid {held}) runs in {args.data_dir}: stop it, or give this one "
+            "another --data-dir",
+            1,
+        )
     logs = args.data_dir / "logs"
     try:
         if args.data_dir.exists() and not args.keep:
@@ -144,18 +200,51 @@ def run(args: argparse.Namespace) -> int:
         return fail("demo", f"--data-dir {args.data_dir}: {exc.strerror or exc}", 1)
     except ConfigError as exc:
         return fail("demo", exc, 1)
+    return held
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgewatch.coordinator.server import serve_in_thread
+    from edgewatch.coordinator.settings import CoordinatorSettings
+
+    # The summary line is the demo's voice; per-request access logs would drown it.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    lock = _prepare(args)
+    if isinstance(lock, int):
+        return lock
+    logs = args.data_dir / "logs"
     broker = EmbeddedBroker(port=free_port())
     broker.start()
-    port = args.port if _port_free(args.port) else free_port()
+    port = args.port if args.port and _port_free(args.port) else free_port()
     settings = CoordinatorSettings(
         broker=broker.url,
         mqtt_version="3.1.1",
         db=args.data_dir / "coordinator" / "edgewatch.db",
         port=port,
         client_id="edgewatch-demo-coordinator",
+        agent_timeout_s=6.0,
     )
     server = serve_in_thread(settings)
     token = server.token
+    _register_sensors(server.app.state.service, args)
+    simulate = _spawn(
+        _edgewatch(
+            "simulate",
+            "--broker",
+            broker.url,
+            "--mqtt-version",
+            "3.1.1",
+            "--sensors",
+            str(args.sensors),
+            "--rate",
+            str(args.rate / args.sensors),
+            "--seed",
+            str(args.seed),
+            "--topic-prefix",
+            SITE_PREFIX,
+        ),
+        logs / "simulate.log",
+    )
     agents = _spawn_agents(args, broker.url, logs)
     base = f"http://127.0.0.1:{port}"
     print(
@@ -163,16 +252,22 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     print(
-        f"  broker {broker.url} (embedded), {AGENTS} agents, {args.sensors} sensors, "
-        f"logs in {logs}",
+        f"  broker {broker.url} (embedded, also the site broker: {args.sensors} sensors on "
+        f"{SITE_PREFIX}/#), {AGENTS} agents following their assignment, logs in {logs}",
         flush=True,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    deadline = time.monotonic() + args.duration if args.duration else None
-    last: dict[str, float] = {"stored": 0.0, "t": time.monotonic()}
+    started = time.monotonic()
+    deadline = started + args.duration if args.duration else None
+    kill_at = started + args.kill_agent_after if args.kill_agent_after is not None else None
+    last: dict[str, float] = {"stored": 0.0, "t": started}
     try:
         while not stop.wait(args.interval):
+            if kill_at is not None and time.monotonic() >= kill_at:
+                kill_at = None
+                agents[VICTIM].kill()
+                print(f"killed {VICTIM} (SIGKILL): its sensors move to the others", flush=True)
             try:
                 print(_summary(base, token, last), flush=True)
             except OSError as exc:
@@ -182,14 +277,17 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        for p in agents:
-            p.send_signal(signal.SIGTERM)
-        for p in agents:
+        for p in (*agents.values(), simulate):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in (*agents.values(), simulate):
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
         server.stop()
         broker.stop()
+        lock.close()
     print("edgewatch demo stopped", flush=True)
-    return 0 if all(p.returncode == 0 for p in agents) else 1
+    survivors = [p for a, p in agents.items() if not (a == VICTIM and args.kill_agent_after)]
+    return 0 if all(p.returncode == 0 for p in survivors) else 1
