@@ -185,10 +185,7 @@ class FleetDuty:
                 self.plan = self.planner.plan(
                     groups, self.plan.placements, self.plan.handovers, reason
                 )
-            running = {
-                a: frozenset(reported_of(r).get("active_sensors", ())) for a, r in records.items()
-            }
-            self.plan = self.planner.progress(self.plan, running, change.available)
+            self.plan = self.planner.progress(self.plan, self._delivering(), change.available)
             docs = self.book.build(self.plan, self._catalog, change.available)
             events = self.plan.events
             if docs or events:
@@ -211,6 +208,21 @@ class FleetDuty:
                 for doc in docs:
                     self._publish(doc.agent_id, doc.document)
             self._track_convergence(records)
+
+    def _delivering(self) -> dict[str, frozenset[str]]:
+        """Per agent, the sensors in handover to it that it is seen delivering: the store
+        holds a reading of the sensor, made since the handover began, from that agent.
+
+        Not merely "reports it running": a site sensor's subscription travels on another
+        connection than the report, so the old owner must not let go before readings of
+        the new one have actually arrived.
+        """
+        found: dict[str, set[str]] = {}
+        for sid, h in self.plan.handovers.items():
+            seen = self.store.sensor(sid)
+            if seen is not None and seen.agent_id == h.to_agent and seen.last_ts >= h.started:
+                found.setdefault(h.to_agent, set()).add(sid)
+        return {a: frozenset(s) for a, s in found.items()}
 
     def _groups(
         self, records: Mapping[str, AgentRecord], available: frozenset[str]

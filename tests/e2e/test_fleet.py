@@ -10,6 +10,7 @@ malformed desired state is refused and counted while the agent keeps its last go
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ def test_an_agent_lost_mid_stream_hands_its_sensors_to_the_others(
     coord = _fleet(procs, mosquitto, tmp_path)
     agents = {a: _agent(procs, a, mosquitto.url, tmp_path) for a in ("f1", "f2", "f3")}
     wait_until(lambda: _converged(coord, set(agents)), 30, message="fleet did not converge")
-    wait_until(lambda: sum(_active(coord).values()) == SENSORS, 20, message="not all running")
+    wait_until(lambda: len(_active(coord)) == SENSORS, 20, message="not all running")
     owned = {a["id"]: set(a["desired"]["sensors"]) for a in coord.api("agents")}
     assert all(owned[a] for a in agents), owned  # every agent got a share
     wait_until(lambda: coord.stored() > SENSORS * RATE_HZ * 2, 30, message="nothing stored")
@@ -190,3 +191,70 @@ def test_stale_and_malformed_desired_states_are_refused_and_counted(
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+@pytest.mark.mosquitto
+def test_a_planned_rebalance_of_site_sensors_loses_and_doubles_nothing(
+    mosquitto: MosquittoProcess, procs: ProcGroup, tmp_path: Path
+) -> None:
+    """Site sensors (fed by ``edgewatch simulate`` as real ones would be) move to a
+    joining agent by handover: the new owner subscribes before the old one lets go, and
+    the overlap is dropped by (sensor_id, ts). Every published reading stored once."""
+    coord = Coordinator(procs, mosquitto.url, "5", tmp_path / "coord").start()
+    sensors, rate, count = 12, 5.0, 150
+    catalog = [
+        {
+            "sensor_id": f"SENSOR_{i:03d}",
+            "sensor_type": "industrial",
+            "source": {"kind": "site", "topic": f"site/sensors/SENSOR_{i:03d}", "rate_hz": rate},
+        }
+        for i in range(sensors)
+    ]
+    coord.post("sensors", catalog)
+    site = ("--site-broker", mosquitto.url)
+    agents = {a: _agent(procs, a, mosquitto.url, tmp_path, *site) for a in ("h1", "h2")}
+    wait_until(lambda: _converged(coord, set(agents)), 30, message="did not converge")
+    wait_until(lambda: len(_active(coord)) == sensors, 20, message="not all running")
+    # Readings carry the sensor's own clock: reading j at t0 + j / rate, from t0 on.
+    t0 = float(int(time.time()) + 1)
+    simulate = procs.edgewatch(
+        "simulate",
+        "--broker",
+        mosquitto.url,
+        "--sensors",
+        str(sensors),
+        "--rate",
+        str(rate),
+        "--count-per-sensor",
+        str(count),
+        "--seed",
+        "3",
+        "--t0",
+        str(t0),
+        name="simulate",
+    )
+    wait_until(lambda: coord.stored() >= sensors * rate * 3, 30, message="nothing stored")
+    agents["h3"] = _agent(procs, "h3", mosquitto.url, tmp_path, *site)  # joins mid-stream
+    wait_until(lambda: _converged(coord, set(agents)), 30, message="did not converge again")
+    moved = [e for e in coord.api("assignments/events?limit=10000")["events"]]
+    assert any(e["to_agent"] == "h3" and e["reason"] == "agent_joined" for e in moved)
+    assert simulate.wait(90) == 0
+    wait_until(lambda: coord.stored() >= sensors * count, 30, message="readings missing")
+    for proc in agents.values():
+        assert proc.terminate() == 0
+    rows = _stored_by_sensor_ts(coord.db)
+    assert len(rows) == len(set(rows)), "a reading was stored twice"
+    # What simulate published: `count` consecutive readings of each sensor's clock,
+    # from the reading due when it started (t0 + j / rate, j >= 0).
+    by_sensor: dict[str, list[int]] = {}
+    for s, ts in rows:
+        by_sensor.setdefault(s, []).append(round((ts - t0) * rate))
+    assert sorted(by_sensor) == [f"SENSOR_{i:03d}" for i in range(sensors)]
+    for s, js in by_sensor.items():
+        first = min(js)
+        missing = set(range(first, first + count)) - set(js)
+        assert sorted(js) == list(range(first, first + count)), (s, sorted(missing))
+    stats = coord.api("stats")
+    assert stats["rejected"] == {}
+    # Both owners read the moved sensors for a moment: the overlap was seen, and dropped.
+    assert stats["handover_duplicates"] > 0

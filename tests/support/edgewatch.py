@@ -78,6 +78,17 @@ class Coordinator:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
 
+    def post(self, path: str, body: Any) -> Any:
+        token = (self.db.parent / "api-token").read_text().strip()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/v1/{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
     def stored(self) -> int:
         if not self.db.exists():
             return 0

@@ -14,13 +14,25 @@ import pytest
 from edgewatch.coordinator.fleet.assignment.registry import make_strategy
 from edgewatch.coordinator.fleet.duty import DutySettings, FleetDuty
 from edgewatch.coordinator.fleet.registry import FleetRegistry
+from edgewatch.coordinator.fleet.sensors import SensorActivityConsumer
 from edgewatch.coordinator.fleet.simulated import register_simulated_fleet
-from edgewatch.coordinator.store import SqliteStore
+from edgewatch.coordinator.ingest.feed import CommittedFeed, ConsumerRunner
+from edgewatch.coordinator.store import SqliteStore, WriteSet
 from edgewatch.shared.clock import ManualClock
 from edgewatch.shared.desired import DesiredState
 from edgewatch.shared.schemas import AgentStatus, Heartbeat, Hello, ReportedState
+from tests.support.coordinator import make_batch
 
 SENSORS = 30
+
+
+def deliver(store: SqliteStore, agent_id: str, sensors: list[str], ts: float) -> None:
+    """Readings of ``sensors`` from ``agent_id`` committed, and the feed followed."""
+    batch = make_batch(agent_id, len(sensors), ts=ts).model_copy(
+        update={"sensor_id": sensors, "ts": [ts] * len(sensors)}
+    )
+    store.write(WriteSet(batches=[batch]))
+    ConsumerRunner(SensorActivityConsumer(store), store, CommittedFeed()).catch_up()
 
 
 @dataclass
@@ -140,7 +152,7 @@ def test_silence_is_a_loss_too_and_a_returning_agent_waits_out_the_hold_down(set
     for a in ("a", "b", "c"):
         fleet.hello(a)
     duty.tick()
-    for step in range(16):  # b goes silent; a and c keep beating
+    for _ in range(16):  # b goes silent; a and c keep beating
         clock.advance(1)
         fleet.report("a", published)
         fleet.report("c", published)
@@ -166,12 +178,16 @@ def test_silence_is_a_loss_too_and_a_returning_agent_waits_out_the_hold_down(set
     assert back <= still
     fleet.report("b", published)
     duty.tick()
+    # Reporting them running is not enough: readings from b must have arrived.
+    assert back <= published.sensors("a") | published.sensors("c")
+    deliver(store, "b", sorted(back), clock.time())
+    duty.tick()
     assert not back & (published.sensors("a") | published.sensors("c"))
     assert duty.handover_sensors() >= back  # ingest dedupes them for a while
 
 
 def test_an_agent_behind_its_desired_state_becomes_stuck(setup) -> None:  # type: ignore[no-untyped-def]
-    duty, fleet, published, clock, store = setup
+    duty, fleet, published, clock, _store = setup
     fleet.hello("a")
     duty.tick()
     assert not duty.convergence("a").converged
