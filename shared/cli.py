@@ -31,13 +31,13 @@ VERBS: dict[str, tuple[str, str]] = {
     "broker": ("edgewatch.coordinator.broker.cli", "run the embedded MQTT broker (amqtt) alone"),
     "demo": (
         "edgewatch.coordinator.demo",
-        "embedded broker + coordinator + 3 agents on 50 sensors",
+        "embedded broker + coordinator + simulated site sensors + 3 assigned agents",
     ),
-    "bench": ("edgewatch.shared.bench_cli", "benchmarks: pipeline, scoring, recovery, ingest, fleet"),
+    "bench": ("edgewatch.shared.bench_cli", "benchmarks: pipeline, scoring, recovery, fleet ..."),
     "eval": ("edgewatch.coordinator.evaluation.cli", "evaluate detection quality on labelled data"),
     "train": ("edgewatch.coordinator.models.cli", "train a sensor type's ONNX model from a CSV"),
     "simulate": ("edgewatch.agent.simulate_cli", "publish the simulated fleet to a site broker"),
-    "sensors": ("edgewatch.coordinator.fleet.cli", "register sensors with a coordinator, list them"),
+    "sensors": ("edgewatch.coordinator.fleet.cli", "register sensors with a coordinator, list"),
 }
 # Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
 EXTRA_MODULES = frozenset(
