@@ -132,3 +132,9 @@ def run(args: argparse.Namespace) -> int:
     }
     print(json.dumps(report, indent=None if args.json else 2))
     return 0 if figures["acked"] == args.batches else 1
+
+
+if __name__ == "__main__":  # also runnable alone: python -m edgewatch.coordinator.bench.ingest
+    _parser = argparse.ArgumentParser(prog="edgewatch bench ingest", description=__doc__)
+    add_arguments(_parser)
+    raise SystemExit(run(_parser.parse_args()))
