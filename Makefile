@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 SKAB ?= ../shared/data/skab
 
-.PHONY: demo test check bench fmt clean
+.PHONY: demo test test-slow test-all check bench fmt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,15 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 demo: $(RUN_STAMP)
 	$(BIN)/edgewatch demo $(ARGS)
 
+# The whole suite but the slow fault and fuzz tests (marker `slow`): minutes, not ten.
 test: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# The slow ones: long flapping links, repeated kills, 10,000 hostile payloads. CI runs them.
+test-slow: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+test-all: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 TYPECHECK := build/typecheck/edgewatch

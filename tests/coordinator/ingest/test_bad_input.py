@@ -429,6 +429,7 @@ def ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingest]:
 
 
 # Examples per kind: 3,500 + 2,500 + 2,500 + 1,500 = 10,000 hostile cases in-process.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "examples"),
     [(Kind.RESULTS, 3500), (Kind.HELLO, 2500), (Kind.HEARTBEAT, 2500), (Kind.STATUS, 1500)],
