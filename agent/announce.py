@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgewatch.agent.sources.base import AssignableSource
 from edgewatch.shared import __version__
-from edgewatch.shared.schemas import Heartbeat, Hello, ModelRef
+from edgewatch.shared.schemas import MAX_ASSIGNED, Heartbeat, Hello, LocalSensor, ModelRef
 
 if TYPE_CHECKING:
     from edgewatch.agent.runner import Agent
@@ -37,7 +38,23 @@ def build_hello(agent: Agent) -> Hello:
         sensors=len(agent.source.sensors),
         epoch=agent.outbox.epoch,
         capacity=s.capacity,
+        own_sensors=own_sensors(agent),
     )
+
+
+def own_sensors(agent: Agent) -> list[LocalSensor]:
+    """The sensors an agent reads from its own source (none when it follows assignments)."""
+    if isinstance(agent.source, AssignableSource):
+        return []
+    return [
+        LocalSensor(
+            sensor_id=s.sensor_id,
+            sensor_type=s.sensor_type,
+            latitude=s.latitude,
+            longitude=s.longitude,
+        )
+        for s in agent.source.sensors[:MAX_ASSIGNED]
+    ]
 
 
 def capabilities_of(agent: Agent) -> list[str]:

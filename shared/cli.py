@@ -7,7 +7,8 @@ never pulls in FastAPI or scikit-learn. Each verb module exposes
 A verb that needs the ``coordinator`` extra on an agent-only install (the base package)
 ends in one line saying what to install, with exit status 2:
 
-    edgewatch coordinator: needs the coordinator extra: pip install 'edgewatch[coordinator]'
+    edgewatch coordinator: needs the coordinator extra: pip install '.[coordinator]' (from a
+    checkout) or 'edgewatch[coordinator]' (a wheel)
     (missing module fastapi)
 """
 

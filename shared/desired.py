@@ -48,6 +48,7 @@ __all__ = [
     "AssignedSensor",
     "ConfigOverrides",
     "DesiredState",
+    "LocalSource",
     "ModelOrder",
     "ReportedState",
     "SensorSource",
@@ -81,7 +82,16 @@ class SiteSource(WireModel):
     rate_hz: Rate | None = None  # nominal rate, for gap accounting
 
 
-SensorSource = Annotated[SimulatedSource | SiteSource, Field(discriminator="kind")]
+class LocalSource(WireModel):
+    """Read by one agent from its own source (a CSV file, its local simulator): nobody
+    else can read it, so it is registered, never assigned."""
+
+    kind: Literal["local"] = "local"
+    agent_id: AgentId
+    rate_hz: Rate | None = None
+
+
+SensorSource = Annotated[SimulatedSource | SiteSource | LocalSource, Field(discriminator="kind")]
 
 
 class AssignedSensor(WireModel):

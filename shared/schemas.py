@@ -245,6 +245,15 @@ class Heartbeat(WireModel):
     reported: ReportedState | None = None
 
 
+class LocalSensor(WireModel):
+    """A sensor an agent reads from its own source, as it announces it."""
+
+    sensor_id: SensorId
+    sensor_type: SensorType
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+
 class Hello(WireModel):
     """An agent's announcement, retained so a restarted coordinator knows the fleet."""
 
@@ -261,6 +270,9 @@ class Hello(WireModel):
     epoch: Epoch
     # How many assigned sensors this agent takes at most (None: as the fleet decides).
     capacity: Count | None = None
+    # Sensors it reads on its own (its CSV files, its local simulator): the coordinator
+    # registers them as reachable by this agent only.
+    own_sensors: list[LocalSensor] = Field(default_factory=list, max_length=MAX_ASSIGNED)
 
 
 class AgentStatus(WireModel):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from edgewatch.coordinator.fleet.planner import Plan, Planner
 from edgewatch.coordinator.fleet.registry import AgentRecord, FleetRegistry
 from edgewatch.coordinator.store import CatalogSensor, Store
 from edgewatch.shared.clock import SYSTEM, Clock
+from edgewatch.shared.desired import LocalSource
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ class FleetDuty:
             self.ticks += 1
             records = {r.id: r for r in self.fleet.all()}
             change = self.liveness.observe(records.values())
+            self._register_reported(records.values())
             catalog_changed = self._refresh_catalog()
             rebalance = self._rebalance.is_set()
             self._rebalance.clear()
@@ -209,6 +211,32 @@ class FleetDuty:
                     self._publish(doc.agent_id, doc.document)
             self._track_convergence(records)
 
+    def _register_reported(self, records: Iterable[AgentRecord]) -> None:
+        """Sensors agents read on their own (their hello says which): registered as
+        reachable by that agent only (origin ``reported``), never assigned elsewhere."""
+        now = self.clock.time()
+        fresh = []
+        for rec in records:
+            for own in rec.own_sensors:
+                known = self._catalog.get(own.sensor_id)
+                if known is not None and known.origin != "reported":
+                    continue  # an operator's registration wins
+                entry = CatalogSensor(
+                    sensor_id=own.sensor_id,
+                    sensor_type=own.sensor_type,
+                    source=LocalSource(agent_id=rec.id),
+                    latitude=own.latitude,
+                    longitude=own.longitude,
+                    pinned_to=rec.id,
+                    origin="reported",
+                    registered_at=known.registered_at if known else now,
+                )
+                if known != entry:
+                    fresh.append(entry)
+        if fresh:
+            self.store.register_sensors(fresh)
+            self._catalog_dirty = True
+
     def _delivering(self) -> dict[str, frozenset[str]]:
         """Per agent, the sensors in handover to it that it is seen delivering: the store
         holds a reading of the sensor, made since the handover began, from that agent.
@@ -231,7 +259,8 @@ class FleetDuty:
         follows assignments. An agent reading its own source gets none."""
         takers = [records[a] for a in sorted(available) if "assigned" in records[a].capabilities]
         site = [s for s in self._catalog.values() if s.source.kind == "site"]
-        clocked = [s for s in self._catalog.values() if s.source.kind != "site"]
+        # A "local" sensor is read by its own agent from its own source: never assigned.
+        clocked = [s for s in self._catalog.values() if s.source.kind == "simulated"]
         return [
             (site, [agent_spec(r) for r in takers if "site" in r.capabilities]),
             (clocked, [agent_spec(r) for r in takers]),

@@ -5,8 +5,9 @@ what agents must run and what is recorded:
 
 - a sensor whose owner is lost moves at once (its readings are due now);
 - a **planned** move (a join, a rebalance, a pin) is a **handover**: the new owner
-  starts the sensor first, and the old owner lets go only once the new one reports it
-  running (or after ``handover_timeout_s``), so a site sensor is never unwatched; the
+  starts the sensor first, and the old owner lets go only once readings of the new one
+  have been stored (the duty checks; or after ``handover_timeout_s``), so a site sensor
+  is never unwatched; the
   overlap is dropped at ingest by ``(sensor_id, ts)``;
 - every change of owner is an ``AssignmentEvent`` (who, what, why).
 
@@ -93,6 +94,11 @@ class Planner:
         for sensors, agents in groups:
             if not sensors:
                 continue
+            if not agents:
+                # Not a tier problem (the strategy's words would be): nobody can read it.
+                why = "no available agent can read its source (a site sensor needs --site-broker)"
+                unassigned.update(dict.fromkeys((s.sensor_id for s in sensors), why))
+                continue
             part = self.strategy.assign(
                 [sensor_spec(s) for s in sensors],
                 agents,
@@ -145,7 +151,8 @@ class Planner:
     def progress(
         self, plan: Plan, running: Mapping[str, frozenset[str]], available: frozenset[str]
     ) -> Plan:
-        """Finish the handovers whose new owner runs the sensor (or that timed out)."""
+        """Finish the handovers whose new owner delivers the sensor (``running``: what each
+        agent is seen delivering), and those that timed out."""
         now = self.clock.time()
         left = {
             s: h

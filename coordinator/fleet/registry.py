@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from edgewatch.shared.schemas import AgentStatus, Heartbeat, Hello, ModelRef
+from edgewatch.shared.schemas import AgentStatus, Heartbeat, Hello, LocalSensor, ModelRef
 
 AgentState = Literal["online", "offline", "unknown"]
 
@@ -37,6 +37,9 @@ class AgentRecord:
     heartbeat_at: float | None = None
     capacity: int | None = None
     capabilities: tuple[str, ...] = ()
+    # Sensors the agent reads on its own (from its hello); kept in memory only: the
+    # fleet duty registers them in the catalog.
+    own_sensors: tuple[LocalSensor, ...] = ()
 
 
 class FleetRegistry:
@@ -81,6 +84,7 @@ class FleetRegistry:
                 models=dict(hello.models),
                 capacity=hello.capacity,
                 capabilities=tuple(hello.capabilities),
+                own_sensors=tuple(hello.own_sensors),
             )
         )
 

@@ -11,7 +11,7 @@
     consistent_hash.py  rendezvous hashing with bounded loads
     registry.py         the strategies by name
 
-See docs/assignment.md for the guarantees.
+See docs/fleet.md ("Assignment strategies") for the guarantees.
 """
 
 from edgewatch.coordinator.fleet.assignment.balance import Bounds

@@ -237,3 +237,23 @@ def test_a_restarted_duty_republishes_the_same_generations(setup, tmp_path: Path
     restarted.republish()
     restarted.tick()
     assert {a: (d.generation, d.sensors) for a, d in again.docs.items()} == before
+
+
+def test_sensors_an_agent_reads_on_its_own_are_registered_never_assigned(setup) -> None:  # type: ignore[no-untyped-def]
+    duty, fleet, published, clock, store = setup
+    from edgewatch.shared.schemas import LocalSensor
+
+    now = clock.time()
+    own = [LocalSensor(sensor_id="valve1-0", sensor_type="skab")]
+    hello = Hello(
+        agent_id="csv-box", ts=now, version="t", tier="low", sensors=1, epoch=1, own_sensors=own
+    )
+    fleet.registry.apply_hello(hello, now)
+    fleet.registry.apply_status(AgentStatus(agent_id="csv-box", state="online"), now)
+    fleet.hello("a")
+    duty.tick()
+    duty.tick()  # the registration is read back at the next look
+    entry = store.catalog_sensor("valve1-0")
+    assert entry is not None and entry.origin == "reported" and entry.pinned_to == "csv-box"
+    assert entry.source.kind == "local"
+    assert "valve1-0" not in published.sensors("a") and "csv-box" not in published.docs
