@@ -62,10 +62,10 @@ def store(reopen: StoreFactory) -> Store:
 
 
 def test_new_rows_are_stored_and_a_rechunked_resend_is_a_duplicate(store: Store) -> None:
-    batch = make_batch("a", 10, epoch=2, first_seq=5)
+    batch = make_batch("a", 10, epoch=2, first_seq=5, ts=1_700_000_000.0)
     first = store.write(WriteSet(batches=[batch]))
     # The same readings again, cut into other batches, plus two new ones at the end.
-    tail = make_batch("a", 12, epoch=2, first_seq=5)
+    tail = make_batch("a", 12, epoch=2, first_seq=5, ts=1_700_000_001.0)
     again = store.write(WriteSet(batches=[rechunk(batch, 0, 6), rechunk(tail, 6, 6)]))
     assert [(o.stored, o.duplicates, o.conflicts) for o in first.outcomes] == [(10, 0, ())]
     outcomes = [(o.stored, o.duplicates, o.conflicts) for o in again.outcomes]
