@@ -89,7 +89,8 @@ class Calibration:
         normal = 1.0 - np.minimum(rank / self.cut, 1.0) / 2.0
         excess = np.maximum(score - self.threshold, 0.0) / self.spread
         anomalous = 1.0 - np.exp(-excess) / 2.0
-        return np.clip(np.where(score > self.threshold, anomalous, normal), 0.0, 1.0)
+        # Both branches lie in [0.5, 1] by construction (rank and levels are in [0, 1]).
+        return np.where(score > self.threshold, anomalous, normal)
 
 
 def confidence(score: FloatArray, threshold: float, quantiles: FloatArray) -> FloatArray:
@@ -154,6 +155,18 @@ class OnnxScorer:
         out = self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
+    def warm(self, batch: ReadingBatch) -> None:
+        """Advance the feature windows and smoothing over ``batch`` without judging it.
+
+        For readings that are history, not news: the rows a model was just trained on
+        (NAB's probationary period), so the first reading judged has full windows while
+        the threshold policy starts from the training scores, not from these rows' scores
+        (a nearest-neighbour model would score its own references 0).
+        """
+        if len(batch):
+            raw = self.score_features(self._features.update(batch))
+            self._smoother.update(batch.sensor_id, raw)
+
     def score(self, batch: ReadingBatch) -> Scores:
         """Score ``batch`` (all of it, whatever its ``sensor_type``); advances the state."""
         n = len(batch)
@@ -183,6 +196,7 @@ def make_policy(meta: ModelMeta, calibration: Calibration, max_sensors: int | No
             transform=policy.transform,
             mean=policy.start_mean,
             var=policy.start_var,
+            clip=policy.clip,
         )
     except ValueError as exc:
         raise ModelError(f"bad threshold policy: {exc}") from exc
