@@ -115,12 +115,17 @@ class FeatureSpec:
 
 def metric_matrix(batch: ReadingBatch, metrics: Sequence[str]) -> FloatArray:
     """The batch's metrics as an ``(n, len(metrics))`` matrix; absent and +-inf are NaN."""
+    return _metric_matrix(batch, metrics)[0]
+
+
+def _metric_matrix(batch: ReadingBatch, metrics: Sequence[str]) -> tuple[FloatArray, bool]:
+    """``metric_matrix`` and whether every value is present (nothing to impute)."""
     n = len(batch)
     absent = np.full(n, np.nan)
     out = np.array([batch.metrics.get(name, absent) for name in metrics], dtype=np.float64).T
-    if not np.isfinite(out).all():  # one check for the common case of clean readings
-        out = np.where(np.isinf(out), np.nan, out)
-    return np.ascontiguousarray(out)
+    if np.isfinite(out).all():  # one check for the common case of clean readings
+        return np.ascontiguousarray(out), True
+    return np.ascontiguousarray(np.where(np.isinf(out), np.nan, out)), False
 
 
 def _carry_forward(rows: FloatArray, previous: FloatArray) -> FloatArray:
@@ -144,7 +149,8 @@ def _windows(extended: FloatArray, k: int, width: int) -> FloatArray:
         return extended[None, -width:]
     start = extended.shape[0] - k - width + 1
     index = start + np.arange(k)[:, None] + np.arange(width)[None, :]
-    return extended[index]
+    out: FloatArray = extended[index]
+    return out
 
 
 def _rolling(windows: FloatArray, stats: Sequence[str]) -> list[FloatArray]:
@@ -203,30 +209,37 @@ class FeatureState:
 
     def update(self, batch: ReadingBatch) -> FloatArray:
         """Feature matrix ``(len(batch), len(spec.names))`` for ``batch``; advances state."""
-        return self.update_matrix(batch.sensor_id, metric_matrix(batch, self.spec.metrics))
+        values, complete = _metric_matrix(batch, self.spec.metrics)
+        return self._update(batch.sensor_id, values, complete)
 
     def update_matrix(self, keys: Sequence[str], values: FloatArray) -> FloatArray:
         """Like ``update`` for a ready matrix of raw metric values (NaN = absent)."""
+        return self._update(keys, values, not np.isnan(values).any())
+
+    def _update(self, keys: Sequence[str], values: FloatArray, complete: bool) -> FloatArray:
         n = values.shape[0]
-        if n == 1 or len(set(keys)) == 1:  # one sensor: no grouping, no scatter
-            out = np.empty((n, self._width))
-            self._sensor_features(keys[0], values, out)
-            return out
         out = np.empty((n, self._width))
+        if n == 1 or len(set(keys)) == 1:  # one sensor: no grouping, no scatter
+            self._sensor_features(keys[0], values, out, complete)
+            return out
         for key, index in _group(keys).items():
             part = np.empty((len(index), self._width))
-            self._sensor_features(key, values[index], part)
+            self._sensor_features(key, values[index], part, complete)
             out[index] = part
         return out
 
-    def _sensor_features(self, key: str, rows: FloatArray, out: FloatArray) -> None:
+    def _sensor_features(self, key: str, rows: FloatArray, out: FloatArray, complete: bool) -> None:
         """Write the features of one sensor's ``rows`` into ``out``; advance its tail."""
         tail = self._tails.pop(key, None)
-        rows = _carry_forward(rows, self._fill if tail is None else tail[-1])
+        if not complete:
+            rows = _carry_forward(rows, self._fill if tail is None else tail[-1])
         if tail is None:
             tail = np.repeat(rows[:1], self._keep, axis=0)
         extended = np.concatenate((tail, rows))
-        self._remember(key, extended[-self._keep :].copy())
+        keep = extended[-self._keep :]
+        # A few new rows: keep a view (one row more than needed is cheaper than a copy);
+        # many: copy, so a sensor never pins a whole batch's rows.
+        self._remember(key, keep if rows.shape[0] <= 4 else keep.copy())
         m = rows.shape[1]
         out[:, :m] = rows
         if self._plain:

@@ -106,33 +106,38 @@ class AdaptivePolicy:
         return len(self._state)
 
     def judge(self, keys: Sequence[str], scores: FloatArray) -> tuple[BoolArray, FloatArray]:
+        # Reading by reading in plain float arithmetic: the state is sequential anyway, and
+        # one reading (the agent's common case) then costs no numpy call at all.
         spec = self.spec
-        u = transform(scores, spec.transform).tolist()
-        anomaly = np.zeros(len(u), dtype=np.bool_)
-        z_out = np.empty(len(u))
-        for i, (key, value) in enumerate(zip(keys, u, strict=True)):
+        log1p = spec.transform == "log1p"
+        k, alpha, clip = spec.k, spec.alpha, spec.clip
+        anomaly: list[bool] = []
+        confidence: list[float] = []
+        for key, score in zip(keys, scores.tolist(), strict=True):
+            value = math.log1p(max(score, 0.0)) if log1p else score
             state = self._state.pop(key, None)
             if state is None:
                 state = [spec.mean, max(spec.var, MIN_VAR), 0.0]
             mean, var, quiet = state
             sd = math.sqrt(var)
             z = (value - mean) / sd
-            if z > spec.k and quiet <= 0:
-                anomaly[i] = True
+            alarm = z > k and quiet <= 0
+            if alarm:
                 quiet = float(spec.refractory)
             else:
                 quiet -= 1.0
             d = value - mean
-            if spec.clip is not None:
-                d = min(max(d, -spec.clip * sd), spec.clip * sd)
-            mean += spec.alpha * d
-            var = max((1.0 - spec.alpha) * (var + spec.alpha * d * d), MIN_VAR)
-            z_out[i] = z
+            if clip is not None:
+                d = min(max(d, -clip * sd), clip * sd)
+            mean += alpha * d
+            var = max((1.0 - alpha) * (var + alpha * d * d), MIN_VAR)
             self._remember(key, [mean, var, quiet])
-        confidence = 1.0 - np.exp(-np.abs(z_out - spec.k)) / 2.0
-        # A reading above k but silenced by the refractory period is not a confident normal.
-        confidence[(z_out > spec.k) & ~anomaly] = 0.5
-        return anomaly, confidence
+            anomaly.append(alarm)
+            # A reading above k but silenced by the refractory period is not a confident
+            # normal; NaN scores give NaN confidence, as everywhere else.
+            silenced = z > k and not alarm
+            confidence.append(0.5 if silenced else 1.0 - math.exp(-abs(z - k)) / 2.0)
+        return np.array(anomaly, dtype=np.bool_), np.array(confidence)
 
     def _remember(self, key: str, state: list[float]) -> None:
         self._state[key] = state

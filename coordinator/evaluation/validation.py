@@ -54,7 +54,11 @@ class FileFolds:
         c = self.pooled
         return {
             "protocol": FILE_PROTOCOL,
-            "held_out_pooled": {"f1": round(c.f1, 4), "far": round(c.far, 4), "mar": round(c.mar, 4)},
+            "held_out_pooled": {
+                "f1": round(c.f1, 4),
+                "far": round(c.far, 4),
+                "mar": round(c.mar, 4),
+            },
             "chosen": self.chosen,
         }
 

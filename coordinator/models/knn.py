@@ -77,9 +77,7 @@ class KnnDetector:
         return {"references": self.references, "scales": list(self.lengths)}
 
 
-def _nearest(
-    z: FloatArray, scale: Scale, exclude: FloatArray | None = None
-) -> FloatArray:
+def _nearest(z: FloatArray, scale: Scale, exclude: FloatArray | None = None) -> FloatArray:
     """Distance of each row of ``z`` to its nearest reference (the graph's arithmetic).
 
     ``exclude[i]`` is the reference that row ``i`` itself is (-1: none), left out.
@@ -120,7 +118,9 @@ def scale_columns(spec: FeatureSpec, lengths: Sequence[int]) -> tuple[tuple[int,
     m = len(spec.metrics)
     out = []
     for length in lengths:
-        lagged = [current + i * m + j for i, lag in enumerate(spec.lags) if lag < length for j in range(m)]
+        lagged = [
+            current + i * m + j for i, lag in enumerate(spec.lags) if lag < length for j in range(m)
+        ]
         out.append(tuple(range(current)) + tuple(lagged))
     return tuple(out)
 

@@ -126,6 +126,14 @@ def test_windowed_gaussian_reproduces_nabs_own_figures(nab_data: Path) -> None:
         assert got[profile].score == pytest.approx(expected, abs=0.01)  # in fact exactly
 
 
+@pytest.mark.slow
+def test_fixed_recipe_doubles_the_baseline_on_the_nab_subset(nab_data: Path) -> None:
+    result = nab.evaluate(nab_data, candidates=None)
+    ours, base = result["ours"]["standard"], result["baseline"]["standard"]  # type: ignore[index]
+    assert base["score"] == pytest.approx(27.70, abs=0.01)  # same run, NAB's own figure
+    assert ours["score"] >= 60 and ours["score"] >= 2 * base["score"]
+
+
 def write_corpus(root: Path) -> Path:
     """Two categories, two files each: a cycle of 96 readings around 10 (amplitude 3,
     noise 0.3) and one spike of +8 per file, inside the cycle's range as a whole (a
