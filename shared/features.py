@@ -27,6 +27,7 @@ Definitions (per sensor, readings in batch order):
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -121,6 +122,14 @@ def metric_matrix(batch: ReadingBatch, metrics: Sequence[str]) -> FloatArray:
 def _metric_matrix(batch: ReadingBatch, metrics: Sequence[str]) -> tuple[FloatArray, bool]:
     """``metric_matrix`` and whether every value is present (nothing to impute)."""
     n = len(batch)
+    if n == 1:  # one reading: plain floats, one array built
+        nan = math.nan
+        row = [
+            float(c[0]) if (c := batch.metrics.get(name)) is not None else nan for name in metrics
+        ]
+        if all(map(math.isfinite, row)):
+            return np.array([row]), True
+        return np.array([[v if not math.isinf(v) else nan for v in row]]), False
     absent = np.full(n, np.nan)
     out = np.array([batch.metrics.get(name, absent) for name in metrics], dtype=np.float64).T
     if np.isfinite(out).all():  # one check for the common case of clean readings
@@ -199,6 +208,7 @@ class FeatureState:
         self._width = len(spec.names)  # computed once: the spec is frozen
         self._fill = spec.fill_values
         self._plain = not spec.stats and not spec.lags
+        self._lag_rows = self._keep - np.asarray(spec.lags, dtype=np.intp)
 
     def __len__(self) -> int:
         return len(self._tails)
@@ -250,10 +260,11 @@ class FeatureState:
             for part in _rolling(_windows(extended, k, self.spec.window), self.spec.stats):
                 out[:, col : col + m] = part
                 col += m
-        for lag in self.spec.lags:
+        if self.spec.lags:
             # Row i of ``rows`` is row ``keep + i`` of ``extended``; the tail pads the start.
-            out[:, col : col + m] = extended[self._keep - lag : self._keep - lag + k]
-            col += m
+            # All lags in one gather: (k, lags, m) is the columns' order, lag by lag.
+            index = self._lag_rows if k == 1 else self._lag_rows + np.arange(k)[:, None]
+            out[:, col:] = extended[index].reshape(k, -1)
 
     def _remember(self, key: str, tail: FloatArray) -> None:
         self._tails[key] = tail

@@ -59,6 +59,10 @@ def test_metric_matrix_orders_columns_and_marks_absent_and_infinite() -> None:
     batch = make_batch(["s", "s"], {"b": [1.0, np.inf], "a": [2.0, 3.0]})
     got = metric_matrix(batch, ("a", "b", "c"))
     np.testing.assert_array_equal(got, [[2.0, 1.0, np.nan], [3.0, np.nan, np.nan]])
+    for i in range(2):  # one reading at a time takes a shorter path to the same matrix
+        np.testing.assert_array_equal(
+            metric_matrix(batch.take([i]), ("a", "b", "c")), got[i : i + 1]
+        )
 
 
 def test_absent_metric_carries_last_value_forward_else_fill() -> None:
