@@ -203,6 +203,8 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         and not (adaptive and math.isfinite(args.clip) and args.clip > 0),
         "--univariate is a pca option": args.univariate and args.detector != "pca",
         "--scales is a knn option": bool(args.scales) and args.detector != "knn",
+        "--scales needs --lags (a scale reads the lags below it)": bool(args.scales)
+        and not args.lags,
         "--scales must be distinct numbers >= 1": len(set(args.scales)) != len(args.scales)
         or any(s < 1 for s in args.scales),
     }

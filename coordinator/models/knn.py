@@ -135,6 +135,8 @@ def fit_knn(
     """References from ``features`` (columns ``spec.names``), one scale per length."""
     if any(length < 1 for length in lengths) or len(set(lengths)) != len(lengths):
         raise ValueError(f"scales must be distinct lengths >= 1: {tuple(lengths)}")
+    if lengths and not spec.lags:
+        raise ValueError("scales select lagged values: the feature spec has no lags")
     if max_references < 2:
         raise ValueError("a nearest-neighbour detector needs at least 2 references")
     columns = scale_columns(spec, lengths)

@@ -211,7 +211,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         (["--adaptive", "3", "0.01", "10", "--clip", "0"], "--clip needs --adaptive and C > 0"),
         (["--univariate"], "--univariate is a pca option"),
         (["--scales", "5"], "--scales is a knn option"),
-        (["--detector", "knn", "--scales", "5", "5"], "--scales must be distinct"),
+        (["--detector", "knn", "--scales", "5", "5", "--lags", "1"], "--scales must be distinct"),
+        (["--detector", "knn", "--scales", "5"], "--scales needs --lags"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(

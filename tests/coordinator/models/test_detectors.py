@@ -165,6 +165,8 @@ def test_knn_keeps_a_bounded_evenly_spread_reference_set() -> None:
     assert len(to_onnx(capped).SerializeToString()) <= 1024 * 1024
     with pytest.raises(ValueError, match="scales"):
         train_matrix(train, spec, knn_config(scales=(0, 5)), sensor_type="n")
+    with pytest.raises(ValueError, match="no lags"):
+        train_matrix(wide, spec60, knn_config(), sensor_type="w")
 
 
 @pytest.mark.parametrize("detector", ["iforest", "pca", "autoencoder", "knn"])
