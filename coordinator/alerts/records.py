@@ -125,3 +125,15 @@ class EdgeReceipt:
     seq: int
     received_at: float
     payload: bytes
+
+
+@dataclass(frozen=True)
+class CriticalReading:
+    """A stored reading judged anomalous with high confidence (``critical_anomaly``)."""
+
+    sensor_id: str
+    sensor_type: str
+    agent_id: str
+    ts: float
+    confidence: float
+    scorer: str

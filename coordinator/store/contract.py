@@ -37,6 +37,7 @@ from edgewatch.coordinator.alerts.records import (
     AlertEvent,
     AlertQuery,
     Change,
+    CriticalReading,
     EdgeReceipt,
     Silence,
     Transition,
@@ -213,6 +214,12 @@ class AlertStore(Protocol):
         to_changes: Callable[[Sequence[EdgeReceipt]], Sequence[Change]],
     ) -> list[Transition]:
         """Record ``receipts``; apply ``to_changes`` of those never seen before, atomically."""
+        ...
+
+    def feed_critical(
+        self, entries: Sequence[FeedEntry], min_confidence: float
+    ) -> list[CriticalReading]:
+        """Readings of ``entries`` judged anomalous with at least ``min_confidence``."""
         ...
 
     def alerts(self, query: AlertQuery) -> list[Alert]: ...

@@ -13,11 +13,13 @@ from edgewatch.coordinator.alerts.records import (
     AlertEvent,
     AlertQuery,
     Change,
+    CriticalReading,
     EdgeReceipt,
     EventKind,
     Silence,
     Transition,
 )
+from edgewatch.coordinator.store.records import FeedEntry
 
 _ALERT = (
     "id, key, rule, scope, severity, state, value, message, raised_at, updated_at, "
@@ -218,3 +220,22 @@ def silences(conn: sqlite3.Connection, active_at: float | None) -> list[Silence]
             (active_at, active_at),
         )
     return [_silence(r) for r in rows]
+
+
+def feed_critical(
+    conn: sqlite3.Connection, entries: Sequence[FeedEntry], min_confidence: float
+) -> list[CriticalReading]:
+    """Readings of ``entries`` judged anomalous with ``confidence >= min_confidence``;
+    entries that stored no anomaly are not even looked at."""
+    out: list[CriticalReading] = []
+    for e in entries:
+        if not e.anomalies:
+            continue
+        rows = conn.execute(
+            "SELECT sensor_id, sensor_type, agent_id, ts, confidence, scorer FROM readings "
+            "WHERE agent_id = ? AND epoch = ? AND seq BETWEEN ? AND ? AND feed_id = ? "
+            "AND anomaly = 1 AND confidence >= ? ORDER BY seq",
+            (e.agent_id, e.epoch, e.first_seq, e.last_seq, e.position, min_confidence),
+        )
+        out.extend(CriticalReading(*r) for r in rows)
+    return out

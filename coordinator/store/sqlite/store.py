@@ -29,6 +29,7 @@ from edgewatch.coordinator.alerts.records import (
     AlertEvent,
     AlertQuery,
     Change,
+    CriticalReading,
     EdgeReceipt,
     Silence,
     Transition,
@@ -313,6 +314,12 @@ class SqliteStore:
             new = alert_rows.receive_edge(cur, receipts)
             changes = to_changes(new) if new else ()
             return [t for c in changes if (t := alert_rows.apply_change(cur, c)) is not None]
+
+    def feed_critical(
+        self, entries: Sequence[FeedEntry], min_confidence: float
+    ) -> list[CriticalReading]:
+        with self._reader() as conn:
+            return alert_rows.feed_critical(conn, entries, min_confidence)
 
     def alerts(self, query: AlertQuery) -> list[Alert]:
         with self._reader() as conn:

@@ -1,0 +1,316 @@
+"""Alert rules: the defaults (the notebook's five and more) and a TOML file over them.
+
+A rule watches one **metric** (``METRICS``) per scope of one kind, and raises when the
+value passes ``above`` or ``below`` (exactly one), for at least ``for``; it clears once
+the value is back past ``clear`` (hysteresis). Event rules (``critical_anomaly``,
+``model_rollback``) raise on an event and clear after ``clear_after`` without one.
+
+```toml
+[rules.high_anomaly_rate]        # a default rule: only what you give changes
+above = 0.2
+
+[rules.very_high_anomaly_rate]   # a rule of your own, on a known metric
+metric = "anomaly_rate"
+scope = "sensor"
+above = 0.5
+clear = 0.3
+window = "5m"
+severity = "critical"
+
+[rules.low_battery]
+enabled = false
+
+[webhooks]
+critical = "https://hooks.example.net/edgewatch"
+```
+
+A file that does not parse, names an unknown metric, key or scope, or gives levels the
+wrong way round is refused at start with its line and the reason (``RuleFileError``).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from edgewatch.coordinator.alerts.records import SEVERITIES, Severity
+from edgewatch.shared.alert_rules import Levels
+from edgewatch.shared.errors import ConfigError
+
+ScopeKind = Literal["sensor", "agent", "type", "fleet"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    scopes: tuple[ScopeKind, ...]
+    event: bool = False
+    windowed: bool = False
+    unit: str = ""
+
+
+METRICS: dict[str, Metric] = {
+    "anomaly_rate": Metric(("sensor", "agent", "type", "fleet"), windowed=True),
+    "latency_p95_s": Metric(("agent", "fleet"), windowed=True, unit="s"),
+    "agent_availability": Metric(("agent",), windowed=True),
+    "fleet_availability": Metric(("fleet",)),
+    "battery_percent": Metric(("agent",), unit="%"),
+    "outbox_oldest_age_s": Metric(("agent",), unit="s"),
+    "sensor_silence_s": Metric(("sensor",), unit="s"),
+    "clock_skew_s": Metric(("agent",), unit="s"),
+    "ingest_rejects_per_min": Metric(("fleet",), windowed=True),
+    "converge_lag_s": Metric(("agent",), unit="s"),
+    "confidence": Metric(("sensor",), event=True),
+    "model_rollback": Metric(("type",), event=True),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    metric: str
+    scope: ScopeKind
+    severity: Severity
+    above: float | None = None
+    below: float | None = None
+    clear: float | None = None
+    for_s: float = 0.0
+    window_s: float = 300.0
+    min_count: int = 1
+    clear_after_s: float = 60.0
+    enabled: bool = True
+    description: str = ""
+
+    @property
+    def event(self) -> bool:
+        return METRICS[self.metric].event
+
+    def levels(self) -> Levels:
+        if self.above is not None:
+            clear = self.above if self.clear is None else self.clear
+            return Levels(self.above, clear, True, self.for_s)
+        assert self.below is not None
+        clear = self.below if self.clear is None else self.clear
+        return Levels(self.below, clear, False, self.for_s)
+
+
+def _r(name: str, metric: str, scope: ScopeKind, severity: Severity, desc: str, **kw: Any) -> Rule:
+    return Rule(name, metric, scope, severity, description=desc, **kw)
+
+
+DEFAULT_RULES: dict[str, Rule] = {
+    r.name: r
+    for r in (
+        _r("high_anomaly_rate", "anomaly_rate", "sensor", "warning",
+           "share of a sensor's readings judged anomalous over the window",
+           above=0.15, clear=0.10, window_s=300.0, min_count=20),
+        _r("agent_offline", "agent_availability", "agent", "critical",
+           "share of the window an agent was up (online, heartbeats on time)",
+           below=0.8, clear=0.95, window_s=60.0),
+        _r("fleet_availability", "fleet_availability", "fleet", "critical",
+           "share of the agents seen in the last day that are up now",
+           below=0.8, clear=0.9),
+        _r("high_latency", "latency_p95_s", "agent", "warning",
+           "p95 of reading -> committed over the window, corrected by the agent's clock skew",
+           above=5.0, clear=2.0, window_s=120.0, min_count=20),
+        _r("low_battery", "battery_percent", "agent", "warning",
+           "the agent's battery (flagged when simulated)", below=20.0, clear=25.0),
+        _r("critical_anomaly", "confidence", "sensor", "critical",
+           "a reading judged anomalous with at least this confidence",
+           above=0.9, clear_after_s=60.0),
+        _r("outbox_backlog", "outbox_oldest_age_s", "agent", "warning",
+           "age of the oldest result an agent has not had acked",
+           above=300.0, clear=60.0),
+        _r("sensor_silent", "sensor_silence_s", "sensor", "warning",
+           "seconds since an assigned sensor's last stored reading",
+           above=60.0, clear=5.0),
+        _r("clock_skew", "clock_skew_s", "agent", "warning",
+           "the agent's clock offset estimated from its heartbeats (absolute)",
+           above=2.0, clear=0.5, for_s=30.0),
+        _r("ingest_rejects", "ingest_rejects_per_min", "fleet", "warning",
+           "messages ingest refused per minute", above=10.0, clear=1.0, window_s=60.0),
+        _r("model_rollback", "model_rollback", "type", "warning",
+           "a model rollout of this sensor type was rolled back", clear_after_s=3600.0),
+        _r("agent_not_converged", "converge_lag_s", "agent", "warning",
+           "seconds an agent has been behind its desired state", above=30.0, clear=0.0),
+    )
+}
+
+
+class RuleFileError(ConfigError):
+    """A rule file refused at start: its path, the line and the reason."""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: dict[str, Rule]
+    webhooks: dict[Severity, str] = field(default_factory=dict)
+    webhook_timeout_s: float = 5.0
+    webhook_retries: int = 3
+
+    def enabled(self) -> list[Rule]:
+        return [r for r in self.rules.values() if r.enabled]
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, None: 1.0}
+_RULE_KEYS = {
+    "metric", "scope", "severity", "above", "below", "clear", "for", "window",
+    "min_count", "clear_after", "enabled", "description",
+}
+
+
+def duration(value: object) -> float:
+    """``"30s"``, ``"5m"``, ``"1h"``, ``"250ms"`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration, not a boolean")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration is not negative")
+        return float(value)
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 1h)")
+
+
+def _line(text: str, rule: str | None, key: str | None) -> int:
+    """Best line for an error: the key inside the rule's table, else the table header."""
+    lines = text.splitlines()
+    header = 0
+    if rule is not None:
+        pattern = re.compile(rf"^\s*\[\s*rules\s*\.\s*\"?{re.escape(rule)}\"?\s*\]")
+        header = next((i + 1 for i, ln in enumerate(lines) if pattern.match(ln)), 0)
+    if key is not None:
+        kp = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+        for i in range(header, len(lines)):
+            if i > header and lines[i].lstrip().startswith("["):
+                break
+            if kp.match(lines[i]):
+                return i + 1
+    return header or 1
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _apply(base: Rule | None, name: str, table: dict[str, Any], err: Any) -> Rule:
+    unknown = sorted(set(table) - _RULE_KEYS)
+    if unknown:
+        raise err(unknown[0], f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_RULE_KEYS))})")
+    metric = table.get("metric", base.metric if base else None)
+    if metric is None:
+        raise err(None, f"rule {name!r} is not a default rule: give its metric")
+    if metric not in METRICS:
+        raise err("metric", f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
+    m = METRICS[metric]
+    fields: dict[str, Any] = {"metric": metric}
+    scope = table.get("scope", base.scope if base and base.metric == metric else m.scopes[0])
+    if scope not in m.scopes:
+        raise err("scope", f"metric {metric!r} has no scope {scope!r} (one of {', '.join(m.scopes)})")
+    fields["scope"] = scope
+    try:
+        if "severity" in table:
+            if table["severity"] not in SEVERITIES:
+                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            fields["severity"] = table["severity"]
+        for key, target in (("above", "above"), ("below", "below"), ("clear", "clear")):
+            if key in table:
+                fields[target] = _number(table[key])
+        if "above" in table and "below" not in table:
+            fields["below"] = None
+        if "below" in table and "above" not in table:
+            fields["above"] = None
+        for key, target in (("for", "for_s"), ("window", "window_s"), ("clear_after", "clear_after_s")):
+            if key in table:
+                fields[target] = duration(table[key])
+        if "min_count" in table:
+            if not isinstance(table["min_count"], int) or table["min_count"] < 1:
+                raise ValueError("min_count must be an integer >= 1")
+            fields["min_count"] = table["min_count"]
+        if "enabled" in table:
+            if not isinstance(table["enabled"], bool):
+                raise ValueError("enabled must be true or false")
+            fields["enabled"] = table["enabled"]
+        if "description" in table:
+            fields["description"] = str(table["description"])
+    except ValueError as exc:
+        key = next((k for k in table if k in str(exc)), None)
+        raise err(key, str(exc)) from None
+    rule = replace(base, **fields) if base else Rule(name=name, severity="warning", **fields)
+    _check(rule, table, err)
+    return rule
+
+
+def _check(rule: Rule, table: dict[str, Any], err: Any) -> None:
+    if rule.event:
+        if rule.metric == "confidence" and rule.above is None:
+            raise err(None, "critical_anomaly-like rules need above = <confidence level>")
+        return
+    if (rule.above is None) == (rule.below is None):
+        raise err("above" if "above" in table else "below", "give exactly one of above or below")
+    try:
+        rule.levels()
+    except ValueError as exc:
+        raise err("clear", str(exc)) from None
+    if METRICS[rule.metric].windowed and rule.window_s < 60:
+        raise err("window", "window must be at least 1m (the finest aggregate)")
+
+
+def load_rules(path: Path | None) -> RuleSet:
+    """The default rules, changed by the file at ``path`` (if any)."""
+    rules = dict(DEFAULT_RULES)
+    if path is None:
+        return RuleSet(rules)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleFileError(f"alert rules {path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleFileError(f"alert rules {path}: {exc}") from None
+    unknown = sorted(set(data) - {"rules", "webhooks"})
+    if unknown:
+        line = _line(text, None, None)
+        raise RuleFileError(f"alert rules {path}, line {line}: unknown table [{unknown[0]}]")
+    for name, table in (data.get("rules") or {}).items():
+
+        def err(key: str | None, reason: str, _name: str = name) -> RuleFileError:
+            return RuleFileError(
+                f"alert rules {path}, line {_line(text, _name, key)}: rule {_name!r}: {reason}"
+            )
+
+        if not isinstance(table, dict):
+            raise err(None, "must be a table")
+        if not re.fullmatch(r"[a-z0-9_]{1,64}", name):
+            raise err(None, "rule names are [a-z0-9_], 1 to 64 characters")
+        rules[name] = _apply(rules.get(name), name, table, err)
+    return _with_webhooks(RuleSet(rules), data.get("webhooks") or {}, path, text)
+
+
+def _with_webhooks(rs: RuleSet, hooks: dict[str, Any], path: Path, text: str) -> RuleSet:
+    urls: dict[Severity, str] = {}
+    timeout, retries = rs.webhook_timeout_s, rs.webhook_retries
+    for key, value in hooks.items():
+        where = f"alert rules {path}, line {_line(text, None, key)}: [webhooks] {key}"
+        if key in SEVERITIES:
+            if not isinstance(value, str) or not re.match(r"^https?://[^\s]+$", value):
+                raise RuleFileError(f"{where}: an http(s) URL")
+            urls[key] = value  # type: ignore[index]
+        elif key == "timeout":
+            try:
+                timeout = duration(value)
+            except ValueError as exc:
+                raise RuleFileError(f"{where}: {exc}") from None
+        elif key == "retries":
+            if not isinstance(value, int) or not 0 <= value <= 10:
+                raise RuleFileError(f"{where}: an integer 0..10")
+            retries = value
+        else:
+            raise RuleFileError(f"{where}: unknown key (critical, warning, info, timeout, retries)")
+    return replace(rs, webhooks=urls, webhook_timeout_s=timeout, webhook_retries=retries)
