@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 Verdict = Literal["raise", "clear"]
 
 
@@ -111,19 +113,28 @@ class SlidingRate:
         self._buckets: dict[str, deque[list[float]]] = {}
 
     def add(self, sensor: str, ts: float, anomaly: bool) -> None:
+        self.add_counts(sensor, float(int(ts)), 1, float(anomaly))
+
+    def add_counts(self, sensor: str, second: float, n: int, anomalies: float) -> None:
+        """``n`` readings (``anomalies`` of them anomalous) of one second of ``sensor``."""
         q = self._buckets.setdefault(sensor, deque())
-        second = float(int(ts))
         if q and q[-1][0] == second:
-            q[-1][1] += 1
-            q[-1][2] += anomaly
+            q[-1][1] += n
+            q[-1][2] += anomalies
         elif not q or second > q[-1][0]:
-            q.append([second, 1, float(anomaly)])
+            q.append([second, n, anomalies])
         else:  # out of order within the window: find its bucket (rare, short scan)
             for b in reversed(q):
                 if b[0] == second:
-                    b[1] += 1
-                    b[2] += anomaly
+                    b[1] += n
+                    b[2] += anomalies
                     break
+            else:
+                if second > q[-1][0] - self.window_s:
+                    q.append([second, n, anomalies])
+                    ordered = sorted(q)
+                    q.clear()
+                    q.extend(ordered)
         newest = q[-1][0]
         while q and q[0][0] <= newest - self.window_s:
             q.popleft()
@@ -191,21 +202,38 @@ class EdgeRules:
             return []
         found: list[EdgeFinding] = []
         c = self.config
+        if not len(sensor_id):
+            return found
+        # Per batch, not per reading: the rate is counted per (sensor, second) at once.
+        codes: dict[str, int] = {}
+        idx = np.fromiter((codes.setdefault(s, len(codes)) for s in sensor_id), np.int64)
+        t = np.asarray(ts, dtype=np.float64)
+        bad = np.asarray(anomaly, dtype=bool)
+        conf = np.asarray(confidence, dtype=np.float64)
+        seconds = np.floor(t)
+        key = idx * 4_000_000_000 + seconds.astype(np.int64)
+        uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+        anom = np.bincount(np.searchsorted(uniq, key), weights=bad.astype(np.float64))
+        names = list(codes)
+        for k, i, n, a in zip(uniq.tolist(), first.tolist(), counts.tolist(), anom.tolist(), strict=True):
+            self._rate.add_counts(names[k // 4_000_000_000], float(seconds[i]), n, a)
         touched: dict[str, tuple[str, float]] = {}
-        for sid, stype, t, bad, conf in zip(sensor_id, sensor_type, ts, anomaly, confidence, strict=True):
-            self._rate.add(sid, t, bool(bad))
-            touched[sid] = (stype, t)
-            if is_critical(bool(bad), float(conf), c.critical_confidence):
-                if sid not in self._critical_last:
-                    found.append(EdgeFinding("critical_anomaly", sid, stype, "raise", t, float(conf)))
-                self._critical_last[sid] = (now, stype)
-        for sid, (stype, t) in touched.items():
+        codes_rev, at_rev = np.unique(idx[::-1], return_index=True)
+        for k, j in zip(codes_rev.tolist(), at_rev.tolist(), strict=True):
+            i = len(t) - 1 - j  # the sensor's last reading in this batch
+            touched[names[k]] = (sensor_type[i], float(t[i]))
+        for i in np.flatnonzero(bad & (conf >= c.critical_confidence)).tolist():
+            sid, stype = sensor_id[i], sensor_type[i]
+            if sid not in self._critical_last:
+                found.append(EdgeFinding("critical_anomaly", sid, stype, "raise", float(t[i]), float(conf[i])))
+            self._critical_last[sid] = (now, stype)
+        for sid, (stype, ts_) in touched.items():
             rate, n = self._rate.rate(sid)
             if rate is None or n < c.rate_min_count:
                 continue
             verdict = self._rate_h.observe(sid, rate, now)
             if verdict is not None:
-                found.append(EdgeFinding("high_anomaly_rate", sid, stype, verdict, t, rate))
+                found.append(EdgeFinding("high_anomaly_rate", sid, stype, verdict, ts_, rate))
         return found
 
     def tick(self, now: float) -> list[EdgeFinding]:

@@ -11,6 +11,7 @@ Layout under one prefix (default ``edgewatch``)::
     {p}/agents/{agent_id}/cmd/{name}  coordinator -> agent  commands (assignment, model, ...)
     {p}/agents/{agent_id}/alerts      agent -> coordinator  alert events raised at the edge (QoS 1)
     {p}/agents/{agent_id}/alerts_ack  coordinator -> agent  their acknowledgements (QoS 1)
+    {p}/local/{agent_id}/alerts       agent -> site broker  its own alerts, at once (uplink or not)
     {p}/alerts/events/{severity}/{rule}/{scope}  coordinator -> anyone  one per transition
     {p}/alerts/active/{rule}/{scope}  coordinator -> anyone  the active set, retained
 
@@ -127,6 +128,10 @@ class Topics:
 
     def alerts_active_filter(self) -> str:
         return f"{self.prefix}/alerts/active/#"
+
+    def local_alerts(self, agent_id: str) -> str:
+        """Where an agent publishes its own alerts on the site broker, at once."""
+        return f"{self.prefix}/local/{check_agent_id(agent_id)}/alerts"
 
     def edge_alerts(self, agent_id: str) -> str:
         return self.agent(agent_id, Kind.ALERTS)
