@@ -30,10 +30,9 @@ from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
 from edgewatch.coordinator.metrics import CoordinatorMetrics
 from edgewatch.coordinator.settings import CoordinatorSettings
 from edgewatch.coordinator.store import SqliteStore, Store
-from edgewatch.shared.errors import ConfigError
-from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink
 from edgewatch.shared.desired import ConfigOverrides
-from edgewatch.shared.errors import TopicError
+from edgewatch.shared.errors import ConfigError, TopicError
+from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink
 from edgewatch.shared.topics import Kind, Topics
 
 log = logging.getLogger(__name__)
@@ -246,7 +245,9 @@ class CoordinatorService:
             windows={k: (v * DAY if v else None) for k, v in days.items()},
             raw_s=s.retention_raw_days * DAY if s.retention_raw_days else None,
         )
-        self.retention = RetentionDuty(self.store, policy, [c.consumer.name for c in self.consumers])
+        self.retention = RetentionDuty(
+            self.store, policy, [c.consumer.name for c in self.consumers]
+        )
 
     def _publish(self, topic: str, payload: bytes, **kw: object) -> object:
         return None if self.link is None else self.link.publish(topic, payload, **kw)  # type: ignore[arg-type]

@@ -107,7 +107,9 @@ class CoordinatorSettings(BaseSettings):
     retention_15m_days: float = Field(
         default=90.0, ge=0, description="keep 15m windows (0: forever)"
     )
-    retention_1h_days: float = Field(default=730.0, ge=0, description="keep 1h windows (0: forever)")
+    retention_1h_days: float = Field(
+        default=730.0, ge=0, description="keep 1h windows (0: forever)"
+    )
 
     @field_validator("broker")
     @classmethod

@@ -215,7 +215,9 @@ class EdgeRules:
         uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
         anom = np.bincount(np.searchsorted(uniq, key), weights=bad.astype(np.float64))
         names = list(codes)
-        for k, i, n, a in zip(uniq.tolist(), first.tolist(), counts.tolist(), anom.tolist(), strict=True):
+        for k, i, n, a in zip(
+            uniq.tolist(), first.tolist(), counts.tolist(), anom.tolist(), strict=True
+        ):
             self._rate.add_counts(names[k // 4_000_000_000], float(seconds[i]), n, a)
         touched: dict[str, tuple[str, float]] = {}
         codes_rev, at_rev = np.unique(idx[::-1], return_index=True)
@@ -225,7 +227,11 @@ class EdgeRules:
         for i in np.flatnonzero(bad & (conf >= c.critical_confidence)).tolist():
             sid, stype = sensor_id[i], sensor_type[i]
             if sid not in self._critical_last:
-                found.append(EdgeFinding("critical_anomaly", sid, stype, "raise", float(t[i]), float(conf[i])))
+                found.append(
+                    EdgeFinding(
+                        "critical_anomaly", sid, stype, "raise", float(t[i]), float(conf[i])
+                    )
+                )
             self._critical_last[sid] = (now, stype)
         for sid, (stype, ts_) in touched.items():
             rate, n = self._rate.rate(sid)

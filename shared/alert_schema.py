@@ -16,9 +16,9 @@ from pydantic import Field, model_validator
 from edgewatch.shared.schemas import (
     AgentId,
     Epoch,
-    Seq,
     SensorId,
     SensorType,
+    Seq,
     ShortText,
     Timestamp,
     WireModel,

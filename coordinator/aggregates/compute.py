@@ -58,7 +58,9 @@ def _codes(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], list[str]]:
     return codes, list(index)
 
 
-def _groups(cols: Columns) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[tuple[str, str, str, int]]]:
+def _groups(
+    cols: Columns,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[tuple[str, str, str, int]]]:
     """Group number of each reading, and each group's (sensor, type, agent, minute)."""
     s, sensors = _codes(cols.sensor_id)
     t, types = _codes(cols.sensor_type)
@@ -130,7 +132,7 @@ def minute_groups(cols: Columns) -> list[tuple[tuple[str, str, str, int], Window
         metrics = {m: s[i] for m, s in per_metric.items() if s[i] is not None}
         stats = WindowStats(
             count=int(count[i]),
-            anomalies=int(round(anomalies[i])),
+            anomalies=round(anomalies[i]),
             statuses={STATUSES[k]: int(v) for k, v in enumerate(statuses[i]) if v},
             latency=latency[i],
             metrics={k: v for k, v in metrics.items() if v is not None},

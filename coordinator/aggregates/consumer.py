@@ -39,9 +39,7 @@ class AggregateConsumer:
 
     name = NAME
 
-    def __init__(
-        self, store: _Store, *, on_applied: Callable[[float], None] | None = None
-    ) -> None:
+    def __init__(self, store: _Store, *, on_applied: Callable[[float], None] | None = None) -> None:
         self._store = store
         self._on_applied = on_applied
         self.pages = 0

@@ -75,7 +75,9 @@ class EdgeAlertIntake:
             return self._refuse("agent_mismatch", agent_id, f"payload says {batch.agent_id!r}")
         now = self._time()
         receipts = [
-            EdgeReceipt(agent_id, batch.epoch, batch.first_seq + i, now, orjson.dumps(e.model_dump()))
+            EdgeReceipt(
+                agent_id, batch.epoch, batch.first_seq + i, now, orjson.dumps(e.model_dump())
+            )
             for i, e in enumerate(batch.events)
         ]
         self._engine.on_edge(receipts, changes_of)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from edgewatch.coordinator.alerts.records import Alert, AlertEvent, Silence, Transition
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 class AlertOut(BaseModel):

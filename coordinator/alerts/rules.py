@@ -103,38 +103,120 @@ def _r(name: str, metric: str, scope: ScopeKind, severity: Severity, desc: str, 
 DEFAULT_RULES: dict[str, Rule] = {
     r.name: r
     for r in (
-        _r("high_anomaly_rate", "anomaly_rate", "sensor", "warning",
-           "share of a sensor's readings judged anomalous over the window",
-           above=0.15, clear=0.10, window_s=300.0, min_count=20),
-        _r("agent_offline", "agent_availability", "agent", "critical",
-           "share of the window an agent was up (online, heartbeats on time)",
-           below=0.8, clear=0.95, window_s=60.0),
-        _r("fleet_availability", "fleet_availability", "fleet", "critical",
-           "share of the agents seen in the last day that are up now",
-           below=0.8, clear=0.9),
-        _r("high_latency", "latency_p95_s", "agent", "warning",
-           "p95 of reading -> committed over the window, corrected by the agent's clock skew",
-           above=5.0, clear=2.0, window_s=120.0, min_count=20),
-        _r("low_battery", "battery_percent", "agent", "warning",
-           "the agent's battery (flagged when simulated)", below=20.0, clear=25.0),
-        _r("critical_anomaly", "confidence", "sensor", "critical",
-           "a reading judged anomalous with at least this confidence",
-           above=0.9, clear_after_s=60.0),
-        _r("outbox_backlog", "outbox_oldest_age_s", "agent", "warning",
-           "age of the oldest result an agent has not had acked",
-           above=300.0, clear=60.0),
-        _r("sensor_silent", "sensor_silence_s", "sensor", "warning",
-           "seconds since an assigned sensor's last stored reading",
-           above=60.0, clear=5.0),
-        _r("clock_skew", "clock_skew_s", "agent", "warning",
-           "the agent's clock offset estimated from its heartbeats (absolute)",
-           above=2.0, clear=0.5, for_s=30.0),
-        _r("ingest_rejects", "ingest_rejects_per_min", "fleet", "warning",
-           "messages ingest refused per minute", above=10.0, clear=1.0, window_s=60.0),
-        _r("model_rollback", "model_rollback", "type", "warning",
-           "a model rollout of this sensor type was rolled back", clear_after_s=3600.0),
-        _r("agent_not_converged", "converge_lag_s", "agent", "warning",
-           "seconds an agent has been behind its desired state", above=30.0, clear=0.0),
+        _r(
+            "high_anomaly_rate",
+            "anomaly_rate",
+            "sensor",
+            "warning",
+            "share of a sensor's readings judged anomalous over the window",
+            above=0.15,
+            clear=0.10,
+            window_s=300.0,
+            min_count=20,
+        ),
+        _r(
+            "agent_offline",
+            "agent_availability",
+            "agent",
+            "critical",
+            "share of the window an agent was up (online, heartbeats on time)",
+            below=0.8,
+            clear=0.95,
+            window_s=60.0,
+        ),
+        _r(
+            "fleet_availability",
+            "fleet_availability",
+            "fleet",
+            "critical",
+            "share of the agents seen in the last day that are up now",
+            below=0.8,
+            clear=0.9,
+        ),
+        _r(
+            "high_latency",
+            "latency_p95_s",
+            "agent",
+            "warning",
+            "p95 of reading -> committed over the window, corrected by the agent's clock skew",
+            above=5.0,
+            clear=2.0,
+            window_s=120.0,
+            min_count=20,
+        ),
+        _r(
+            "low_battery",
+            "battery_percent",
+            "agent",
+            "warning",
+            "the agent's battery (flagged when simulated)",
+            below=20.0,
+            clear=25.0,
+        ),
+        _r(
+            "critical_anomaly",
+            "confidence",
+            "sensor",
+            "critical",
+            "a reading judged anomalous with at least this confidence",
+            above=0.9,
+            clear_after_s=60.0,
+        ),
+        _r(
+            "outbox_backlog",
+            "outbox_oldest_age_s",
+            "agent",
+            "warning",
+            "age of the oldest result an agent has not had acked",
+            above=300.0,
+            clear=60.0,
+        ),
+        _r(
+            "sensor_silent",
+            "sensor_silence_s",
+            "sensor",
+            "warning",
+            "seconds since an assigned sensor's last stored reading",
+            above=60.0,
+            clear=5.0,
+        ),
+        _r(
+            "clock_skew",
+            "clock_skew_s",
+            "agent",
+            "warning",
+            "the agent's clock offset estimated from its heartbeats (absolute)",
+            above=2.0,
+            clear=0.5,
+            for_s=30.0,
+        ),
+        _r(
+            "ingest_rejects",
+            "ingest_rejects_per_min",
+            "fleet",
+            "warning",
+            "messages ingest refused per minute",
+            above=10.0,
+            clear=1.0,
+            window_s=60.0,
+        ),
+        _r(
+            "model_rollback",
+            "model_rollback",
+            "type",
+            "warning",
+            "a model rollout of this sensor type was rolled back",
+            clear_after_s=3600.0,
+        ),
+        _r(
+            "agent_not_converged",
+            "converge_lag_s",
+            "agent",
+            "warning",
+            "seconds an agent has been behind its desired state",
+            above=30.0,
+            clear=0.0,
+        ),
     )
 }
 
@@ -157,8 +239,18 @@ class RuleSet:
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, None: 1.0}
 _RULE_KEYS = {
-    "metric", "scope", "severity", "above", "below", "clear", "for", "window",
-    "min_count", "clear_after", "enabled", "description",
+    "metric",
+    "scope",
+    "severity",
+    "above",
+    "below",
+    "clear",
+    "for",
+    "window",
+    "min_count",
+    "clear_after",
+    "enabled",
+    "description",
 }
 
 
@@ -201,7 +293,9 @@ def _number(value: object) -> float:
 def _apply(base: Rule | None, name: str, table: dict[str, Any], err: Any) -> Rule:
     unknown = sorted(set(table) - _RULE_KEYS)
     if unknown:
-        raise err(unknown[0], f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_RULE_KEYS))})")
+        raise err(
+            unknown[0], f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_RULE_KEYS))})"
+        )
     metric = table.get("metric", base.metric if base else None)
     if metric is None:
         raise err(None, f"rule {name!r} is not a default rule: give its metric")
@@ -211,7 +305,9 @@ def _apply(base: Rule | None, name: str, table: dict[str, Any], err: Any) -> Rul
     fields: dict[str, Any] = {"metric": metric}
     scope = table.get("scope", base.scope if base and base.metric == metric else m.scopes[0])
     if scope not in m.scopes:
-        raise err("scope", f"metric {metric!r} has no scope {scope!r} (one of {', '.join(m.scopes)})")
+        raise err(
+            "scope", f"metric {metric!r} has no scope {scope!r} (one of {', '.join(m.scopes)})"
+        )
     fields["scope"] = scope
     try:
         if "severity" in table:
@@ -225,7 +321,11 @@ def _apply(base: Rule | None, name: str, table: dict[str, Any], err: Any) -> Rul
             fields["below"] = None
         if "below" in table and "above" not in table:
             fields["above"] = None
-        for key, target in (("for", "for_s"), ("window", "window_s"), ("clear_after", "clear_after_s")):
+        for key, target in (
+            ("for", "for_s"),
+            ("window", "window_s"),
+            ("clear_after", "clear_after_s"),
+        ):
             if key in table:
                 fields[target] = duration(table[key])
         if "min_count" in table:
@@ -239,9 +339,9 @@ def _apply(base: Rule | None, name: str, table: dict[str, Any], err: Any) -> Rul
         if "description" in table:
             fields["description"] = str(table["description"])
     except ValueError as exc:
-        key = next((k for k in table if k in str(exc)), None)
-        raise err(key, str(exc)) from None
-    rule = replace(base, **fields) if base else Rule(name=name, severity="warning", **fields)
+        bad_key = next((k for k in table if k in str(exc)), None)
+        raise err(bad_key, str(exc)) from None
+    rule = replace(base, **fields) if base else Rule(name=name, **{"severity": "warning", **fields})
     _check(rule, table, err)
     return rule
 
@@ -297,11 +397,12 @@ def _with_webhooks(rs: RuleSet, hooks: dict[str, Any], path: Path, text: str) ->
     urls: dict[Severity, str] = {}
     timeout, retries = rs.webhook_timeout_s, rs.webhook_retries
     for key, value in hooks.items():
+        key = str(key)
         where = f"alert rules {path}, line {_line(text, None, key)}: [webhooks] {key}"
         if key in SEVERITIES:
             if not isinstance(value, str) or not re.match(r"^https?://[^\s]+$", value):
                 raise RuleFileError(f"{where}: an http(s) URL")
-            urls[key] = value  # type: ignore[index]
+            urls[key] = value
         elif key == "timeout":
             try:
                 timeout = duration(value)

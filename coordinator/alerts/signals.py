@@ -128,11 +128,15 @@ class Signals:
             return {r.id: self.availability.share(r.id, rule.window_s, now) for r in self._records}
         if m == "fleet_availability":
             known = [r for r in self._records if r.last_seen >= now - DAY]
-            return {"": (len([r for r in known if r.id in self._up]) / len(known)) if known else None}
+            return {
+                "": (len([r for r in known if r.id in self._up]) / len(known)) if known else None
+            }
         if m == "battery_percent":
             return {r.id: _beat(r, "battery_percent") for r in self._records if r.id in self._up}
         if m == "outbox_oldest_age_s":
-            return {r.id: _beat(r, "outbox_oldest_age_s") for r in self._records if r.id in self._up}
+            return {
+                r.id: _beat(r, "outbox_oldest_age_s") for r in self._records if r.id in self._up
+            }
         if m == "clock_skew_s":
             return {
                 r.id: None if (o := self.skew.offset(r.id)) is None else abs(o)

@@ -66,7 +66,7 @@ class AlertSystem:
     ) -> None:
         self.rules = load_rules(rules_path)
         self.webhooks = WebhookNotifier(
-            self.rules.webhooks,
+            dict(self.rules.webhooks),
             timeout_s=self.rules.webhook_timeout_s,
             retries=self.rules.webhook_retries,
         )

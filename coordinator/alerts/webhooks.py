@@ -9,6 +9,7 @@ holds a token): only its host.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from edgewatch.coordinator.alerts.payloads import transition_out
-from edgewatch.coordinator.alerts.records import Transition
+from edgewatch.coordinator.alerts.records import Severity, Transition
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,14 @@ class WebhookCounters:
 class WebhookNotifier:
     def __init__(
         self,
-        urls: Mapping[str, str],
+        urls: Mapping[str, str] | Mapping[Severity, str],
         *,
         timeout_s: float = 5.0,
         retries: int = 3,
         backoff_s: float = 1.0,
         queue_size: int = 1000,
     ) -> None:
-        self._urls = dict(urls)
+        self._urls: dict[str, str] = {str(k): v for k, v in urls.items()}
         self._timeout_s = timeout_s
         self._retries = retries
         self._backoff_s = backoff_s
@@ -62,10 +63,8 @@ class WebhookNotifier:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        except queue.Full:
-            pass
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

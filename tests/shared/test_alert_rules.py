@@ -60,9 +60,20 @@ def test_sliding_rate_forgets_readings_older_than_its_window() -> None:
 
 
 def test_edge_rules_raise_critical_once_and_clear_after_quiet() -> None:
-    rules = EdgeRules(EdgeAlertConfig(critical_confidence=0.9, critical_clear_s=60, rate_min_count=1000))
-    found = rules.observe(["s1", "s1", "s2"], ["t", "t", "t"], [1.0, 2.0, 3.0], [True, True, True], [0.95, 0.99, 0.5], 0.0)
-    assert [(f.rule, f.sensor_id, f.verdict) for f in found] == [("critical_anomaly", "s1", "raise")]
+    rules = EdgeRules(
+        EdgeAlertConfig(critical_confidence=0.9, critical_clear_s=60, rate_min_count=1000)
+    )
+    found = rules.observe(
+        ["s1", "s1", "s2"],
+        ["t", "t", "t"],
+        [1.0, 2.0, 3.0],
+        [True, True, True],
+        [0.95, 0.99, 0.5],
+        0.0,
+    )
+    assert [(f.rule, f.sensor_id, f.verdict) for f in found] == [
+        ("critical_anomaly", "s1", "raise")
+    ]
     assert rules.observe(["s1"], ["t"], [4.0], [True], [0.97], 10.0) == []  # still open
     assert rules.tick(69.0) == []
     cleared = rules.tick(70.0)
@@ -70,11 +81,23 @@ def test_edge_rules_raise_critical_once_and_clear_after_quiet() -> None:
 
 
 def test_edge_anomaly_rate_has_hysteresis_and_a_minimum_count() -> None:
-    rules = EdgeRules(EdgeAlertConfig(rate_window_s=100, rate_raise=0.15, rate_clear=0.10, rate_min_count=20, critical_confidence=1.0))
+    rules = EdgeRules(
+        EdgeAlertConfig(
+            rate_window_s=100,
+            rate_raise=0.15,
+            rate_clear=0.10,
+            rate_min_count=20,
+            critical_confidence=1.0,
+        )
+    )
+
     def feed(n: int, bad: int, start: float) -> list[str]:
         ts = [start + i * 0.5 for i in range(n)]
-        found = rules.observe(["s"] * n, ["t"] * n, ts, [i < bad for i in range(n)], [0.5] * n, start)
+        found = rules.observe(
+            ["s"] * n, ["t"] * n, ts, [i < bad for i in range(n)], [0.5] * n, start
+        )
         return [f.verdict for f in found if f.rule == "high_anomaly_rate"]
+
     assert feed(10, 10, 0.0) == []  # 100 % but only 10 readings
     assert feed(30, 0, 5.0) == ["raise"]  # 10 of 40 = 25 %
     assert feed(40, 0, 20.0) == []  # 10 of 80 = 12.5 %: between the levels

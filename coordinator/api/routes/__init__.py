@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends
 
 from edgewatch.coordinator.api.deps import Authenticated, reject_unknown_query
 from edgewatch.coordinator.api.routes import (
-    aggregates,
     agents,
+    aggregates,
     alerts,
     assignments,
     health,

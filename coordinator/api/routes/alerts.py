@@ -66,7 +66,7 @@ def list_alerts(
 def get_alert(alert_id: int, store: StoreDep) -> AlertDetail:
     found = store.alert(alert_id)
     if found is None:
-        raise NotFoundError(f"no alert {alert_id}")
+        raise NotFoundError("alert", str(alert_id))
     history = [event_out(e) for e in store.alert_history(alert_id)]
     return AlertDetail(**alert_out(found).model_dump(), history=history)
 
@@ -77,7 +77,7 @@ def _by_hand(service: ServiceDep, kind: str, alert_id: int, body: ByHand | None)
     body = body or ByHand()
     done = service.alerts.engine.by_hand(kind, alert_id, body.by, body.note)
     if done is None:
-        raise NotFoundError(f"no alert {alert_id}")
+        raise NotFoundError("alert", str(alert_id))
     return alert_out(done)
 
 
@@ -113,7 +113,7 @@ def add_silence(body: SilenceIn, store: StoreDep, service: ServiceDep) -> Silenc
 @router.delete("/silences/{silence_id}")
 def end_silence(silence_id: int, store: StoreDep, service: ServiceDep) -> dict[str, bool]:
     if not store.end_silence(silence_id, time.time()):
-        raise NotFoundError(f"no silence {silence_id} in force")
+        raise NotFoundError("silence in force", str(silence_id))
     if service.alerts is not None:
         service.alerts.engine.refresh_silences()
     return {"ended": True}

@@ -11,7 +11,12 @@ import numpy as np
 import orjson
 
 from edgewatch.coordinator.aggregates.compute import Columns, Contribution, WindowKey
-from edgewatch.coordinator.aggregates.records import AggregateQuery, Expired, Retention, WindowAggregate
+from edgewatch.coordinator.aggregates.records import (
+    AggregateQuery,
+    Expired,
+    Retention,
+    WindowAggregate,
+)
 from edgewatch.coordinator.aggregates.stats import MetricStats, WindowStats
 from edgewatch.coordinator.store.records import FeedEntry
 
@@ -122,7 +127,18 @@ def merge_windows(
         revisions = (prior.revisions if prior else 0) + (1 if revised else 0)
         revised_at = now if revised else (prior.revised_at if prior else None)
         created = prior.created_at if prior else now
-        rows.append((*key, stats.count, stats.anomalies, *_stats_json(stats), revisions, created, now, revised_at))
+        rows.append(
+            (
+                *key,
+                stats.count,
+                stats.anomalies,
+                *_stats_json(stats),
+                revisions,
+                created,
+                now,
+                revised_at,
+            )
+        )
     cur.executemany(_UPSERT, rows)
     return len(rows)
 
@@ -153,13 +169,16 @@ def replace_span(
         revised_at = prior.revised_at if prior else (now if c.late else None)
         created = prior.created_at if prior else now
         s = c.stats
-        rows.append((*key, s.count, s.anomalies, *_stats_json(s), revisions, created, now, revised_at))
+        rows.append(
+            (*key, s.count, s.anomalies, *_stats_json(s), revisions, created, now, revised_at)
+        )
     cur.executemany(_UPSERT, rows)
     return len(rows)
 
 
 def windows(conn: sqlite3.Connection, q: AggregateQuery) -> list[WindowAggregate]:
-    where, params = ["window_s = ?"], [q.size_s]
+    where: list[str] = ["window_s = ?"]
+    params: list[object] = [q.size_s]
     if q.scope is not None:
         where.append("scope = ?")
         params.append(q.scope)
@@ -179,9 +198,7 @@ def windows(conn: sqlite3.Connection, q: AggregateQuery) -> list[WindowAggregate
     return [_window(r) for r in conn.execute(sql, [*params, q.limit])]
 
 
-def expire(
-    cur: sqlite3.Cursor, now: float, policy: Retention, floor: int
-) -> Expired:
+def expire(cur: sqlite3.Cursor, now: float, policy: Retention, floor: int) -> Expired:
     """One pass of retention: old windows, then readings (and feed entries) stored more
     than ``policy.raw_s`` ago whose feed position every consumer has passed (``floor``)."""
     windows_gone = 0

@@ -74,10 +74,13 @@ def _log(
     cur: sqlite3.Cursor, alert_id: int, c: Change, kind: EventKind, note: str = ""
 ) -> AlertEvent:
     cur.execute(
-        "INSERT INTO alert_events (alert_id, at, kind, actor, value, note) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO alert_events (alert_id, at, kind, actor, value, note) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         (alert_id, c.at, kind, c.actor, c.value, note or c.note),
     )
-    return AlertEvent(int(cur.lastrowid or 0), alert_id, c.at, kind, c.actor, c.value, note or c.note)
+    return AlertEvent(
+        int(cur.lastrowid or 0), alert_id, c.at, kind, c.actor, c.value, note or c.note
+    )
 
 
 def _sources(a: Alert, source: str) -> str:
@@ -201,7 +204,9 @@ def add_silence(cur: sqlite3.Cursor, s: Silence) -> Silence:
         "VALUES (?, ?, ?, ?, ?, ?)",
         (s.rule, s.scope, s.starts_at, s.ends_at, s.reason, s.created_by),
     )
-    return Silence(int(cur.lastrowid or 0), s.rule, s.scope, s.starts_at, s.ends_at, s.reason, s.created_by)
+    return Silence(
+        int(cur.lastrowid or 0), s.rule, s.scope, s.starts_at, s.ends_at, s.reason, s.created_by
+    )
 
 
 def end_silence(cur: sqlite3.Cursor, silence_id: int, at: float) -> bool:

@@ -38,7 +38,9 @@ def batch(agent: str, first_seq: int, ts: list[float], rng: random.Random) -> Re
     sensors = [SENSORS[rng.randrange(len(SENSORS))] for _ in range(n)]
     # Large offsets with small spread: the case where sum-of-squares variance cancels.
     temp: list[float | None] = [1e6 + rng.gauss(0, 0.01) for _ in range(n)]
-    hum: list[float | None] = [rng.uniform(0, 100) if rng.random() > 0.2 else None for _ in range(n)]
+    hum: list[float | None] = [
+        rng.uniform(0, 100) if rng.random() > 0.2 else None for _ in range(n)
+    ]
     if all(h is None for h in hum):
         hum[0] = 50.0
     return ResultBatch(
@@ -67,7 +69,12 @@ def expected(store: SqliteStore) -> dict[tuple[str, int, int], dict[str, object]
         stored_at = stamps[(r.agent_id, r.seq)]
         for size in SIZES:
             start = int(r.ts // size) * size
-            for scope in (f"sensor:{r.sensor_id}", f"type:{r.sensor_type}", f"agent:{r.agent_id}", "fleet"):
+            for scope in (
+                f"sensor:{r.sensor_id}",
+                f"type:{r.sensor_type}",
+                f"agent:{r.agent_id}",
+                "fleet",
+            ):
                 groups[(scope, size, start)].append((r, stored_at))
     out = {}
     for key, rows in groups.items():
@@ -183,7 +190,9 @@ def test_restart_keeps_windows_and_applies_nothing_twice(tmp_path: Path) -> None
     path = tmp_path / "agg.db"
     store = SqliteStore(path)
     for k in range(5):
-        store.write(WriteSet(batches=[batch("a", k * 20, [T0 + k * 70 + i for i in range(20)], rng)]))
+        store.write(
+            WriteSet(batches=[batch("a", k * 20, [T0 + k * 70 + i for i in range(20)], rng)])
+        )
     run_consumer(store, 2)
     before = stored_windows(store)
     store.close()
@@ -200,10 +209,12 @@ def test_rebuild_recomputes_from_raw_readings_and_the_consumer_carries_on(tmp_pa
     rng = random.Random(3)
     store = SqliteStore(tmp_path / "agg.db")
     for k in range(4):
-        store.write(WriteSet(batches=[batch("a", k * 25, [T0 + k * 900 + i * 3 for i in range(25)], rng)]))
+        store.write(
+            WriteSet(batches=[batch("a", k * 25, [T0 + k * 900 + i * 3 for i in range(25)], rng)])
+        )
     run_consumer(store, 1)
     # Someone damages the windows (or an older release computed them wrongly) ...
-    store._conn.execute("UPDATE aggregates SET count = 1, metrics = '{}'")  # noqa: SLF001
+    store._conn.execute("UPDATE aggregates SET count = 1, metrics = '{}'")
     hours, readings = rebuild(store, None)
     assert (hours, readings) == (1, 100)
     assert_equal(store)

@@ -68,8 +68,12 @@ class Kit:
         now = self.clock.time()
         heartbeat = {"ts": now, "battery_percent": 90.0, "outbox_oldest_age_s": 0.0, **beat}
         rec = AgentRecord(
-            id=agent_id, first_seen=now, last_seen=now, state="online",
-            heartbeat=heartbeat, heartbeat_at=now,
+            id=agent_id,
+            first_seen=now,
+            last_seen=now,
+            state="online",
+            heartbeat=heartbeat,
+            heartbeat_at=now,
         )
         self.agents[agent_id] = rec
         return rec
@@ -95,12 +99,20 @@ class Kit:
         applied by the aggregates and alerts followers of the feed."""
         base = self.clock.time() - 1 if ts is None else ts
         batch = ResultBatch(
-            schema_version=2, agent_id=agent, epoch=1, first_seq=self.seq,
-            sensor_id=[sensor] * n, sensor_type=["industrial"] * n,
+            schema_version=2,
+            agent_id=agent,
+            epoch=1,
+            first_seq=self.seq,
+            sensor_id=[sensor] * n,
+            sensor_type=["industrial"] * n,
             ts=[base + i * (0.9 / n) for i in range(n)],
-            metrics={"temperature": [20.0] * n}, status=["normal"] * n, label=[None] * n,
-            score=[0.0] * n, anomaly=[i < anomalies for i in range(n)],
-            confidence=[confidence] * n, scorer=["rules"] * n,
+            metrics={"temperature": [20.0] * n},
+            status=["normal"] * n,
+            label=[None] * n,
+            score=[0.0] * n,
+            anomaly=[i < anomalies for i in range(n)],
+            confidence=[confidence] * n,
+            scorer=["rules"] * n,
         )
         self.seq += n
         self.store.write(WriteSet(batches=[batch]))

@@ -72,7 +72,9 @@ def test_each_default_rule_fires_on_its_scenario(tmp_path: Path) -> None:
     # ingest_rejects: 30 refused messages within a minute.
     kit.store.write(WriteSet(refusals=[Refusal("json", None)] * 30))
     # model_rollback: the model lifecycle rolls back the medical model (synthetic event).
-    AlertHooks(kit.engine).model_rolled_back(ModelRollback("medical", 7, 6, "canary anomaly rate 4x"))
+    AlertHooks(kit.engine).model_rolled_back(
+        ModelRollback("medical", 7, 6, "canary anomaly rate 4x")
+    )
     kit.tick(1)
     for _ in range(3):
         for a in ("pi-1", "pi-2", "pi-3", "pi-4"):
@@ -114,11 +116,15 @@ def test_mqtt_events_and_the_retained_active_set(tmp_path: Path) -> None:
     assert list(retained) == ["edgewatch/alerts/active/low_battery/agent:pi-1"]
     body = orjson.loads(retained["edgewatch/alerts/active/low_battery/agent:pi-1"])
     assert body["state"] == "open" and body["severity"] == "warning" and body["value"] == 10.0
-    assert kit.published.events("raised") == ["edgewatch/alerts/events/warning/low_battery/agent:pi-1"]
+    assert kit.published.events("raised") == [
+        "edgewatch/alerts/events/warning/low_battery/agent:pi-1"
+    ]
     kit.beat("pi-1", battery_percent=30.0)
     kit.tick(1)
     assert kit.published.retained() == {}  # cleared with an empty retained message
-    assert kit.published.events("cleared") == ["edgewatch/alerts/events/warning/low_battery/agent:pi-1"]
+    assert kit.published.events("cleared") == [
+        "edgewatch/alerts/events/warning/low_battery/agent:pi-1"
+    ]
 
 
 def test_ack_then_clear_by_hand_keeps_history_and_does_not_re_raise(tmp_path: Path) -> None:
