@@ -171,6 +171,10 @@ class EdgeAlerting:
 
     # -- delivery -------------------------------------------------------------------------------
 
+    def unacked(self) -> bool:
+        """Alert events not acked by the coordinator yet."""
+        return bool(self.log.pending(1))
+
     def link_up(self) -> None:
         self._inflight = None
 

@@ -135,7 +135,12 @@ class Agent:
 
     @property
     def drained(self) -> bool:
-        return self._exhausted and not self._pending and self.outbox.rows == 0
+        return (
+            self._exhausted
+            and not self._pending
+            and self.outbox.rows == 0
+            and not self.alerting.unacked()
+        )
 
     def run(self) -> int:
         self.uplink.start()

@@ -290,6 +290,24 @@ def _number(value: object) -> float:
     return float(value)
 
 
+def _severity(value: object) -> str:
+    if value not in SEVERITIES:
+        raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+    return str(value)
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("min_count must be an integer >= 1")
+    return value
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("enabled must be true or false")
+    return value
+
+
 def _apply(base: Rule | None, name: str, table: dict[str, Any], err: Any) -> Rule:
     unknown = sorted(set(table) - _RULE_KEYS)
     if unknown:
@@ -309,38 +327,29 @@ def _apply(base: Rule | None, name: str, table: dict[str, Any], err: Any) -> Rul
             "scope", f"metric {metric!r} has no scope {scope!r} (one of {', '.join(m.scopes)})"
         )
     fields["scope"] = scope
-    try:
-        if "severity" in table:
-            if table["severity"] not in SEVERITIES:
-                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
-            fields["severity"] = table["severity"]
-        for key, target in (("above", "above"), ("below", "below"), ("clear", "clear")):
-            if key in table:
-                fields[target] = _number(table[key])
-        if "above" in table and "below" not in table:
-            fields["below"] = None
-        if "below" in table and "above" not in table:
-            fields["above"] = None
-        for key, target in (
-            ("for", "for_s"),
-            ("window", "window_s"),
-            ("clear_after", "clear_after_s"),
-        ):
-            if key in table:
-                fields[target] = duration(table[key])
-        if "min_count" in table:
-            if not isinstance(table["min_count"], int) or table["min_count"] < 1:
-                raise ValueError("min_count must be an integer >= 1")
-            fields["min_count"] = table["min_count"]
-        if "enabled" in table:
-            if not isinstance(table["enabled"], bool):
-                raise ValueError("enabled must be true or false")
-            fields["enabled"] = table["enabled"]
-        if "description" in table:
-            fields["description"] = str(table["description"])
-    except ValueError as exc:
-        bad_key = next((k for k in table if k in str(exc)), None)
-        raise err(bad_key, str(exc)) from None
+    parsers: dict[str, tuple[str, Any]] = {
+        "severity": ("severity", _severity),
+        "above": ("above", _number),
+        "below": ("below", _number),
+        "clear": ("clear", _number),
+        "for": ("for_s", duration),
+        "window": ("window_s", duration),
+        "clear_after": ("clear_after_s", duration),
+        "min_count": ("min_count", _count),
+        "enabled": ("enabled", _flag),
+        "description": ("description", str),
+    }
+    for key, (target, parse) in parsers.items():
+        if key not in table:
+            continue
+        try:
+            fields[target] = parse(table[key])
+        except ValueError as exc:
+            raise err(key, str(exc)) from None
+    if "above" in table and "below" not in table:
+        fields["below"] = None
+    if "below" in table and "above" not in table:
+        fields["above"] = None
     rule = replace(base, **fields) if base else Rule(name=name, **{"severity": "warning", **fields})
     _check(rule, table, err)
     return rule
