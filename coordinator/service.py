@@ -231,8 +231,10 @@ class CoordinatorService:
                 assigned=self._assigned,
             )
         wake = self.alerts.duty.wake if self.alerts is not None else None
-        self.aggregates = AggregateConsumer(self.store, on_applied=wake)
-        self.consumers.append(ConsumerRunner(self.aggregates, self.store, self.feed, batch=500))
+        self.aggregates = AggregateConsumer(self.store, feed=self.feed, on_applied=wake)
+        self.consumers.append(
+            ConsumerRunner(self.aggregates, self.store, self.feed, batch=2000, min_interval_s=0.2)
+        )
         if self.alerts is not None:
             self.consumers.append(ConsumerRunner(self.alerts.consumer, self.store, self.feed))
         days = {

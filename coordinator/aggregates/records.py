@@ -38,6 +38,8 @@ class AggregateQuery:
     since: float | None = None
     until: float | None = None
     limit: int = 10_000
+    # Counts and latency only (no per-metric statistics): what the alert rules read.
+    light: bool = False
 
 
 @dataclass(frozen=True)

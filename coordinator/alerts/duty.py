@@ -29,7 +29,7 @@ class AlertDuty:
         *,
         tick_s: float = 1.0,
         silence_poll_s: float = 5.0,
-        min_gap_s: float = 0.05,
+        min_gap_s: float = 0.25,
         queue_size: int = 1000,
     ) -> None:
         self.engine = engine

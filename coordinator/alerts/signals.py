@@ -154,7 +154,9 @@ class Signals:
     def _windowed(self, rule: Rule, now: float) -> Values:
         since = int((now - rule.window_s) // 60) * 60
         windows = self._store.aggregates(
-            AggregateQuery(size_s=60, scope_kind=rule.scope, since=since, limit=1_000_000)
+            AggregateQuery(
+                size_s=60, scope_kind=rule.scope, since=since, limit=1_000_000, light=True
+            )
         )
         merged: dict[str, WindowStats] = {}
         for w in windows:

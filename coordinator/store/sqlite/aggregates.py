@@ -103,14 +103,19 @@ def _window(row: Sequence[Any]) -> WindowAggregate:
 
 
 def _existing(cur: sqlite3.Cursor, keys: Iterable[WindowKey]) -> dict[WindowKey, WindowAggregate]:
+    """The stored windows among ``keys``: one query per chunk of keys, not one per key."""
     found = {}
-    for scope, size, start in keys:
-        row = cur.execute(
-            f"SELECT {_ROW} FROM aggregates WHERE scope = ? AND window_s = ? AND start = ?",
-            (scope, size, start),
-        ).fetchone()
-        if row is not None:
-            found[(scope, size, start)] = _window(row)
+    wanted = list(keys)
+    for i in range(0, len(wanted), 300):
+        chunk = wanted[i : i + 300]
+        values = ", ".join("(?, ?, ?)" for _ in chunk)
+        rows = cur.execute(
+            f"SELECT {_ROW} FROM aggregates WHERE (scope, window_s, start) IN (VALUES {values})",
+            [v for key in chunk for v in key],
+        )
+        for row in rows:
+            w = _window(row)
+            found[(w.scope, w.size_s, w.start)] = w
     return found
 
 
@@ -194,8 +199,21 @@ def windows(conn: sqlite3.Connection, q: AggregateQuery) -> list[WindowAggregate
     if q.until is not None:
         where.append("start < ?")
         params.append(q.until)
-    sql = f"SELECT {_ROW} FROM aggregates WHERE {' AND '.join(where)} ORDER BY scope, start LIMIT ?"
+    clause = " AND ".join(where)
+    if q.light:
+        sql = (
+            "SELECT scope, window_s, start, count, anomalies, latency, revisions, created_at, "
+            f"updated_at, revised_at FROM aggregates WHERE {clause} ORDER BY scope, start LIMIT ?"
+        )
+        return [_light(r) for r in conn.execute(sql, [*params, q.limit])]
+    sql = f"SELECT {_ROW} FROM aggregates WHERE {clause} ORDER BY scope, start LIMIT ?"
     return [_window(r) for r in conn.execute(sql, [*params, q.limit])]
+
+
+def _light(row: Sequence[Any]) -> WindowAggregate:
+    scope, size, start, count, anomalies, latency, rev, created, upd, revd = row
+    stats = WindowStats(count=int(count), anomalies=int(anomalies), latency=orjson.loads(latency))
+    return WindowAggregate(scope, int(size), int(start), stats, int(rev), created, upd, revd)
 
 
 def expire(cur: sqlite3.Cursor, now: float, policy: Retention, floor: int) -> Expired:

@@ -238,3 +238,60 @@ def test_a_page_is_not_applied_when_the_watermark_moved(tmp_path: Path) -> None:
     assert not store.apply_aggregates(contributions(cols), "aggregates", 0, entries[-1].position)
     assert stored_windows(store)[("fleet", 60, int(T0))].stats.count == 2
     store.close()
+
+
+def test_batches_from_the_feed_cache_give_what_the_store_gives(tmp_path: Path) -> None:
+    """The consumer may take a committed batch from memory instead of the store: only a
+    whole batch, and the windows must be the same either way (the store is the truth)."""
+    rng = random.Random(5)
+    results = {}
+    for name, cached in (("cache", True), ("store", False)):
+        store = SqliteStore(tmp_path / f"{name}.db")
+        feed = CommittedFeed()
+        batches = [batch("a", k * 20, [T0 + k * 61 + i for i in range(20)], rng) for k in range(4)]
+        rng.seed(5)
+        for b in batches:
+            result = store.write(WriteSet(batches=[b, b]))  # the second copy: duplicates
+            if cached:
+                feed.published(result.feed_position, [b, b], result)
+        consumer = AggregateConsumer(store, feed=feed)
+        ConsumerRunner(consumer, store, feed).catch_up()
+        assert consumer.from_cache == (4 if cached else 0)
+        assert_equal(store)
+        results[name] = {k: w.stats for k, w in stored_windows(store).items()}
+        store.close()
+    assert results["cache"] == results["store"]
+
+
+def test_a_partly_new_batch_is_never_taken_from_the_cache(tmp_path: Path) -> None:
+    rng = random.Random(6)
+    store = SqliteStore(tmp_path / "agg.db")
+    feed = CommittedFeed()
+    first = batch("a", 0, [T0 + i for i in range(10)], rng)
+    store.write(WriteSet(batches=[first]))
+    longer = batch("a", 0, [T0 + i for i in range(10)] + [T0 + 30.0, T0 + 31.0], rng)
+    longer = longer.model_copy(
+        update={
+            k: getattr(first, k) + getattr(longer, k)[10:]
+            for k in (
+                "sensor_id",
+                "sensor_type",
+                "ts",
+                "status",
+                "label",
+                "score",
+                "anomaly",
+                "confidence",
+                "scorer",
+            )
+        }
+        | {"metrics": {m: first.metrics[m] + v[10:] for m, v in longer.metrics.items()}}
+    )
+    result = store.write(WriteSet(batches=[longer]))  # seqs 0-9 resent, 10-11 new
+    assert result.outcomes[0].stored == 2
+    feed.published(result.feed_position, [longer], result)
+    consumer = AggregateConsumer(store, feed=feed)
+    ConsumerRunner(consumer, store, feed).catch_up()
+    assert consumer.from_cache == 0
+    assert_equal(store)
+    store.close()

@@ -28,7 +28,7 @@ def hook() -> Iterator[tuple[Hook, str]]:
     state = Hook()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             state.attempts += 1
             body = self.rfile.read(int(self.headers["Content-Length"]))
             if state.hang_s:
@@ -89,7 +89,9 @@ def test_retries_are_bounded_and_giving_up_is_counted(hook: tuple[Hook, str]) ->
     assert state.attempts == 3 and notifier.counters.sent == 0
 
 
-def test_a_hanging_webhook_never_blocks_notify_and_a_full_queue_drops(hook: tuple[Hook, str]) -> None:
+def test_a_hanging_webhook_never_blocks_notify_and_a_full_queue_drops(
+    hook: tuple[Hook, str],
+) -> None:
     state, url = hook
     state.hang_s = 1.0
     notifier = WebhookNotifier({"critical": url}, timeout_s=0.2, retries=0, queue_size=5)

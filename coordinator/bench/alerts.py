@@ -1,0 +1,332 @@
+"""``edgewatch bench alerts``: how fast alerts are out, what aggregates and alerts cost
+ingest, and how well the rules catch the simulator's episodes.
+
+1. **ingest ratio**: the coordinator (in this process, private Mosquitto) ingesting the
+   same pre-encoded batches as fast as a QoS 1 publisher with a window of 16 sends them,
+   with aggregates and alerts off, then on, alternating ``--rounds`` times; the ratio of
+   the medians. ``aggregate_lag_ms``: commit of a feed entry -> its windows updated, over
+   the "on" rounds.
+2. **alert latency** at ``--rate`` readings/s (paced publisher): every 0.5 s a batch holds
+   one reading of a fresh sensor judged anomalous with confidence 0.99
+   (``critical_anomaly``), every 2 s a batch of 25 anomalous readings of a fresh sensor
+   (``high_anomaly_rate``); a subscriber to ``edgewatch/alerts/events/#`` takes the time
+   of each ``raised`` event. Latency = that time - the trigger reading's ``ts`` (stamped
+   at publish, same clock).
+3. **edge**: ``EdgeAlerting`` on a scored batch: end of scoring -> alert stored in the
+   alert log and published locally (``alerts.jsonl``), p50/p99.
+4. **quality** (``alerts_quality``): episode recall and false alerts per hour per sensor,
+   for ``critical_anomaly`` and ``high_anomaly_rate``, per scorer (rules, a model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from edgewatch.coordinator.bench.brokers import BrokerProcess
+from edgewatch.coordinator.bench.ingest import _payloads
+from edgewatch.coordinator.service import CoordinatorService
+from edgewatch.coordinator.settings import CoordinatorSettings
+from edgewatch.shared.topics import Topics
+
+NAMES = ("temperature", "humidity", "pressure", "vibration", "power_consumption")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batches", type=int, default=300, help="ingest ratio: batches per round")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=2, help="ingest ratio: rounds off/on")
+    parser.add_argument("--rate", type=float, default=5000.0, help="latency: readings/s")
+    parser.add_argument("--seconds", type=float, default=20.0, help="latency: run this long")
+    parser.add_argument("--sensors", type=int, default=10, help="quality: simulated sensors")
+    parser.add_argument("--hours", type=float, default=2.0, help="quality: simulated hours")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-quality", action="store_true", help="leave part 4 out")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+# -- publishers (child processes: their cost stays out of ours) ----------------------------
+
+
+def _flood(port: int, batches: int, size: int, out: Any) -> None:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    topics = Topics()
+    payloads = _payloads(batches, size, "bench")
+    slots = threading.Semaphore(16)
+    done = threading.Event()
+    acked = [0]
+
+    def on_message(client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        acked[0] += 1
+        slots.release()
+        if acked[0] == batches:
+            done.set()
+
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, "bench-flood", protocol=MQTTProtocolVersion.MQTTv5
+    )
+    subscribed = threading.Event()
+    client.on_message = on_message
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.max_inflight_messages_set(16)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.subscribe(topics.ack("bench"), 1)
+    subscribed.wait(10)
+    started = time.perf_counter()
+    for payload in payloads:
+        slots.acquire()
+        client.publish(topics.results("bench"), payload, qos=1)
+    done.wait(300)
+    out.put({"elapsed_s": time.perf_counter() - started, "acked": acked[0]})
+    client.loop_stop()
+    client.disconnect()
+
+
+def _batch(seq: int, sensors: list[str], anomaly: list[bool], confidence: float) -> bytes:
+    n = len(sensors)
+    now = time.time()
+    return orjson.dumps(
+        {
+            "schema_version": 2,
+            "agent_id": "paced",
+            "epoch": 1,
+            "first_seq": seq,
+            "sensor_id": sensors,
+            "sensor_type": ["industrial"] * n,
+            "ts": [now] * n,
+            "metrics": {m: [20.0] * n for m in NAMES},
+            "status": ["normal"] * n,
+            "label": [0] * n,
+            "score": [0.1] * n,
+            "anomaly": anomaly,
+            "confidence": [confidence if a else 0.5 for a in anomaly],
+            "scorer": ["rules"] * n,
+        }
+    )
+
+
+def _paced(port: int, rate: float, seconds: float, size: int, out: Any) -> None:
+    """Publish ``rate`` readings/s of normal data with triggers; record when alerts arrive."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    topics = Topics()
+    raised: dict[str, float] = {}
+    sent: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def on_message(client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        if "/alerts/events/" not in msg.topic:
+            return
+        body = orjson.loads(msg.payload)
+        if body["event"]["kind"] == "raised":
+            with lock:
+                raised.setdefault(body["alert"]["key"], time.time())
+
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, "bench-paced", protocol=MQTTProtocolVersion.MQTTv5
+    )
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.subscribe(
+        [(topics.alert_event("+", "#").replace("/+/#", "/#"), 1), (topics.ack("paced"), 0)]
+    )
+    time.sleep(0.5)
+    seq, start = 0, time.monotonic()
+    period = size / rate
+    n = 0
+    while time.monotonic() - start < seconds:
+        due = start + n * period
+        time.sleep(max(0.0, due - time.monotonic()))
+        sensors = [f"live-{i % 50}" for i in range(size)]
+        anomaly = [False] * size
+        confidence = 0.99
+        key = None
+        if n % max(1, int(0.5 / period)) == 0:
+            sensors[0], anomaly[0] = f"crit-{n}", True
+            key = f"critical_anomaly/sensor:crit-{n}"
+        elif n % max(1, int(2.0 / period)) == 1:
+            for i in range(25):
+                sensors[i], anomaly[i] = f"rate-{n}", True
+            confidence = 0.5
+            key = f"high_anomaly_rate/sensor:rate-{n}"
+        payload = _batch(seq, sensors, anomaly, confidence)
+        if key is not None:
+            sent[key] = orjson.loads(payload)["ts"][0]
+        client.publish(topics.results("paced"), payload, qos=1)
+        seq += size
+        n += 1
+    time.sleep(3.0)  # the last alerts
+    client.loop_stop()
+    client.disconnect()
+    with lock:
+        pairs = {k: (raised[k] - sent[k]) * 1000 for k in sent if k in raised}
+    out.put({"sent": sent, "latency_ms": pairs, "readings": seq, "elapsed_s": seconds})
+
+
+# -- parts ---------------------------------------------------------------------------------
+
+
+def _service(broker: BrokerProcess, db: Path, on: bool) -> CoordinatorService:
+    settings = CoordinatorSettings(
+        broker=broker.url,
+        db=db,
+        mqtt_version="5",
+        api_token=None,
+        aggregates=on,
+        alerts=on,
+        client_id=f"bench-{'on' if on else 'off'}-{db.stem}",
+        # A finished round's session must not stay behind, queueing the next round's
+        # messages on the broker (it would slow every later round).
+        session_expiry_s=1,
+    )
+    service = CoordinatorService(settings)
+    service.start()
+    if not service.wait_connected(10):
+        raise RuntimeError("coordinator did not connect to the bench broker")
+    return service
+
+
+def ingest_ratio(args: argparse.Namespace, broker: BrokerProcess, work: Path) -> dict[str, Any]:
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    lags: list[float] = []
+    ctx = mp.get_context("spawn")
+    for r in range(args.rounds):
+        for mode in ("off", "on"):
+            service = _service(broker, work / f"ratio-{mode}-{r}.db", mode == "on")
+            try:
+                results: Any = ctx.Queue()
+                pub = ctx.Process(
+                    target=_flood, args=(broker.port, args.batches, args.batch_size, results)
+                )
+                pub.start()
+                figures = results.get(timeout=600)
+                pub.join(10)
+                if service.aggregates is not None:
+                    head = service.store.feed_head()
+                    deadline = time.monotonic() + 120
+                    while service.store.watermark("aggregates") < head:
+                        if time.monotonic() > deadline:
+                            break
+                        time.sleep(0.05)
+                    lags.extend(service.aggregates.lags)
+            finally:
+                service.stop()
+            rates[mode].append(figures["acked"] * args.batch_size / figures["elapsed_s"])
+    off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
+    return {
+        "ingest_readings_per_s_off": round(off),
+        "ingest_readings_per_s_on": round(on),
+        "ingest_ratio_on_off": round(on / off, 3),
+        "rounds": {k: [round(v) for v in vs] for k, vs in rates.items()},
+        "aggregate_lag_ms": {
+            "p50": _pct([v * 1000 for v in lags], 50),
+            "p99": _pct([v * 1000 for v in lags], 99),
+        },
+    }
+
+
+def alert_latency(args: argparse.Namespace, broker: BrokerProcess, work: Path) -> dict[str, Any]:
+    service = _service(broker, work / "latency.db", True)
+    try:
+        ctx = mp.get_context("spawn")
+        results: Any = ctx.Queue()
+        pub = ctx.Process(
+            target=_paced, args=(broker.port, args.rate, args.seconds, args.batch_size, results)
+        )
+        pub.start()
+        figures = results.get(timeout=args.seconds + 120)
+        pub.join(10)
+    finally:
+        service.stop()
+    out: dict[str, Any] = {
+        "offered_readings_per_s": round(figures["readings"] / figures["elapsed_s"])
+    }
+    for rule in ("critical_anomaly", "high_anomaly_rate"):
+        mine = [v for k, v in figures["latency_ms"].items() if k.startswith(rule)]
+        sent = sum(1 for k in figures["sent"] if k.startswith(rule))
+        out[rule] = {
+            "triggers": sent,
+            "alerts": len(mine),
+            "p50": _pct(mine, 50),
+            "p99": _pct(mine, 99),
+        }
+    return out
+
+
+def edge_latency(work: Path, batches: int = 300) -> dict[str, Any]:
+    from edgewatch.agent.alerting import EdgeAlerting
+    from edgewatch.agent.outbox import Outbox
+    from edgewatch.shared.readings import ReadingBatch
+    from edgewatch.shared.scoring import Scores
+
+    outbox = Outbox(work / "edge" / "outbox.db", "edge", max_rows=10**6, max_bytes=10**9)
+    alerting = EdgeAlerting("edge", work / "edge", outbox.path, outbox.epoch, Topics())
+    n = 500
+    for b in range(batches):
+        sensors = [f"s-{b}-{i % 10}" for i in range(n)]  # fresh sensors: each batch raises
+        batch = ReadingBatch(sensors, ["t"] * n, np.full(n, time.time()), {"x": np.zeros(n)})
+        anomaly = np.zeros(n, dtype=bool)
+        anomaly[0] = True
+        scores = Scores(np.zeros(n), anomaly, np.full(n, 0.99), ["rules"] * n)
+        alerting.observe(batch, scores, time.monotonic())
+    lat = [v * 1000 for v in alerting.local_latency_s]
+    alerting.close()
+    outbox.close()
+    return {"batches": batches, "batch_size": n, "p50": _pct(lat, 50), "p99": _pct(lat, 99)}
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.getLogger("edgewatch").setLevel(logging.ERROR)
+    say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
+    report: dict[str, Any] = {"bench": "alerts"}
+    with tempfile.TemporaryDirectory() as tmp, BrokerProcess("mosquitto", Path(tmp)) as broker:
+        work = Path(tmp)
+        say("ingest with aggregates and alerts off / on ...")
+        report["ingest"] = ingest_ratio(args, broker, work)
+        say(f"alert latency at {args.rate:.0f} readings/s ...")
+        report["alert_latency_ms"] = alert_latency(args, broker, work)
+        say("edge alert latency ...")
+        report["edge_alert_latency_ms"] = edge_latency(work)
+    if not args.skip_quality:
+        from edgewatch.coordinator.bench.alerts_quality import quality
+
+        report["quality"] = quality(
+            sensors=args.sensors, hours=args.hours, seed=args.seed, progress=say
+        )
+    lat = report["alert_latency_ms"]
+    report["targets"] = {
+        "alert_latency_p99_le_1000ms": all(
+            (lat[r]["p99"] or 1e9) <= 1000 for r in ("critical_anomaly", "high_anomaly_rate")
+        ),
+        "edge_latency_p99_le_50ms": (report["edge_alert_latency_ms"]["p99"] or 1e9) <= 50,
+        "ingest_ratio_ge_0_8": report["ingest"]["ingest_ratio_on_off"] >= 0.8,
+    }
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="edgewatch bench alerts", description=__doc__)
+    add_arguments(_parser)
+    raise SystemExit(run(_parser.parse_args()))
