@@ -125,7 +125,13 @@ class Signals:
         if m in ("anomaly_rate", "latency_p95_s"):
             return self._windowed(rule, now)
         if m == "agent_availability":
-            return {r.id: self.availability.share(r.id, rule.window_s, now) for r in self._records}
+            # Agents gone for more than a day are not judged again (a restart would
+            # otherwise raise every agent ever seen); an alert still open stays open.
+            return {
+                r.id: self.availability.share(r.id, rule.window_s, now)
+                for r in self._records
+                if r.last_seen >= now - DAY
+            }
         if m == "fleet_availability":
             known = [r for r in self._records if r.last_seen >= now - DAY]
             return {

@@ -71,3 +71,38 @@ def test_an_edge_alert_raised_while_the_uplink_is_down_arrives_exactly_once(
     assert {f"critical_anomaly/sensor:{a['sensor_id']}" for a in raised} <= set(keys)
     # The coordinator's own rule saw the same readings: one alert, both sources.
     assert all("cloud" in a["sources"] for a in edge_alerts)
+
+
+@pytest.mark.slow
+@pytest.mark.mosquitto
+def test_a_killed_agent_and_simulated_anomalies_raise_their_alerts(
+    mosquitto: MosquittoProcess, procs: ProcGroup, tmp_path: Path
+) -> None:
+    """Real processes: the simulator's injected anomalies raise ``critical_anomaly``; a
+    SIGKILLed agent raises ``agent_offline`` and, one of two, ``fleet_availability``."""
+    coord = Coordinator(
+        procs, mosquitto.url, "5", tmp_path / "coord", extra=("--agent-timeout-s", "3")
+    ).start()
+    agents = [
+        AgentRun(
+            procs, f"k{i}", mosquitto.url, "5", tmp_path, count=10**7, rate=200.0, seed=i
+        ).start()
+        for i in (1, 2)
+    ]
+
+    def active() -> set[str]:
+        return {a["key"] for a in coord.api("alerts?state=active")["alerts"]}
+
+    wait_until(
+        lambda: any(k.startswith("critical_anomaly/") for k in active()),
+        30,
+        message="no critical_anomaly from the simulator's episodes",
+    )
+    assert agents[1].proc is not None
+    agents[1].proc.kill()
+    wait_until(
+        lambda: {"agent_offline/agent:k2", "fleet_availability/fleet"} <= active(),
+        45,
+        message="killing an agent raised neither agent_offline nor fleet_availability",
+    )
+    assert "agent_offline/agent:k1" not in active()

@@ -60,7 +60,7 @@ class Watcher:
             else:
                 self.state.pop(msg.topic, None)
 
-    def keys(self) -> set[str]:
+    def active(self) -> set[str]:
         with self._lock:
             return set(self.state)
 
@@ -93,14 +93,14 @@ def test_an_alert_through_its_lifecycle_over_http_and_mqtt(
         # A subscriber that comes later still sees it at once: retained.
         watcher = Watcher(coord_api.settings.broker)
         try:
-            _wait_for(lambda: topic in watcher)
+            _wait_for(lambda: topic in watcher.active())
             assert orjson.loads(watcher.state[topic])["id"] == alert["id"]
             acked = http.post(f"/api/v1/alerts/{alert['id']}/ack", json={"by": "ops", "note": "x"})
             assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
             _wait_for(lambda: orjson.loads(watcher.state[topic])["state"] == "acknowledged")
             cleared = http.post(f"/api/v1/alerts/{alert['id']}/clear", json={"by": "ops"})
             assert cleared.json()["state"] == "cleared" and cleared.json()["cleared_by"] == "ops"
-            _wait_for(lambda: topic not in watcher)  # the empty retained message
+            _wait_for(lambda: topic not in watcher.active())  # the empty retained message
         finally:
             watcher.close()
         detail = http.get(f"/api/v1/alerts/{alert['id']}").json()
