@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SEND_MAX = 500
+# alerts.jsonl is rotated (to alerts.jsonl.1, the one before dropped) past this size: an
+# SD card must not fill with alert lines.
+JSONL_MAX_BYTES = 5 * 1024 * 1024
 
 
 def config_of(settings: EdgeAlertSettings | None) -> EdgeAlertConfig:
@@ -162,6 +165,8 @@ class EdgeAlerting:
         )
         line = encode(local)
         try:
+            if self.jsonl.exists() and self.jsonl.stat().st_size > JSONL_MAX_BYTES:
+                self.jsonl.replace(self.jsonl.with_name(self.jsonl.name + ".1"))
             with self.jsonl.open("ab") as fh:
                 fh.write(line + b"\n")
         except OSError as exc:

@@ -11,11 +11,13 @@ import errno
 import logging
 import socket
 import time
+from collections.abc import Sequence
 from typing import Literal
 
 from edgewatch.coordinator.aggregates.consumer import AggregateConsumer
 from edgewatch.coordinator.aggregates.records import Retention
 from edgewatch.coordinator.aggregates.retention import DAY, RetentionDuty
+from edgewatch.coordinator.alerts.records import AlertQuery, Transition
 from edgewatch.coordinator.alerts.system import AlertSystem, edge_settings
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker
 from edgewatch.coordinator.fleet.assignment.registry import make_strategy
@@ -232,6 +234,7 @@ class CoordinatorService:
             )
         wake = self.alerts.duty.wake if self.alerts is not None else None
         self.aggregates = AggregateConsumer(self.store, feed=self.feed, on_applied=wake)
+        self._bind_analytics_metrics()
         self.consumers.append(
             ConsumerRunner(self.aggregates, self.store, self.feed, batch=2000, min_interval_s=0.2)
         )
@@ -250,6 +253,27 @@ class CoordinatorService:
         self.retention = RetentionDuty(
             self.store, policy, [c.consumer.name for c in self.consumers]
         )
+
+    def _bind_analytics_metrics(self) -> None:
+        m, aggregates, alerts = self.metrics, self.aggregates, self.alerts
+        if aggregates is not None:
+            m.aggregate_lag.set_function(lambda: aggregates.lag_s)
+        if alerts is None:
+            return
+        active = {"n": 0}
+
+        def count(done: Sequence[Transition]) -> None:
+            for t in done:
+                m.alert_transitions.labels(rule=t.alert.rule, kind=t.event.kind).inc()
+            active["n"] = len(self.store.alerts(AlertQuery(state="active", limit=1_000_000)))
+
+        alerts.publisher.add_listener(count)
+        m.alerts_active.set_function(lambda: active["n"])
+        hooks = alerts.webhooks.counters
+        for outcome in ("sent", "failed_attempts", "given_up", "dropped_full"):
+            m.webhooks.labels(outcome=outcome).set_function(
+                lambda o=outcome: float(getattr(hooks, o))  # type: ignore[misc]
+            )
 
     def _publish(self, topic: str, payload: bytes, **kw: object) -> object:
         return None if self.link is None else self.link.publish(topic, payload, **kw)  # type: ignore[arg-type]

@@ -109,6 +109,9 @@ def test_an_alert_through_its_lifecycle_over_http_and_mqtt(
             ("acknowledged", "ops"),
             ("cleared", "ops"),
         ]
+        metrics = http.get("/metrics").text
+        assert 'edgewatch_alert_transitions_total{kind="raised",rule="low_battery"} 1.0' in metrics
+        assert "edgewatch_alerts_active 0.0" in metrics
         assert http.post("/api/v1/alerts/999999/ack").status_code == 404
         assert http.get("/api/v1/alerts?state=bogus").status_code == 422
 
