@@ -210,6 +210,9 @@ def run(args: argparse.Namespace) -> int:
 
     # The summary line is the demo's voice; per-request access logs would drown it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Each alert raised is a warning line of its own: the summary counts them instead
+    # (and mosquitto_sub on edgewatch/alerts/active/# lists them, see the banner).
+    logging.getLogger("edgewatch.coordinator.alerts").setLevel(logging.ERROR)
     lock = _prepare(args)
     if isinstance(lock, int):
         return lock

@@ -157,7 +157,7 @@ class EdgeAlertConfig:
     rate_window_s: float = 300.0
     rate_raise: float = 0.15
     rate_clear: float = 0.10
-    rate_min_count: int = 20
+    rate_min_count: int = 60
 
 
 @dataclass(frozen=True, slots=True)

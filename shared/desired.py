@@ -121,7 +121,7 @@ class EdgeAlertSettings(WireModel):
     rate_window_s: float = Field(default=300.0, ge=10, le=86_400)
     rate_raise: Unit = 0.15
     rate_clear: Unit = 0.10
-    rate_min_count: int = Field(default=20, ge=1, le=1_000_000)
+    rate_min_count: int = Field(default=60, ge=1, le=1_000_000)
 
 
 class ConfigOverrides(WireModel):

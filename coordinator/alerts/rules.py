@@ -112,7 +112,7 @@ DEFAULT_RULES: dict[str, Rule] = {
             above=0.15,
             clear=0.10,
             window_s=300.0,
-            min_count=20,
+            min_count=60,
         ),
         _r(
             "agent_offline",

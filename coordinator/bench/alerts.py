@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hours", type=float, default=2.0, help="quality: simulated hours")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-quality", action="store_true", help="leave part 4 out")
+    parser.add_argument("--quality-only", action="store_true", help="part 4 alone")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -300,6 +301,14 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("edgewatch").setLevel(logging.ERROR)
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
     report: dict[str, Any] = {"bench": "alerts"}
+    if args.quality_only:
+        from edgewatch.coordinator.bench.alerts_quality import quality
+
+        report["quality"] = quality(
+            sensors=args.sensors, hours=args.hours, seed=args.seed, progress=say
+        )
+        print(json.dumps(report, indent=None if args.json else 2))
+        return 0
     with tempfile.TemporaryDirectory() as tmp, BrokerProcess("mosquitto", Path(tmp)) as broker:
         work = Path(tmp)
         say("ingest with aggregates and alerts off / on ...")
