@@ -11,14 +11,9 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import Sequence
 from typing import Literal
 
-from edgewatch.coordinator.aggregates.consumer import AggregateConsumer
-from edgewatch.coordinator.aggregates.records import Retention
-from edgewatch.coordinator.aggregates.retention import DAY, RetentionDuty
-from edgewatch.coordinator.alerts.records import AlertQuery, Transition
-from edgewatch.coordinator.alerts.system import AlertSystem, edge_settings
+from edgewatch.coordinator.analytics import Analytics
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker
 from edgewatch.coordinator.fleet.assignment.registry import make_strategy
 from edgewatch.coordinator.fleet.duty import DutySettings, FleetDuty
@@ -32,8 +27,7 @@ from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
 from edgewatch.coordinator.metrics import CoordinatorMetrics
 from edgewatch.coordinator.settings import CoordinatorSettings
 from edgewatch.coordinator.store import SqliteStore, Store
-from edgewatch.shared.desired import ConfigOverrides
-from edgewatch.shared.errors import ConfigError, TopicError
+from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink
 from edgewatch.shared.topics import Kind, Topics
 
@@ -60,12 +54,21 @@ class CoordinatorService:
         self.feed = CommittedFeed()
         # Followers of the committed feed, each with its durable watermark in the store.
         self.consumers = [ConsumerRunner(SensorActivityConsumer(self.store), self.store, self.feed)]
-        # Aggregates and alerts (docs/aggregates.md, docs/alerts.md): followers of the
-        # feed too, and the alert duty, woken when the windows move.
-        self.alerts: AlertSystem | None = None
-        self.aggregates: AggregateConsumer | None = None
-        self.retention: RetentionDuty | None = None
-        self._init_analytics(settings)
+        # Aggregates, alerts and retention (docs/aggregates.md, docs/alerts.md).
+        self.analytics = Analytics(
+            settings,
+            self.store,
+            self.topics,
+            self.feed,
+            self.fleet,
+            self.metrics,
+            publish=self._publish,
+            fleet_duty=lambda: self.fleet_duty,
+            consumers=[c.consumer.name for c in self.consumers],
+        )
+        self.consumers += self.analytics.consumers
+        self.alerts = self.analytics.alerts
+        self.aggregates = self.analytics.aggregates
         self.started_at = time.time()
         self._stopped = False
         self.metrics.bind(queue_depth=self.inbox.depth, agents_online=self.fleet.online)
@@ -99,10 +102,7 @@ class CoordinatorService:
         self.worker.start()
         self.link.start()
         self.fleet_duty.start()
-        if self.alerts is not None:
-            self.alerts.start()
-        if self.retention is not None:
-            self.retention.start()
+        self.analytics.start()
         log.info("coordinator ingesting from %s into %s", self.broker_url, self.settings.db)
 
     def stop(self) -> None:
@@ -112,14 +112,12 @@ class CoordinatorService:
         self._stopped = True
         if self.fleet_duty is not None:
             self.fleet_duty.stop()
-        if self.retention is not None:
-            self.retention.stop()
+        self.analytics.stop_duties()
         if self.worker is not None:
             self.worker.stop()  # closes the inbox, commits and acks what was queued
         for consumer in self.consumers:
             consumer.stop()
-        if self.alerts is not None:
-            self.alerts.stop()
+        self.analytics.stop()
         if self.link is not None:
             self.link.stop()
         if self.broker is not None:
@@ -164,7 +162,7 @@ class CoordinatorService:
             keepalive=s.keepalive,
             session_expiry_s=s.session_expiry_s,
             max_inflight=256,
-            subscriptions=tuple((f, 1) for f in filters) + self._alert_subscriptions(),
+            subscriptions=tuple((f, 1) for f in filters) + self.analytics.subscriptions(),
         )
 
     def _fleet_duty(self, link: MqttLink) -> FleetDuty:
@@ -196,9 +194,7 @@ class CoordinatorService:
                 converge_timeout_s=s.converge_timeout_s,
             ),
             on_stuck=self.metrics.agents_not_converged.set,
-            desired_config=ConfigOverrides(alerts=edge_settings(self.alerts.rules))
-            if self.alerts is not None
-            else None,
+            desired_config=self.analytics.desired_config(),
         )
         self.fleet.on_change(duty.wake)
         return duty
@@ -207,115 +203,17 @@ class CoordinatorService:
         # paho's network thread: only signal. The duty republishes from its own thread.
         if self.fleet_duty is not None:
             self.fleet_duty.republish()
-        if self.alerts is not None:
-            self.alerts.duty.republish()
+        self.analytics.link_up()
 
     def _enqueue(self, topic: str, payload: bytes, retained: bool) -> None:
         # paho's network thread: hand off and return; everything else is the worker's.
-        if self.alerts is not None and self._to_alerts(topic, bytes(payload), retained):
+        if self.analytics.take(topic, bytes(payload), retained):
             return
         self.inbox.put(Inbound(topic, bytes(payload), time.time(), retained))
 
-    # -- aggregates and alerts ------------------------------------------------------------
-
-    def _init_analytics(self, s: CoordinatorSettings) -> None:
-        if not s.aggregates:
-            return
-        if s.alerts:
-            self.alerts = AlertSystem(
-                self.store,
-                self.topics,
-                rules_path=s.alert_rules,
-                agents=self.fleet.all,
-                publish=self._publish,
-                timeout_s=s.agent_timeout_s,
-                converge_lag=self._converge_lag,
-                assigned=self._assigned,
-            )
-        wake = self.alerts.duty.wake if self.alerts is not None else None
-        self.aggregates = AggregateConsumer(self.store, feed=self.feed, on_applied=wake)
-        self._bind_analytics_metrics()
-        self.consumers.append(
-            ConsumerRunner(self.aggregates, self.store, self.feed, batch=2000, min_interval_s=0.2)
-        )
-        if self.alerts is not None:
-            self.consumers.append(ConsumerRunner(self.alerts.consumer, self.store, self.feed))
-        days = {
-            60: s.retention_1m_days,
-            300: s.retention_5m_days,
-            900: s.retention_15m_days,
-            3600: s.retention_1h_days,
-        }
-        policy = Retention(
-            windows={k: (v * DAY if v else None) for k, v in days.items()},
-            raw_s=s.retention_raw_days * DAY if s.retention_raw_days else None,
-        )
-        self.retention = RetentionDuty(
-            self.store, policy, [c.consumer.name for c in self.consumers]
-        )
-
-    def _bind_analytics_metrics(self) -> None:
-        m, aggregates, alerts = self.metrics, self.aggregates, self.alerts
-        if aggregates is not None:
-            m.aggregate_lag.set_function(lambda: aggregates.lag_s)
-        if alerts is None:
-            return
-        active = {"n": 0}
-
-        def count(done: Sequence[Transition]) -> None:
-            for t in done:
-                m.alert_transitions.labels(rule=t.alert.rule, kind=t.event.kind).inc()
-            active["n"] = len(self.store.alerts(AlertQuery(state="active", limit=1_000_000)))
-
-        alerts.publisher.add_listener(count)
-        m.alerts_active.set_function(lambda: active["n"])
-        hooks = alerts.webhooks.counters
-        for outcome in ("sent", "failed_attempts", "given_up", "dropped_full"):
-            m.webhooks.labels(outcome=outcome).set_function(
-                lambda o=outcome: float(getattr(hooks, o))  # type: ignore[misc]
-            )
-
     def _publish(self, topic: str, payload: bytes, **kw: object) -> object:
+        """Publish on the coordinator's link (None while it has none, or it is down)."""
         return None if self.link is None else self.link.publish(topic, payload, **kw)  # type: ignore[arg-type]
-
-    def _converge_lag(self, agent_id: str) -> float | None:
-        if self.fleet_duty is None:
-            return None
-        c = self.fleet_duty.convergence(agent_id)
-        if c.desired_generation == 0:
-            return None
-        return 0.0 if c.behind_since is None else max(0.0, time.time() - c.behind_since)
-
-    def _assigned(self) -> dict[str, str]:
-        if self.fleet_duty is None:
-            return {}
-        return {s: a for a, sensors in self.fleet_duty.assignments().items() for s in sensors}
-
-    def _alert_subscriptions(self) -> tuple[tuple[str, int], ...]:
-        if self.alerts is None:
-            return ()
-        edge = self.topics.all_agents(Kind.ALERTS)
-        if self.settings.share_group:
-            edge = Topics.shared(self.settings.share_group, edge)
-        return ((edge, 1), (self.topics.alerts_active_filter(), 1))
-
-    def _to_alerts(self, topic: str, payload: bytes, retained: bool) -> bool:
-        """Route the alert engine's own messages past ingest; True if it took it."""
-        assert self.alerts is not None
-        if topic.startswith(self.topics.alert_active("")):
-            if retained:
-                self.alerts.duty.retained(topic, payload)
-            return True
-        if not topic.endswith("/" + Kind.ALERTS.value):
-            return False
-        try:
-            ref = self.topics.parse(topic)
-        except TopicError:
-            return False
-        if ref.kind is not Kind.ALERTS:
-            return False
-        self.alerts.duty.edge(ref.agent_id, payload)
-        return True
 
 
 def _start_embedded(port: int) -> EmbeddedBroker:
