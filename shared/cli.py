@@ -39,6 +39,14 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("edgewatch.coordinator.models.cli", "train a sensor type's ONNX model from a CSV"),
     "simulate": ("edgewatch.agent.simulate_cli", "publish the simulated fleet to a site broker"),
     "sensors": ("edgewatch.coordinator.fleet.cli", "register sensors with a coordinator, list"),
+    "aggregates": (
+        "edgewatch.coordinator.aggregates.cli",
+        "windowed aggregates: rebuild from raw readings, show",
+    ),
+    "alerts": (
+        "edgewatch.coordinator.alerts.cli",
+        "alerts of a coordinator: list, ack, clear, silence; check a rule file",
+    ),
 }
 # Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
 EXTRA_MODULES = frozenset(
