@@ -95,6 +95,7 @@ class Agent:
             inflight_max=settings.inflight_max,
             # Copies older than a few resend periods are stale: the outbox sends again.
             result_expiry_s=int(max(60.0, 3 * settings.ack_timeout_s)),
+            tls=settings.tls_options(),
         )
         self.window = SendWindow(settings.inflight_max, settings.ack_timeout_s)
         self.acks = AckGate(self.outbox.epoch)

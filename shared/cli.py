@@ -39,6 +39,17 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("edgewatch.coordinator.models.cli", "train a sensor type's ONNX model from a CSV"),
     "simulate": ("edgewatch.agent.simulate_cli", "publish the simulated fleet to a site broker"),
     "sensors": ("edgewatch.coordinator.fleet.cli", "register sensors with a coordinator, list"),
+    "site": (
+        "edgewatch.coordinator.site.cli",
+        "make a secure site: TLS broker config, CA, identities",
+    ),
+    "enroll": ("edgewatch.coordinator.site.enroll_cli", "enroll an agent: one bundle file for it"),
+    "revoke": (
+        "edgewatch.coordinator.site.revoke_cli",
+        "revoke an identity (disconnected at once)",
+    ),
+    "agents": ("edgewatch.coordinator.site.agents_cli", "list enrolled agents and their state"),
+    "tokens": ("edgewatch.coordinator.security.tokens_cli", "API tokens: create, list, revoke"),
 }
 # Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
 EXTRA_MODULES = frozenset(

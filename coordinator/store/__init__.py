@@ -2,13 +2,16 @@
 and the SQLite store (``sqlite``), the embedded default."""
 
 from edgewatch.coordinator.store.contract import (
+    AuditStore,
     CatalogStore,
+    EnrollmentStore,
     FeedStore,
     FleetStore,
     PlanStore,
     ReadingStore,
     SensorStore,
     Store,
+    TokenStore,
 )
 from edgewatch.coordinator.store.records import (
     AssignmentEvent,
@@ -30,11 +33,13 @@ from edgewatch.coordinator.store.sqlite.store import SqliteStore
 
 __all__ = [
     "AssignmentEvent",
+    "AuditStore",
     "BatchOutcome",
     "CatalogSensor",
     "CatalogStore",
     "CommitResult",
     "CounterSnapshot",
+    "EnrollmentStore",
     "FeedEntry",
     "FeedStore",
     "FleetStore",
@@ -50,5 +55,6 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoredDesired",
+    "TokenStore",
     "WriteSet",
 ]

@@ -7,7 +7,10 @@
     ├── FeedStore      the committed feed and its consumers' durable watermarks
     ├── SensorStore    per-sensor activity, written by the ``sensors`` feed consumer
     ├── CatalogStore   the sensor registry (what the fleet is to watch)
-    └── PlanStore      placements, desired states per agent, assignment events
+    ├── PlanStore      placements, desired states per agent, assignment events
+    ├── EnrollmentStore  the identities enrolled at the site (agents, coordinators ...)
+    ├── TokenStore     API tokens with scopes, by their hash
+    └── AuditStore     the audit log of admin actions
 
 Assignments, models, alerts and aggregates join as further concerns when they land.
 ``tests/coordinator/store/test_contract.py`` runs one suite against every store.
@@ -35,6 +38,11 @@ from edgewatch.coordinator.store.records import (
     SensorActivity,
     StoredDesired,
     WriteSet,
+)
+from edgewatch.coordinator.store.security_records import (
+    ApiToken,
+    AuditEntry,
+    Enrollment,
 )
 from edgewatch.shared.schemas import Result
 
@@ -138,7 +146,60 @@ class PlanStore(Protocol):
     def set_fleet_meta(self, key: str, value: str) -> None: ...
 
 
-class Store(ReadingStore, FleetStore, FeedStore, SensorStore, CatalogStore, PlanStore, Protocol):
+class EnrollmentStore(Protocol):
+    """Who is enrolled at the site (``edgewatch enroll``): the coordinator accepts results
+    only from active agent enrollments."""
+
+    def enroll(self, record: Enrollment) -> bool:
+        """Record ``record``; False (nothing written) if it is enrolled and not revoked.
+        A revoked enrollment of the same identity is replaced."""
+        ...
+
+    def enrollment(self, identity: str) -> Enrollment | None: ...
+
+    def enrollments(self) -> list[Enrollment]: ...
+
+    def revoke_enrollment(self, identity: str, at: float, by: str) -> bool:
+        """Mark it revoked; False if there is no active enrollment of ``identity``."""
+        ...
+
+
+class TokenStore(Protocol):
+    """API tokens, stored by the SHA-256 of the token (never the token)."""
+
+    def add_token(self, token: ApiToken, digest: str) -> None: ...
+
+    def token_by_digest(self, digest: str) -> ApiToken | None: ...
+
+    def tokens(self) -> list[ApiToken]: ...
+
+    def revoke_token(self, token_id: str, at: float) -> bool:
+        """False if there is no active token ``token_id``."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The audit log of admin actions: append-only."""
+
+    def add_audit(self, entry: AuditEntry) -> int:
+        """Append ``entry``; its id (growing)."""
+        ...
+
+    def audit_entries(self, after: int, limit: int) -> list[AuditEntry]: ...
+
+
+class Store(
+    ReadingStore,
+    FleetStore,
+    FeedStore,
+    SensorStore,
+    CatalogStore,
+    PlanStore,
+    EnrollmentStore,
+    TokenStore,
+    AuditStore,
+    Protocol,
+):
     """Everything the coordinator persists."""
 
     def ping(self) -> bool:
