@@ -156,7 +156,7 @@ def register_sensors(body: list[SensorIn], store: StoreDep, service: ServiceDep)
     return RegisteredOut(registered=len(records), new=new)
 
 
-@router.get("/{sensor_id}")
+@router.get("/{sensor_id}", responses={404: {"description": "no such sensor"}})
 def get_sensor(sensor_id: str, store: StoreDep) -> SensorOut:
     sensor = store.catalog_sensor(sensor_id)
     seen = store.sensor(sensor_id)
@@ -166,7 +166,7 @@ def get_sensor(sensor_id: str, store: StoreDep) -> SensorOut:
     return sensor_out(sensor_id, sensor, seen, placed.agent_id if placed else None)
 
 
-@router.put("/{sensor_id}")
+@router.put("/{sensor_id}", responses={404: {"description": "no such sensor"}})
 def pin_sensor(sensor_id: str, body: PinIn, store: StoreDep, service: ServiceDep) -> SensorOut:
     if not store.pin_sensor(sensor_id, body.pinned_to):
         raise NotFoundError("sensor", sensor_id)
