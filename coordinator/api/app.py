@@ -26,6 +26,7 @@ from edgewatch.coordinator.errors import (
     StoreError,
 )
 from edgewatch.coordinator.metrics import CoordinatorMetrics
+from edgewatch.coordinator.security import logfilter
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.settings import CoordinatorSettings, ensure_api_token
 from edgewatch.shared import __version__
@@ -74,6 +75,7 @@ def create_app(settings: CoordinatorSettings, *, clock: Clock = SYSTEM) -> FastA
         app.state.api_token, metrics.registry, fail_limit=settings.auth_fail_limit, clock=clock
     )
     app.state.auth = guard
+    logfilter.install(app.state.api_token)  # no token ever reaches the access log
     app.include_router(api_router)
     app.add_exception_handler(CoordinatorError, _error_response)  # type: ignore[arg-type]
     app.add_api_route(

@@ -161,3 +161,30 @@ def test_openapi_declares_the_auth_answers(api: Api) -> None:
     assert {"400", "401", "403", "422", "429"} <= set(stats)
     assert "404" in spec["paths"]["/api/v1/agents/{agent_id}"]["get"]["responses"]
     assert "/api/v1/audit" in spec["paths"]
+
+
+def test_the_access_log_never_carries_a_token() -> None:
+    import logging
+
+    from edgewatch.coordinator.security.logfilter import TokenMask
+
+    mask = TokenMask("configured-secret-value")
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        (
+            "127.0.0.1:5",
+            "GET",
+            "/api/v1/readings?token=abc&x=ewt_" + "A" * 43 + "&k=configured-secret-value",
+            "1.1",
+            400,
+        ),
+        None,
+    )
+    assert mask.filter(record)
+    line = record.getMessage()
+    assert "abc" not in line and "ewt_A" not in line and "configured-secret" not in line
+    assert line.count("***") == 3 and "/api/v1/readings?token=***" in line
