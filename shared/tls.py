@@ -52,6 +52,7 @@ class TlsOptions:
     def context(self) -> ssl.SSLContext:
         """A client context: TLS 1.2+, the broker verified (chain and host name)."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.sslsocket_class = _ClosingSSLSocket
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.check_hostname = True
         ctx.verify_mode = ssl.CERT_REQUIRED
@@ -65,6 +66,24 @@ class TlsOptions:
         if self.cert_pem is not None and self.key_pem is not None:
             _load_client_pair(ctx, self.cert_pem, self.key_pem)
         return ctx
+
+
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when its handshake fails.
+
+    paho wraps the socket and shakes hands itself; when the handshake fails (a broker
+    with a certificate we do not trust) it raises without closing the socket, and a link
+    that retries for days would leak one descriptor per attempt.
+    """
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except OSError:
+            self.close()
+            raise
 
 
 def _load_client_pair(ctx: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
