@@ -46,7 +46,7 @@ def _guarded_gets(ua: UnderAttack) -> list[str]:
 
 @pytest.mark.attack("API without a token")
 def test_every_data_route_refuses_a_request_without_token(under_attack: UnderAttack) -> None:
-    paths = _guarded_gets(under_attack) + ["/metrics"]
+    paths = [*_guarded_gets(under_attack), "/metrics"]
     answers = {p: under_attack.site.api(p)[0] for p in paths}
     posted = under_attack.site.api("/api/v1/sensors", None, "POST", [SENSOR])[0]
     assert len(paths) >= 8 and set(answers.values()) == {401}, answers
