@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from edgewatch.coordinator.api.allow import AllowHeader
 from edgewatch.coordinator.api.auth import AuthGuard, QueryTokenGuard
 from edgewatch.coordinator.api.deps import Authenticated
 from edgewatch.coordinator.api.routes import api_router
@@ -84,6 +85,7 @@ def create_app(settings: CoordinatorSettings, *, clock: Clock = SYSTEM) -> FastA
         include_in_schema=False,
         dependencies=[] if settings.metrics_open else [Authenticated],
     )
+    app.add_middleware(AllowHeader, routes=app.routes)
     app.add_middleware(QueryTokenGuard, guard=guard)  # outermost: before anything logs the URL
     return app
 

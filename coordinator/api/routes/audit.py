@@ -35,7 +35,7 @@ class AuditPage(BaseModel):
 @router.get("")
 def audit_log(
     store: StoreDep,
-    after: Annotated[int, Query(ge=0, description="entries with a larger id")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="entries with a larger id")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> AuditPage:
     found = store.audit_entries(after, limit)

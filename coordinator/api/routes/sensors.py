@@ -29,7 +29,8 @@ Tier = Literal["low", "medium", "high"]
 
 
 class SensorIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `false` is not a longitude (lax mode would take it as 0.0).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sensor_id: SensorId
     sensor_type: SensorType
@@ -41,7 +42,8 @@ class SensorIn(BaseModel):
 
 
 class PinIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `false` is not a longitude (lax mode would take it as 0.0).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     pinned_to: AgentId | None
 
