@@ -39,6 +39,7 @@ class FileAuth:
 
     def __init__(self, passwd: Path, acl: Path, pid_file: Path | None = None) -> None:
         self.passwd, self.acl, self.pid_file = passwd, acl, pid_file
+        self.reloaded = False  # whether the last change reached a running broker
 
     def _users(self) -> dict[str, str]:
         if not self.passwd.exists():
@@ -93,11 +94,17 @@ class FileAuth:
         return out
 
     def reload(self) -> bool:
-        """SIGHUP the broker named by the pid file; False (and a hint) when there is none."""
+        """SIGHUP the broker named by the pid file; False (and a hint) when it is not there.
+
+        Without a pid file (``site init``, before any broker ran) there is nothing to do.
+        """
+        if self.pid_file is None:
+            return False
         try:
-            pid = int(self.pid_file.read_text().strip()) if self.pid_file else 0
+            pid = int(self.pid_file.read_text().strip())
             if pid > 0:
                 os.kill(pid, signal.SIGHUP)
+                self.reloaded = True
                 return True
         except (OSError, ValueError):
             pass

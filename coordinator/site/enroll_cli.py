@@ -79,7 +79,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(VERB, f"the broker refused: {exc}", 1)
     except EdgewatchError as exc:
         return fail(VERB, exc)
-    live = "live" if site.config.auth == "dynsec" else "after the broker reloads its files"
+    live = (
+        "live"
+        if site.config.auth == "dynsec"
+        else "broker files updated; it applies them once reloaded (SIGHUP)"
+    )
     use = {
         "agent": f"edgewatch agent --bundle {args.out.name}",
         "coordinator": f"edgewatch coordinator --bundle {args.out.name}",
