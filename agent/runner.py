@@ -109,6 +109,7 @@ class Agent:
         self._pending_since = 0.0
         self._exhausted = False
         self._next_heartbeat = 0.0
+        self._link_ready = False  # the worker has handled the link's latest LinkUp
         self.snapshot = self.outbox.stats()
         self._snapshot_at = 0.0
         self._late = 0
@@ -267,6 +268,10 @@ class Agent:
                 )
 
     def _link_event(self, event: LinkUp | LinkDown) -> None:
+        # Nothing is sent between the CONNACK and here: the reset below would forget what
+        # was, and send it a second time (a duplicate per chunk; a burst of them over TLS,
+        # whose longer connect lets more chunks queue up meanwhile).
+        self._link_ready = isinstance(event, LinkUp)
         if isinstance(event, LinkUp):
             self.window.reset(self.outbox.oldest_seq(), self.outbox.next_seq)
             stats = self.outbox.stats()
@@ -353,7 +358,7 @@ class Agent:
     # -- sending ------------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        if not self.uplink.connected:
+        if not (self.uplink.connected and self._link_ready):
             return
         now = self.clock.monotonic()
         self._late += self.window.expire(now)
