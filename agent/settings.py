@@ -122,7 +122,7 @@ class AgentSettings(BaseSettings):
         except ConfigError as exc:
             raise ValueError(str(exc)) from exc
         if b.role != "agent":
-            raise ValueError(f"{self.bundle} is a {b.role} bundle, not an agent's")
+            raise ValueError(f"{self.bundle} is the {b.role} {b.identity}'s bundle, not an agent's")
         given = self.model_fields_set
         if "id" in given and self.id != b.identity:
             raise ValueError(f"--id {self.id} but the bundle enrolls {b.identity!r}: drop --id")

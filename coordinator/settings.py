@@ -153,7 +153,9 @@ class CoordinatorSettings(BaseSettings):
         except ConfigError as exc:
             raise ValueError(str(exc)) from exc
         if b.role != "coordinator":
-            raise ValueError(f"{self.bundle} is a {b.role} bundle, not a coordinator's")
+            raise ValueError(
+                f"{self.bundle} is the {b.role} {b.identity}'s bundle, not a coordinator's"
+            )
         given = self.model_fields_set
         if "broker" not in given:
             self.broker = b.broker.replace("://", f"://{b.username}@", 1)

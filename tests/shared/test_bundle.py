@@ -94,7 +94,7 @@ def test_the_coordinator_runs_as_its_bundle_says(site: Site) -> None:
     assert isinstance(s, CoordinatorSettings)
     assert s.client_id == "coordinator" and s.require_enrollment
     assert s.db == Path(site.config.db) and s.broker.startswith("mqtts://coordinator:")
-    with pytest.raises(ConfigError, match="coordinator bundle, not an agent"):
+    with pytest.raises(ConfigError, match="the coordinator coordinator's bundle, not an agent's"):
         _load(AgentSettings, ["--bundle", str(site.layout.coordinator_bundle)], "agent")
 
 
