@@ -68,7 +68,10 @@ class FileAuth:
     def add(self, identity: Identity, password: str) -> None:
         users, blocks = self._users(), self._blocks()
         if identity.username in users:
-            raise BrokerAuthError(f"{identity.username!r} is already a broker identity")
+            raise BrokerAuthError(
+                f"{identity.username!r} is already a broker identity (an earlier enroll that "
+                f"did not finish?): edgewatch revoke {identity.username} first"
+            )
         users[identity.username] = hash_password(password).password_file_entry(identity.username)
         block = aclfile_block(identity.username, list(identity.acls))
         blocks[identity.username] = [f"{MARK}{identity.role} {identity.username}", *block]

@@ -182,7 +182,10 @@ class DynsecAuth:
             tolerate=frozenset({"Client not found"}),
         )[0]
         if not existing.get("error"):
-            raise BrokerAuthError(f"{identity.username!r} is already a broker identity")
+            raise BrokerAuthError(
+                f"{identity.username!r} is already a broker identity (an earlier enroll that "
+                f"did not finish?): edgewatch revoke {identity.username} first"
+            )
         self.run(
             {"command": "deleteRole", "rolename": identity.role_name},
             tolerate=frozenset({"Role not found"}),

@@ -19,7 +19,12 @@ from edgewatch.coordinator.security.audit import cli_source, record_cli
 from edgewatch.coordinator.site.aclfiles import FileAuth
 from edgewatch.coordinator.site.dynsec import DynsecAuth
 from edgewatch.coordinator.site.hashing import new_secret
-from edgewatch.coordinator.site.identity import BrokerAuth, BrokerClient, make_identity
+from edgewatch.coordinator.site.identity import (
+    BrokerAuth,
+    BrokerAuthError,
+    BrokerClient,
+    make_identity,
+)
 from edgewatch.coordinator.site.init import write_bundle
 from edgewatch.coordinator.site.layout import SiteConfig, SiteLayout
 from edgewatch.coordinator.site.roles import Role
@@ -152,9 +157,25 @@ def enroll(site: Site, req: EnrollRequest, out: Path) -> Bundle:
 
 
 def revoke(site: Site, identity: str) -> tuple[bool, bool]:
-    """(removed from the broker, revoked in the store); ``(False, False)``: unknown."""
-    with site.store() as store, site.broker() as broker:
-        at_broker = broker.remove(identity)
+    """(removed from the broker, revoked in the store); ``(False, False)``: unknown.
+
+    The store is revoked even when the broker cannot be reached (the coordinator then
+    refuses the identity's results at once); the broker's error is raised after, so the
+    operator runs it again once the broker is back.
+    """
+    with site.store() as store:
+        try:
+            with site.broker() as broker:
+                at_broker = broker.remove(identity)
+        except BrokerAuthError as exc:
+            if store.revoke_enrollment(identity, time.time(), cli_source()):
+                record_cli(store, "revoke", identity, "store only: broker unreachable")
+                raise BrokerAuthError(
+                    f"{identity} is revoked in the coordinator's store (its results are "
+                    f"refused), but the broker was not told: {exc}; run revoke again once "
+                    "the broker is up"
+                ) from exc
+            raise
         in_store = store.revoke_enrollment(identity, time.time(), cli_source())
         if at_broker or in_store:
             record_cli(store, "revoke", identity)

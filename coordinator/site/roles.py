@@ -74,9 +74,12 @@ def sensor_acls(topics: list[str]) -> list[Acl]:
 
 def coordinator_acls(prefix: str) -> list[Acl]:
     agents = f"{prefix}/agents/+"
-    acls = _read(f"{prefix}/agents/#")
-    acls += _read(f"{prefix}/alerts/#")
-    acls += _read(f"{prefix}/coordinators/#")
+    acls: list[Acl] = []
+    for topic in (f"{prefix}/agents/#", f"{prefix}/alerts/#", f"{prefix}/coordinators/#"):
+        acls += _read(topic)
+        # Replicas split the fleet with MQTT 5 shared subscriptions (--share-group);
+        # Mosquitto checks the subscription as written, $share/GROUP/ included.
+        acls.append(Acl("subscribePattern", f"$share/+/{topic}"))
     for kind in TO_AGENT:
         acls += _write(f"{agents}/{kind}")
     acls += _write(f"{prefix}/models/#")

@@ -146,5 +146,6 @@ def test_no_secret_in_ps_or_any_log(under_attack: UnderAttack) -> None:
     seen = " ".join(_cmdline(p.pid) for p in running) + " ".join(p.log_text() for p in procs)
     leaked = [i for i, s in enumerate(secrets) if s in seen]
     assert leaked == []
-    for path in (site.db, site.layout.ca_key, site.layout.coordinator_bundle):
+    outbox = site.root.parent / "pi-a" / "outbox.db"
+    for path in (site.db, site.layout.ca_key, site.layout.coordinator_bundle, outbox):
         assert path.stat().st_mode & 0o077 == 0, path

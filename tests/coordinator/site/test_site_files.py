@@ -118,3 +118,21 @@ def test_deploy_ships_the_config_site_init_writes() -> None:
         created_at=0.0,
     )
     assert broker_conf.render(SiteLayout(root), site, Path(plugin)) == text
+
+
+def test_revoking_with_the_broker_down_still_revokes_in_the_store(tmp_path: Path) -> None:
+    from edgewatch.coordinator.site.enrollment import Site, revoke
+    from edgewatch.coordinator.site.identity import BrokerAuthError
+    from edgewatch.coordinator.store.security_records import Enrollment
+    from tests.support.procs import free_port
+
+    init_site(SiteRequest(tmp_path / "s", mqtt_port=free_port(), hosts=("127.0.0.1",)))
+    site = Site.open(tmp_path / "s")
+    with site.store() as store:
+        store.enroll(Enrollment("pi-lost", "agent", "pi-lost", "x", 1.0, "test"))
+    with pytest.raises(BrokerAuthError, match="revoked in the coordinator's store"):
+        revoke(site, "pi-lost")  # nothing listens on the site's port
+    with site.store() as store:
+        record = store.enrollment("pi-lost")
+        assert record is not None and not record.active
+        assert store.audit_entries(0, 10)[-1].outcome == "store only: broker unreachable"

@@ -1,6 +1,7 @@
-"""The sensor role at work: ``edgewatch simulate --bundle`` publishes the simulated fleet
-as a sensor identity (a gateway granted ``site/sensors/#``), which agents read; an
-identity with the default grant (its own topic) publishes nothing else."""
+"""The roles at work, not only refusing: ``edgewatch simulate --bundle`` publishes the
+simulated fleet as a sensor identity (a gateway granted ``site/sensors/#``), which agents
+read; a second coordinator replica, an identity of its own, reads the fleet through an
+MQTT 5 shared subscription (``--share-group``) and may ack."""
 
 from __future__ import annotations
 
@@ -58,3 +59,18 @@ def test_simulate_refuses_a_bundle_of_another_role(under_attack: UnderAttack) ->
     )
     assert done.returncode == 2
     assert "is the agent pi-thief's, not a sensor's" in done.stderr
+
+
+def test_a_coordinator_replica_reads_through_a_shared_subscription(
+    under_attack: UnderAttack,
+) -> None:
+    site = under_attack.site
+    replica = site.enroll("c3", role="coordinator")
+    client = site.attacker(replica)
+    assert client.connect() is not None and client.accepted
+    shared = client.subscribe("$share/replicas/edgewatch/agents/+/heartbeat")
+    topic, _payload = client.messages.get(timeout=15)  # the agents beat every 5 s
+    ack = client.publish("edgewatch/agents/pi-thief/ack", b"{}")
+    client.close()
+    assert not shared.is_failure and topic.endswith("/heartbeat")
+    assert not ack.is_failure
