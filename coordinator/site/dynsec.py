@@ -119,7 +119,7 @@ class DynsecAuth:
             ) from exc
         self._client.loop_start()
         if not self._connected.wait(self._timeout_s) or self._refused:
-            self._client.loop_stop()
+            self.__exit__()
             why = self._refused or "no answer"
             raise BrokerAuthError(f"the broker at {where} refused the site admin: {why}")
         return self
@@ -127,6 +127,9 @@ class DynsecAuth:
     def __exit__(self, *exc: object) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+        # Our bound methods as its callbacks make a cycle: break it, so paho's client is
+        # freed (and its socket pair closed) now, not at some later garbage collection.
+        self._client.on_connect = self._client.on_message = None
 
     # -- paho's thread -----------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from edgewatch.coordinator.site.enrollment import EnrollRequest, Site, enroll
 from edgewatch.coordinator.site.init import SiteRequest, init_site
 from edgewatch.coordinator.site.layout import SiteConfig, SiteLayout
 from edgewatch.shared.bundle import Bundle, read_bundle
-from tests.support.mosquitto import find_mosquitto
+from tests.support.mosquitto import find_mosquitto, release_client
 from tests.support.procs import Proc, ProcGroup, free_port, wait_until
 
 NOT_AUTHORIZED = 0x87
@@ -101,6 +101,7 @@ class Attacker:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        release_client(self.client)
 
     # -- subscribe and publish, each answered ---------------------------------------------
 
