@@ -115,6 +115,21 @@ def reject_unknown_query(request: Request) -> None:
         return
     declared = _query_names(route.dependant)
     unknown = sorted(set(request.query_params) - declared)
+    # Every parameter we declare is one value: ?sensor_id=a&sensor_id=b is not a filter
+    # on both (FastAPI would silently keep the last).
+    repeated = sorted(n for n in declared if len(request.query_params.getlist(n)) > 1)
+    if repeated:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", name),
+                    "msg": "given more than once; this parameter takes one value",
+                    "input": request.query_params.getlist(name),
+                }
+                for name in repeated
+            ]
+        )
     if unknown:
         raise RequestValidationError(
             [

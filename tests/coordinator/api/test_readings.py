@@ -87,6 +87,7 @@ def test_anomaly_filter_and_agent_filter(api: TestClient) -> None:
         {"order": "sideways"},
         {"cursor": "not-a-cursor"},
         {"anomaly": "maybe"},
+        {"sensor_id": ["s-1", "s-2"]},  # one value only: not a filter on both, nor the last
     ],
 )
 def test_bad_parameters_are_422_never_ignored(api: TestClient, params: dict[str, Any]) -> None:
