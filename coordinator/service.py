@@ -3,6 +3,12 @@
 FastAPI's lifespan runs one; so do the demo and the benchmarks, in-process, without
 HTTP. ``stop()`` is orderly: stop taking messages, commit and ack what was queued, then
 disconnect (cleanly, so the broker keeps our persistent session and queues for us).
+
+Replicas (``--share-group``, PostgreSQL store): results arrive through the shared
+subscription (each batch at one replica), hellos, heartbeats and statuses directly
+(every replica keeps the whole fleet registry; retained messages never reach a shared
+subscription). The fleet duty runs under a ``SingletonDuty`` on whichever replica holds
+the ``fleet`` role (``cluster``); a lone coordinator always holds it.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ import time
 from typing import Literal
 
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker
+from edgewatch.coordinator.cluster.leadership import Leadership, LocalLeadership
+from edgewatch.coordinator.cluster.singleton import SingletonDuty
 from edgewatch.coordinator.fleet.assignment.registry import make_strategy
-from edgewatch.coordinator.fleet.duty import DutySettings, FleetDuty
+from edgewatch.coordinator.fleet.duty import REBALANCE_REQUEST, DutySettings, FleetDuty
+from edgewatch.coordinator.fleet.recent_moves import RecentMoves
 from edgewatch.coordinator.fleet.registry import FleetRegistry
 from edgewatch.coordinator.fleet.sensors import SensorActivityConsumer
 from edgewatch.coordinator.fleet.simulated import register_simulated_fleet
@@ -25,13 +34,16 @@ from edgewatch.coordinator.ingest.judge import Inbound, Limits
 from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
 from edgewatch.coordinator.metrics import CoordinatorMetrics
 from edgewatch.coordinator.settings import CoordinatorSettings
-from edgewatch.coordinator.store import SqliteStore, Store
+from edgewatch.coordinator.store import Store
+from edgewatch.coordinator.store.location import is_postgres, open_store
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink
 from edgewatch.shared.topics import Kind, Topics
 
 log = logging.getLogger(__name__)
 SUBSCRIBED = (Kind.RESULTS, Kind.HELLO, Kind.HEARTBEAT, Kind.STATUS)
+# Through the share group when there is one: each batch is ingested by one replica.
+SHARED = (Kind.RESULTS,)
 
 
 class CoordinatorService:
@@ -43,13 +55,14 @@ class CoordinatorService:
         self.settings = settings
         self.metrics = metrics or CoordinatorMetrics()
         self.topics = Topics(settings.topic_prefix)
-        self.store: Store = SqliteStore(settings.db)
+        self.store: Store = open_store(settings.db)
         self.fleet = FleetRegistry(self.store.agents())
         self.inbox = Inbox(settings.queue_size, on_full=self.metrics.queue_full.inc)
         self.broker: EmbeddedBroker | None = None
         self.link: MqttLink | None = None
         self.worker: IngestWorker | None = None
-        self.fleet_duty: FleetDuty | None = None
+        self.fleet_role: SingletonDuty[FleetDuty] | None = None
+        self.recent_moves = RecentMoves(self.store)
         self.feed = CommittedFeed()
         # Followers of the committed feed, each with its durable watermark in the store.
         self.consumers = [ConsumerRunner(SensorActivityConsumer(self.store), self.store, self.feed)]
@@ -68,7 +81,7 @@ class CoordinatorService:
             on_message=self._enqueue,
             on_connect=self._link_up,
         )
-        self.fleet_duty = self._fleet_duty(self.link)
+        self.fleet_role = self._fleet_role(self.link)
         self.worker = IngestWorker(
             inbox=self.inbox,
             store=self.store,
@@ -79,22 +92,26 @@ class CoordinatorService:
             metrics=self.metrics,
             feed=self.feed,
             drain_max=self.settings.drain_max,
-            handover=self.fleet_duty.handover_sensors,
+            handover=self._handover_sensors,
         )
         for consumer in self.consumers:
             consumer.start()  # catches up from its watermark first
         self.worker.start()
         self.link.start()
-        self.fleet_duty.start()
-        log.info("coordinator ingesting from %s into %s", self.broker_url, self.settings.db)
+        self.fleet_role.start()
+        log.info(
+            "coordinator ingesting from %s into %s",
+            self.broker_url,
+            getattr(self.store, "where", self.settings.db),
+        )
 
     def stop(self) -> None:
         """Idempotent: the CLI's signal path and the lifespan may both call it."""
         if self._stopped:
             return
         self._stopped = True
-        if self.fleet_duty is not None:
-            self.fleet_duty.stop()
+        if self.fleet_role is not None:
+            self.fleet_role.stop()  # gives the role up: another replica takes it at once
         if self.worker is not None:
             self.worker.stop()  # closes the inbox, commits and acks what was queued
         for consumer in self.consumers:
@@ -105,6 +122,27 @@ class CoordinatorService:
             self.broker.stop()
         self.store.close()
         log.info("coordinator stopped")
+
+    @property
+    def fleet_duty(self) -> FleetDuty | None:
+        """The fleet duty, when this replica holds the fleet role (else None)."""
+        return self.fleet_role.running if self.fleet_role is not None else None
+
+    def request_rebalance(self) -> bool:
+        """Re-plan now: at once here if this replica holds the duty, else through the
+        store (the holder reads the request within its catalog poll). False: no duty."""
+        duty = self.fleet_duty
+        if duty is not None:
+            duty.rebalance()
+            return True
+        if self.fleet_role is None:
+            return False
+        self.store.set_fleet_meta(REBALANCE_REQUEST, repr(time.time()))
+        return True
+
+    def _handover_sensors(self) -> frozenset[str]:
+        duty = self.fleet_duty
+        return duty.handover_sensors() if duty is not None else self.recent_moves.sensors()
 
     def wait_connected(self, timeout: float) -> bool:
         return self.link is not None and self.link.wait_connected(timeout)
@@ -135,7 +173,8 @@ class CoordinatorService:
         s = self.settings
         filters = [self.topics.all_agents(k) for k in SUBSCRIBED]
         if s.share_group:
-            filters = [Topics.shared(s.share_group, f) for f in filters]
+            shared = {self.topics.all_agents(k) for k in SHARED}
+            filters = [Topics.shared(s.share_group, f) if f in shared else f for f in filters]
         return LinkOptions(
             client_id=s.client_id,
             # amqtt never answers an MQTT 5 CONNECT: don't make every start wait it out.
@@ -146,10 +185,18 @@ class CoordinatorService:
             subscriptions=tuple((f, 1) for f in filters),
         )
 
-    def _fleet_duty(self, link: MqttLink) -> FleetDuty:
+    def _leadership(self, role: str) -> Leadership:
+        s = self.settings
+        if is_postgres(s.db):
+            from edgewatch.coordinator.cluster.pg_leadership import PgAdvisoryLeadership
+
+            return PgAdvisoryLeadership(str(s.db), role, ttl_s=s.leader_ttl_s)
+        return LocalLeadership(f"{role}@{s.db}")
+
+    def _fleet_role(self, link: MqttLink) -> SingletonDuty[FleetDuty]:
         s = self.settings
         try:
-            strategy = make_strategy(s.assignment)
+            make_strategy(s.assignment)  # refused at start, not when the role is taken
         except ValueError as exc:
             raise ConfigError(f"--assignment: {exc}") from exc
         if s.simulated_fleet:
@@ -157,6 +204,21 @@ class CoordinatorService:
                 self.store, s.simulated_fleet, s.seed, s.sim_rate_hz, time.time()
             )
             log.info("simulated fleet: %d sensors (%d new)", s.simulated_fleet, new)
+        role: SingletonDuty[FleetDuty] = SingletonDuty(
+            "fleet", self._leadership("fleet"), lambda: self._fleet_duty(link, role)
+        )
+        self.fleet.on_change(self._wake_fleet_duty)
+        return role
+
+    def _wake_fleet_duty(self) -> None:
+        duty = self.fleet_duty
+        if duty is not None:
+            duty.wake()
+
+    def _fleet_duty(self, link: MqttLink, role: SingletonDuty[FleetDuty]) -> FleetDuty:
+        """A fresh duty (its state loaded from the store), for a replica taking the role."""
+        s = self.settings
+        strategy = make_strategy(s.assignment)
 
         def publish(agent_id: str, document: bytes) -> None:
             # Retained: an agent that (re)connects is handed its current desired state.
@@ -175,8 +237,9 @@ class CoordinatorService:
                 converge_timeout_s=s.converge_timeout_s,
             ),
             on_stuck=self.metrics.agents_not_converged.set,
+            guard=role.still_held,
         )
-        self.fleet.on_change(duty.wake)
+        duty.republish()  # a new holder publishes every desired state once
         return duty
 
     def _link_up(self, session_present: bool) -> None:

@@ -43,6 +43,7 @@ VERBS: dict[str, tuple[str, str]] = {
 # Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
 EXTRA_MODULES = frozenset(
     {"fastapi", "starlette", "uvicorn", "amqtt", "sklearn", "skl2onnx", "onnx", "matplotlib"}
+    | {"sqlalchemy", "psycopg"}
 )
 EXIT_USAGE = 2  # bad flags, bad settings, missing extra: the command line must change
 

@@ -5,13 +5,13 @@ resend (same content, however it is batched) from a conflict (same key, other co
 and never overwrite the stored reading; commit counters, quarantine and fleet records
 with the readings; page through readings in a total order; list what it committed as a
 feed whose consumers move their watermark atomically with their output; count a
-retained refusal once. A PostgreSQL store joins ``STORES`` and must pass all of it.
+retained refusal once. Every store kind of ``tests.support.stores`` (SQLite, and
+PostgreSQL on a database of the test's own) must pass all of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,30 +21,26 @@ from edgewatch.coordinator.store import (
     ReadingQuery,
     Refusal,
     SensorActivity,
-    SqliteStore,
     Store,
     WriteSet,
 )
+from edgewatch.coordinator.store.location import StoreLocation, open_store
 from edgewatch.shared.schemas import ModelRef
 from tests.support.coordinator import make_batch, rechunk
+from tests.support.stores import store_location
+
+__all__ = ["store_location"]  # the fixture, parametrised over every store kind
 
 StoreFactory = Callable[[], Store]
 
 
-def _sqlite(tmp_path: Path) -> StoreFactory:
-    return lambda: SqliteStore(tmp_path / "contract.db")
-
-
-STORES = {"sqlite": _sqlite}
-
-
-@pytest.fixture(params=sorted(STORES))
-def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+@pytest.fixture
+def reopen(store_location: StoreLocation) -> Iterator[StoreFactory]:
     """Opens the same store again each time it is called (a restart)."""
     opened: list[Store] = []
 
     def factory() -> Store:
-        store = STORES[request.param](tmp_path)()
+        store = open_store(store_location)
         opened.append(store)
         return store
 

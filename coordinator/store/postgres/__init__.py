@@ -1,0 +1,1 @@
+"""The PostgreSQL store: the same contract as ``store.sqlite``, for several replicas."""
