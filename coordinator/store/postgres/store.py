@@ -55,12 +55,15 @@ class PostgresStore:
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
         self.url = url
         self.where = redact(url)
+        self._engine = pg.create(url, pool_size=pool_size)
+        sa.event.listen(self._engine, "connect", _create_stage)
         try:
-            self._engine = pg.create(url, pool_size=pool_size)
-            sa.event.listen(self._engine, "connect", _create_stage)
             migrate(self._engine)
             self.partitions = Partitions(self._engine)
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, StoreError) as exc:
+            self._engine.dispose()
+            if isinstance(exc, StoreError):
+                raise
             raise StoreError(f"cannot open store {self.where}: {pg.translate(exc)}") from exc
         self._lock = threading.Lock()
 
