@@ -20,6 +20,10 @@ KINDS: dict[str, tuple[str, str]] = {
         "edgewatch.coordinator.bench.fleet",
         "assignment: balance, moves on join, reassignment after a loss, convergence",
     ),
+    "fleet-scale": (
+        "edgewatch.coordinator.bench.fleet_scale",
+        "N emulated agents vs one coordinator or two replicas, SQLite vs PostgreSQL",
+    ),
 }
 
 
