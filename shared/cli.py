@@ -39,6 +39,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("edgewatch.coordinator.models.cli", "train a sensor type's ONNX model from a CSV"),
     "simulate": ("edgewatch.agent.simulate_cli", "publish the simulated fleet to a site broker"),
     "sensors": ("edgewatch.coordinator.fleet.cli", "register sensors with a coordinator, list"),
+    "backup": ("edgewatch.coordinator.backup_cli", "copy a running coordinator's SQLite store"),
+    "restore": ("edgewatch.coordinator.restore_cli", "a coordinator store from a backup file"),
 }
 # Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
 EXTRA_MODULES = frozenset(
