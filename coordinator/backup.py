@@ -101,29 +101,31 @@ def restore(archive: Path, db: Path, *, force: bool = False) -> dict[str, object
     if db.exists() and not force:
         raise StoreError(f"{db} exists; restore into a new path (or --force to replace it)")
     try:
-        tar = tarfile.open(archive, mode="r:gz")
+        with tarfile.open(archive, mode="r:gz") as tar:
+            return _unpack(tar, archive, db)
     except (OSError, tarfile.TarError) as exc:
         raise StoreError(f"{archive} is not an edgewatch backup: {exc}") from exc
-    with tar:
-        names = set(tar.getnames())
-        if MANIFEST not in names or STORE_MEMBER not in names:
-            raise StoreError(f"{archive} is not an edgewatch backup (no {MANIFEST} or store)")
-        manifest = json.loads(_read(tar, MANIFEST))
-        if manifest.get("format") != FORMAT:
-            raise StoreError(f"{archive}: unknown backup format {manifest.get('format')!r}")
-        db.parent.mkdir(parents=True, exist_ok=True)
-        for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
-            stale.unlink(missing_ok=True)
-        tmp = db.with_name(f".{db.name}.restoring")
-        tmp.write_bytes(_read(tar, STORE_MEMBER))
-        os.replace(tmp, db)
-        for name in manifest.get("files", []):
-            if name not in KEPT_FILES:  # never write a path the archive made up
-                continue
-            target = db.parent / name
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(_read(tar, f"files/{name}"))
+
+
+def _unpack(tar: tarfile.TarFile, archive: Path, db: Path) -> dict[str, object]:
+    names = set(tar.getnames())
+    if MANIFEST not in names or STORE_MEMBER not in names:
+        raise StoreError(f"{archive} is not an edgewatch backup (no {MANIFEST} or store)")
+    manifest = json.loads(_read(tar, MANIFEST))
+    if manifest.get("format") != FORMAT:
+        raise StoreError(f"{archive}: unknown backup format {manifest.get('format')!r}")
+    db.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        stale.unlink(missing_ok=True)
+    tmp = db.with_name(f".{db.name}.restoring")
+    tmp.write_bytes(_read(tar, STORE_MEMBER))
+    os.replace(tmp, db)
+    for name in manifest.get("files", []):
+        if name not in KEPT_FILES:  # never write a path the archive made up
+            continue
+        fd = os.open(db.parent / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_read(tar, f"files/{name}"))
     return dict(manifest)
 
 
