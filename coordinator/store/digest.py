@@ -168,3 +168,31 @@ def digest_row(
             scorer=[scorer],
         )[0]
     )
+
+
+def digest_stored(rows: Sequence[Sequence[object]]) -> I64:
+    """Digests of stored readings, all in one vectorised pass.
+
+    ``rows`` are ``(sensor_id, sensor_type, ts, metrics, status, label, score, anomaly,
+    confidence, scorer)`` with ``metrics`` a mapping of the present metrics. A resend
+    storm (every batch of a reconnecting fleet already stored) runs this for every
+    reading: one numpy pass per column, not one per reading (``digest_row`` in a loop
+    cost ~50 µs a reading and stalled ingest exactly when it had to catch up).
+    """
+    if not rows:
+        return np.zeros(0, dtype=np.int64)
+    sid, stype, ts, metrics, status, label, score, anomaly, conf, scorer = zip(*rows, strict=True)
+    names = sorted({name for m in metrics for name in m})  # type: ignore[attr-defined]
+    columns = {n: [m.get(n) for m in metrics] for n in names}  # type: ignore[attr-defined]
+    return digest_columns(
+        sensor_id=sid,  # type: ignore[arg-type]
+        sensor_type=stype,  # type: ignore[arg-type]
+        ts=ts,  # type: ignore[arg-type]
+        metrics=columns,
+        status=status,  # type: ignore[arg-type]
+        label=label,  # type: ignore[arg-type]
+        score=score,  # type: ignore[arg-type]
+        anomaly=[bool(a) for a in anomaly],
+        confidence=conf,  # type: ignore[arg-type]
+        scorer=scorer,  # type: ignore[arg-type]
+    )
