@@ -1,11 +1,14 @@
 """A protocol-level load generator: N emulated agents, as ``emqtt-bench`` does for brokers.
 
 Each emulated agent has its own MQTT connection and client id, numbers its readings
-``(agent_id, epoch, seq)`` as a real outbox does, sends **one batch per second**
-(``rate`` readings, as a real agent lingering 1 s would), keeps every batch until an
-ack covers it and **resends** what is unacked after ``ack_timeout_s``. What it does not
-do is score or keep an outbox on disk: that is the agent's cost, not the
-coordinator's, and 1,000 real agents (~70 MB each) do not fit on one box.
+``(agent_id, epoch, seq)`` as a real outbox does, makes **one batch per second**
+(``rate`` readings, as a real agent lingering 1 s would), and sends as the agent's
+send window does: at most ``inflight_max`` (16) batches unacked, the rest waiting in
+order (its "outbox", in memory), a batch unacked after ``ack_timeout_s`` resent with
+its wait doubled each time (the agent's backoff), so an overloaded coordinator is not
+buried under copies. What it does not do is score or keep an outbox on disk: that is
+the agent's cost, not the coordinator's, and 1,000 real agents (~70 MB each) do not
+fit on one box.
 
 The agents of one generator process share a few threads: paho's network thread per
 client (blocked in ``select`` when idle) and one scheduler that spreads the sends evenly
@@ -37,11 +40,16 @@ class EmulatedAgent:
     rate: int
     epoch: int = field(default_factory=lambda: secrets.randbits(52) | 1)
     next_seq: int = 0
-    # first_seq -> (payload, last sent at, last_seq)
+    # first_seq -> (payload, last sent at, last_seq): sent and unacked
     pending: dict[int, tuple[bytes, float, int]] = field(default_factory=dict)
+    # first_seq -> copies sent so far (the resend backoff doubles with each)
+    attempts: dict[int, int] = field(default_factory=dict)
+    # made, not sent yet (the window was full): (first_seq, payload, last_seq)
+    waiting: list[tuple[int, bytes, int]] = field(default_factory=list)
     sent: int = 0
     resent: int = 0
     acked: int = 0
+    acked_ranges: list[tuple[int, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     client: Any = None
 
@@ -78,11 +86,18 @@ class Generator:
     """``agents`` emulated agents on the broker at ``port``, one batch/s each."""
 
     def __init__(
-        self, port: int, agent_ids: list[str], rate: int, *, ack_timeout_s: float = 10.0
+        self,
+        port: int,
+        agent_ids: list[str],
+        rate: int,
+        *,
+        ack_timeout_s: float = 10.0,
+        inflight_max: int = 16,
     ) -> None:
         self.port = port
         self.topics = Topics()
         self.ack_timeout_s = ack_timeout_s
+        self.inflight_max = inflight_max
         self.agents = [EmulatedAgent(a, rate) for a in agent_ids]
         self.bad_acks = 0
 
@@ -131,32 +146,45 @@ class Generator:
             self._resend_due()
             tick += 1
         deadline = time.monotonic() + drain_s
-        while time.monotonic() < deadline and any(a.pending for a in self.agents):
+        while time.monotonic() < deadline and any(a.pending or a.waiting for a in self.agents):
             self._resend_due()
             time.sleep(0.2)
 
     def _send_new(self, agent: EmulatedAgent) -> None:
-        now = time.time()
-        first, payload = agent.batch(now)
+        first, payload = agent.batch(time.time())
         with agent.lock:
-            agent.pending[first] = (payload, time.monotonic(), first + agent.rate - 1)
-            agent.sent += 1
-        agent.client.publish(self.topics.results(agent.agent_id), payload, qos=1)
+            agent.waiting.append((first, payload, first + agent.rate - 1))
+        self._fill(agent)
+
+    def _fill(self, agent: EmulatedAgent) -> None:
+        """Send waiting batches, oldest first, while the window has room."""
+        out = []
+        with agent.lock:
+            while agent.waiting and len(agent.pending) < self.inflight_max:
+                first, payload, last = agent.waiting.pop(0)
+                agent.pending[first] = (payload, time.monotonic(), last)
+                agent.attempts[first] = 1
+                agent.sent += 1
+                out.append(payload)
+        for payload in out:
+            agent.client.publish(self.topics.results(agent.agent_id), payload, qos=1)
 
     def _resend_due(self) -> None:
         now = time.monotonic()
         for agent in self.agents:
             with agent.lock:
-                due = [
-                    (s, p, last)
-                    for s, (p, at, last) in agent.pending.items()
-                    if now - at > self.ack_timeout_s
-                ]
+                due = []
+                for s, (p, at, last) in agent.pending.items():
+                    wait = self.ack_timeout_s * 2 ** (agent.attempts.get(s, 1) - 1)
+                    if now - at > min(wait, 300.0):
+                        due.append((s, p, last))
                 for s, p, last in due:
                     agent.pending[s] = (p, now, last)
+                    agent.attempts[s] = agent.attempts.get(s, 1) + 1
                     agent.resent += 1
             for _, p, _ in due:
                 agent.client.publish(self.topics.results(agent.agent_id), p, qos=1)
+            self._fill(agent)
 
     def close(self) -> None:
         for agent in self.agents:
@@ -166,10 +194,20 @@ class Generator:
 
     def ledger(self) -> dict[str, Any]:
         return {
-            "agents": {a.agent_id: [a.epoch, a.next_seq] for a in self.agents},
+            # agent -> [epoch, readings generated, [[first, last] acked], readings unacked]
+            "agents": {
+                a.agent_id: [
+                    a.epoch,
+                    a.next_seq,
+                    a.acked_ranges,
+                    sum(end - s + 1 for s, (_, _, end) in a.pending.items())
+                    + sum(end - s + 1 for s, _, end in a.waiting),
+                ]
+                for a in self.agents
+            },
             "batches_sent": sum(a.sent for a in self.agents),
             "batches_resent": sum(a.resent for a in self.agents),
-            "batches_unacked": sum(len(a.pending) for a in self.agents),
+            "batches_unacked": sum(len(a.pending) + len(a.waiting) for a in self.agents),
             "bad_acks": self.bad_acks,
         }
 
