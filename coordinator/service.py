@@ -128,6 +128,11 @@ class CoordinatorService:
         """The fleet duty, when this replica holds the fleet role (else None)."""
         return self.fleet_role.running if self.fleet_role is not None else None
 
+    def duties_held(self) -> list[str]:
+        """Names of the singleton duties running on this replica now."""
+        roles = [self.fleet_role] if self.fleet_role is not None else []
+        return [r.name for r in roles if r.running is not None]
+
     def request_rebalance(self) -> bool:
         """Re-plan now: at once here if this replica holds the duty, else through the
         store (the holder reads the request within its catalog poll). False: no duty."""
@@ -180,7 +185,11 @@ class CoordinatorService:
             # amqtt never answers an MQTT 5 CONNECT: don't make every start wait it out.
             protocol="3.1.1" if self.broker is not None else s.mqtt_version,
             keepalive=s.keepalive,
-            session_expiry_s=s.session_expiry_s,
+            # A replica's session must end with it: Mosquitto goes on routing a dead
+            # member's share of the results into its persistent queue until it expires
+            # (an hour), delaying them (agents resend, half of it into the same hole).
+            # The live replicas take the load; a lone coordinator keeps its queue.
+            session_expiry_s=0 if s.share_group else s.session_expiry_s,
             max_inflight=256,
             subscriptions=tuple((f, 1) for f in filters),
         )

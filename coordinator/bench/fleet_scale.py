@@ -17,6 +17,12 @@ one batch of ``--rate`` readings per second, acks honoured, resends after 10 s. 
   over the run, per stored reading (and the PostgreSQL backends' own, beside it).
 
 SQLite takes one coordinator: replicas need a shared store, so ``sqlite x 2`` is skipped.
+
+Then **failover** (PostgreSQL, two replicas, ``--failover-agents``): a third into the
+run the replica holding the fleet duty is SIGKILLed, and in a second run SIGSTOPped
+(SIGCONT once the other took over): ``duty_moved_s`` until the other reports the duty
+(``/health/ready``), ``stalled_holder_let_go_s`` until the woken one no longer does,
+and the ledger (lost, duplicates) of every reading.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from edgewatch.coordinator.store.location import StoreLocation, open_store
 from edgewatch.coordinator.store.records import MAX_STAMPS, ReadingQuery
 
 AGENTS_PER_GENERATOR = 250
-TARGETS = {"p99_s_1000_sqlite": 2.0, "postgres_over_sqlite": 0.7}
+TARGETS = {"p99_s_1000_sqlite": 2.0, "postgres_over_sqlite": 0.7, "duty_moved_s": 10.0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pg-url",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="server where each run creates (and drops) a database of its own",
+    )
+    parser.add_argument(
+        "--failover-agents",
+        type=int,
+        default=100,
+        help="emulated agents of the failover runs (two replicas on PostgreSQL; 0: none)",
     )
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -148,7 +160,10 @@ def _store_figures(location: StoreLocation, ledger: dict[str, Any]) -> dict[str,
     }
 
 
-def _generate(port: int, agents: int, rate: int, duration_s: float) -> dict[str, Any]:
+def _generate(
+    port: int, agents: int, rate: int, duration_s: float, during: Any = None
+) -> dict[str, Any]:
+    """Run the generators; ``during()`` (a fault) runs meanwhile, in this process."""
     ids = [f"emu{i:05d}" for i in range(agents)]
     groups = [ids[i : i + AGENTS_PER_GENERATOR] for i in range(0, agents, AGENTS_PER_GENERATOR)]
     ctx = mp.get_context("spawn")
@@ -159,6 +174,8 @@ def _generate(port: int, agents: int, rate: int, duration_s: float) -> dict[str,
     ]
     for p in procs:
         p.start()
+    if during is not None:
+        during()
     ledgers = [out.get(timeout=duration_s + 180) for _ in procs]
     for p in procs:
         p.join(30)
@@ -227,6 +244,91 @@ def _one(
     }
 
 
+def _duties(port: int) -> list[str]:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health/ready", timeout=1) as r:
+            held: list[str] = json.loads(r.read()).get("duties_held", [])
+            return held
+    except OSError:
+        return []
+
+
+def _failover(args: argparse.Namespace, work: Path, how: str) -> dict[str, Any]:
+    """Two replicas, ``--failover-agents`` emulated agents; after a third of the run the
+    holder of the fleet duty is SIGKILLed (or SIGSTOPped until the other took over)."""
+    import signal
+
+    token = secrets.token_urlsafe(24)
+    (work / "token").write_text(token)
+    moved: dict[str, Any] = {}
+    with BrokerProcess("mosquitto", work) as broker, _pg_database(args.pg_url) as url:
+        procs, ports = [], []
+        for i in range(2):
+            port = free_port()
+            argv = [
+                "coordinator",
+                "--broker",
+                broker.url,
+                "--db",
+                url,
+                "--port",
+                str(port),
+                "--mqtt-version",
+                "5",
+                "--client-id",
+                f"bench-failover-{i}",
+                "--api-token-file",
+                str(work / "token"),
+                "--share-group",
+                "bench",
+            ]
+            procs.append(spawn(edgewatch_argv(*argv), work / f"coordinator-{i}.log"))
+            ports.append(port)
+
+        def fault() -> None:
+            time.sleep(args.duration_s / 3)
+            holder = next(i for i in range(2) if "fleet" in _duties(ports[i]))
+            other = 1 - holder
+            started = time.monotonic()
+            if how == "sigkill":
+                procs[holder].kill()
+            else:
+                procs[holder].send_signal(signal.SIGSTOP)
+            while "fleet" not in _duties(ports[other]):
+                if time.monotonic() - started > 60:
+                    break
+                time.sleep(0.05)
+            moved["duty_moved_s"] = round(time.monotonic() - started, 2)
+            if how == "sigstop":
+                procs[holder].send_signal(signal.SIGCONT)
+                resumed = time.monotonic()
+                while "fleet" in _duties(ports[holder]) and time.monotonic() - resumed < 30:
+                    time.sleep(0.05)
+                moved["stalled_holder_let_go_s"] = round(time.monotonic() - resumed, 2)
+
+        try:
+            for port in ports:
+                wait_healthy(port, 60)
+            ledger = _generate(broker.port, args.failover_agents, args.rate, args.duration_s, fault)
+        finally:
+            for proc in procs:
+                stop(proc)
+        figures = _store_figures(url, ledger["agents"])
+    return {
+        "fault": how,
+        "agents": args.failover_agents,
+        **moved,
+        "lost": figures["lost"],
+        "duplicates": figures["duplicates"],
+        "undelivered": figures["undelivered"],
+        "stored": figures["stored"],
+        "batches_resent": ledger["batches_resent"],
+        "p99_s": figures["p99_s"],
+    }
+
+
 @contextmanager
 def _location(store: str, work: Path, pg_url: str) -> Iterator[StoreLocation]:
     if store == "sqlite":
@@ -254,17 +356,26 @@ def run(args: argparse.Namespace) -> int:
                 result["wall_s"] = round(time.monotonic() - started, 1)
                 runs.append(result)
                 say(json.dumps(result))
+    failover = []
+    if args.failover_agents and "postgresql" in args.stores:
+        for how in ("sigkill", "sigstop"):
+            sub = work / f"failover-{how}"
+            sub.mkdir(exist_ok=True)
+            say(f"failover: two replicas, {args.failover_agents} agents, holder {how} ...")
+            failover.append(_failover(args, sub, how))
+            say(json.dumps(failover[-1]))
     report = {
         "bench": "fleet-scale",
         "rate_per_agent": args.rate,
         "duration_s": args.duration_s,
         "runs": runs,
+        "failover": failover,
         "postgres_over_sqlite": _ratios(runs),
         "targets": TARGETS,
         "workdir": str(work),
     }
     print(json.dumps(report, indent=None if args.json else 2))
-    clean = all(r["lost"] == 0 and r["duplicates"] == 0 for r in runs)
+    clean = all(r["lost"] == 0 and r["duplicates"] == 0 for r in runs + failover)
     return 0 if clean else 1
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -170,7 +171,7 @@ def digest_row(
     )
 
 
-def digest_stored(rows: Sequence[Sequence[object]]) -> I64:
+def digest_stored(rows: Sequence[Sequence[Any]]) -> I64:
     """Digests of stored readings, all in one vectorised pass.
 
     ``rows`` are ``(sensor_id, sensor_type, ts, metrics, status, label, score, anomaly,
@@ -182,17 +183,16 @@ def digest_stored(rows: Sequence[Sequence[object]]) -> I64:
     if not rows:
         return np.zeros(0, dtype=np.int64)
     sid, stype, ts, metrics, status, label, score, anomaly, conf, scorer = zip(*rows, strict=True)
-    names = sorted({name for m in metrics for name in m})  # type: ignore[attr-defined]
-    columns = {n: [m.get(n) for m in metrics] for n in names}  # type: ignore[attr-defined]
+    names = sorted({name for m in metrics for name in m})
     return digest_columns(
-        sensor_id=sid,  # type: ignore[arg-type]
-        sensor_type=stype,  # type: ignore[arg-type]
-        ts=ts,  # type: ignore[arg-type]
-        metrics=columns,
-        status=status,  # type: ignore[arg-type]
-        label=label,  # type: ignore[arg-type]
-        score=score,  # type: ignore[arg-type]
+        sensor_id=sid,
+        sensor_type=stype,
+        ts=ts,
+        metrics={n: [m.get(n) for m in metrics] for n in names},
+        status=status,
+        label=label,
+        score=score,
         anomaly=[bool(a) for a in anomaly],
-        confidence=conf,  # type: ignore[arg-type]
-        scorer=scorer,  # type: ignore[arg-type]
+        confidence=conf,
+        scorer=scorer,
     )

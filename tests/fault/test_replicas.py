@@ -52,7 +52,9 @@ def _holders(replicas: list[Coordinator]) -> list[Coordinator]:
     found = []
     for r in replicas:
         assert r.proc is not None
-        words = re.findall(f"({re.escape(HOLDS)}|{re.escape(LOST)})", r.proc.log_text())
+        # A restarted replica appends to its log: read only the current process's part.
+        life = r.proc.log_text().rsplit("\n--- ", 1)[-1]
+        words = re.findall(f"({re.escape(HOLDS)}|{re.escape(LOST)})", life)
         if words and words[-1] == HOLDS and r.proc.alive:
             found.append(r)
     return found
