@@ -38,6 +38,7 @@ from edgewatch.coordinator.store import Store
 from edgewatch.coordinator.store.location import is_postgres, open_store
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink
+from edgewatch.shared.redact import redact
 from edgewatch.shared.topics import Kind, Topics
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,7 @@ class CoordinatorService:
         self.link.start()
         self.fleet_role.start()
         log.info(
-            "coordinator ingesting from %s into %s",
-            self.broker_url,
-            getattr(self.store, "where", self.settings.db),
+            "coordinator ingesting from %s into %s", self.broker_url, redact(str(self.settings.db))
         )
 
     def stop(self) -> None:

@@ -64,7 +64,9 @@ class PostgresStore:
             self._engine.dispose()
             if isinstance(exc, StoreError):
                 raise
-            raise StoreError(f"cannot open store {self.where}: {pg.translate(exc)}") from exc
+            raise StoreError(
+                f"cannot open store {self.where}: {pg.translate(exc, 'connect')}"
+            ) from exc
         self._lock = threading.Lock()
 
     # -- write side -------------------------------------------------------------------------
