@@ -2,7 +2,7 @@
 
 A feed entry's readings are the keys of its batch (``reading_keys.batch_id``) in its
 seq range, joined to their rows by ``(ts, agent_id, epoch, seq)``: partition pruning
-and the ``readings_order`` index, no index on readings for the feed alone.
+and the ``readings_ts`` index, no index on readings for the feed alone.
 """
 
 from __future__ import annotations

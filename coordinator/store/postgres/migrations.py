@@ -65,8 +65,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                 scorer TEXT NOT NULL,
                 stored_at DOUBLE PRECISION NOT NULL
             ) PARTITION BY RANGE (ts)""",
-            # The API's total order, and the way from a key (with its ts) to its row.
-            "CREATE INDEX readings_order ON readings (ts, agent_id, epoch, seq)",
+            # The API's time order (ties sorted incrementally), and the way from a key (with
+            # its ts) to its row. ts alone: 8 bytes an entry, not ~40 with the key in it.
+            "CREATE INDEX readings_ts ON readings (ts)",
             "CREATE INDEX readings_sensor_ts ON readings (sensor_id, ts)",
             """CREATE TABLE reading_keys (
                 agent_id TEXT COLLATE "C" NOT NULL,
