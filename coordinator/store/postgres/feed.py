@@ -101,12 +101,17 @@ def set_watermark(conn: Connection, consumer: str, position: int, now: float) ->
 
 
 def merge_sensor_activity(conn: Connection, updates: Sequence[SensorActivity]) -> None:
-    """Add counts, widen the time span, keep the newest type and agent per sensor."""
+    """Add counts, widen the time span, keep the newest type and agent per sensor: one
+    statement for all of them (arrays unnested), not one round trip per sensor."""
     if not updates:
         return
+    rows = sorted(updates, key=lambda u: u.sensor_id)  # two writers lock in one order
     conn.execute(
         sa.text(
-            f"INSERT INTO sensors ({_SENSOR}) VALUES (:sid, :st, :a, :f, :l, :at, :n, :an) "
+            f"INSERT INTO sensors ({_SENSOR}) SELECT * FROM unnest("
+            "CAST(:sid AS text[]), CAST(:st AS text[]), CAST(:a AS text[]), "
+            "CAST(:f AS float8[]), CAST(:l AS float8[]), CAST(:at AS float8[]), "
+            "CAST(:n AS bigint[]), CAST(:an AS bigint[])) "
             "ON CONFLICT (sensor_id) DO UPDATE SET "
             "sensor_type = CASE WHEN excluded.last_ts >= sensors.last_ts "
             "THEN excluded.sensor_type ELSE sensors.sensor_type END, "
@@ -118,20 +123,16 @@ def merge_sensor_activity(conn: Connection, updates: Sequence[SensorActivity]) -
             "readings = sensors.readings + excluded.readings, "
             "anomalies = sensors.anomalies + excluded.anomalies"
         ),
-        [
-            {
-                "sid": u.sensor_id,
-                "st": u.sensor_type,
-                "a": u.agent_id,
-                "f": u.first_ts,
-                "l": u.last_ts,
-                "at": u.last_stored_at,
-                "n": u.readings,
-                "an": u.anomalies,
-            }
-            # Sorted: two writers lock sensor rows in one order (no deadlock).
-            for u in sorted(updates, key=lambda u: u.sensor_id)
-        ],
+        {
+            "sid": [u.sensor_id for u in rows],
+            "st": [u.sensor_type for u in rows],
+            "a": [u.agent_id for u in rows],
+            "f": [u.first_ts for u in rows],
+            "l": [u.last_ts for u in rows],
+            "at": [u.last_stored_at for u in rows],
+            "n": [u.readings for u in rows],
+            "an": [u.anomalies for u in rows],
+        },
     )
 
 

@@ -1,10 +1,10 @@
 """The PostgreSQL store: ``Store`` over a pool of connections, for one or many replicas.
 
-Writes of one process are serialised by a lock (as SQLite's are) so its own ingest
-transactions never queue on each other's row locks; transactions of *different*
-replicas run concurrently and meet only on the rows they share (keys, counters, the
-feed head), always locked in one order (``writes``). Reads take a pooled connection
-each and never block a writer (MVCC).
+Transactions run concurrently, from this process's threads (ingest, the feed consumers,
+the fleet duty) and from other replicas, and meet only on the rows they share (keys,
+counters, the feed head, sensors), always locked in one order (``writes``): no
+process-wide lock, so a consumer's write never holds ingest up. Reads take a pooled
+connection in autocommit (no BEGIN/ROLLBACK round trips) and never block a writer.
 
 ``synchronous_commit = on`` for every connection (``engine``): a returned ``write``
 is durable, so the ack that follows it is honest.
@@ -13,7 +13,6 @@ is durable, so the ack that follows it is honest.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -67,19 +66,18 @@ class PostgresStore:
             raise StoreError(
                 f"cannot open store {self.where}: {pg.translate(exc, 'connect')}"
             ) from exc
-        self._lock = threading.Lock()
+        self._reads = self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- write side -------------------------------------------------------------------------
 
     @contextmanager
     def _transaction(self, what: str = "write") -> Iterator[Connection]:
         """One transaction; **any** exception rolls it back, then is translated."""
-        with self._lock:
-            try:
-                with self._engine.begin() as conn:
-                    yield conn
-            except Exception as exc:
-                raise pg.translate(exc, what) from exc
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except Exception as exc:
+            raise pg.translate(exc, what) from exc
 
     def write(self, work: WriteSet) -> CommitResult:
         stored_at = time.time()
@@ -138,7 +136,7 @@ class PostgresStore:
 
     def _read(self, query: Callable[[Connection], T]) -> T:
         try:
-            with self._engine.connect() as conn:
+            with self._reads.connect() as conn:
                 return query(conn)
         except sa.exc.SQLAlchemyError as exc:
             raise pg.translate(exc, "read") from exc
@@ -206,8 +204,7 @@ class PostgresStore:
         return True
 
     def close(self) -> None:
-        with self._lock:
-            self._engine.dispose()
+        self._engine.dispose()
 
 
 def _create_stage(dbapi_conn: Any, record: Any) -> None:

@@ -182,7 +182,8 @@ def test_postgres_lock_of_a_stalled_holder_is_freed_after_its_ttl(pg_url: str) -
         assert not a.confirm()
         with psycopg.connect(pg_url) as admin:
             holders = admin.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ).fetchone()
         assert holders is not None and holders[0] == 1
     finally:
