@@ -72,9 +72,10 @@ class SingletonDuty(Generic[D]):
 
     @property
     def running(self) -> D | None:
-        """The running duty, if this process holds the role right now."""
-        with self._lock:
-            return self.duty if self.duty is not None and self.still_held() else None
+        """The running duty, if this process holds the role right now. Lock-free: ingest
+        asks at every commit and must not wait for a check that waits on the network."""
+        duty = self.duty
+        return duty if duty is not None and self.still_held() else None
 
     def step(self) -> bool:
         """One check: confirm the role (or take it), start or stop the duty; held now?"""

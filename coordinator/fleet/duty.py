@@ -125,6 +125,9 @@ class FleetDuty:
         self._requested = store.fleet_meta(REBALANCE_REQUEST)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Its own lock: ingest asks for handover sensors at every commit and must never
+        # wait for a tick that is itself waiting on the store.
+        self._moves_lock = threading.Lock()
         self.moves = 0
         self.ticks = 0
 
@@ -204,7 +207,8 @@ class FleetDuty:
                 self.plan = Plan(self.plan.placements, self.plan.unassigned, self.plan.handovers)
                 now = self.clock.time()
                 for e in events:
-                    self._moved_at[e.sensor_id] = now
+                    with self._moves_lock:
+                        self._moved_at[e.sensor_id] = now
                 if events:
                     self.moves += sum(1 for e in events if e.from_agent is not None)
                     self.changed_at = now
@@ -336,7 +340,7 @@ class FleetDuty:
         """Sensors that changed owner within ``handover_window_s`` (ingest dedupes them)."""
         now = self.clock.time()
         window = self.settings.handover_window_s
-        with self._lock:
+        with self._moves_lock:
             for sid in [s for s, t in self._moved_at.items() if now - t > window]:
                 del self._moved_at[sid]
             return frozenset(self._moved_at)

@@ -20,8 +20,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
 from edgewatch.coordinator.errors import StoreError, StoreUnavailable, WriteRefused
+from edgewatch.coordinator.store.location import POSTGRES_SCHEMES
 
-SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+SCHEMES = POSTGRES_SCHEMES
 # SQLSTATE classes of the database's own failures (https://www.postgresql.org/docs/15/
 # errcodes-appendix.html): connection (08), transaction rollback (40: serialization,
 # deadlock), insufficient resources (53: disk full, out of memory), operator
@@ -70,6 +71,9 @@ def _on_connect(dbapi_conn: Any, record: Any) -> None:
         cur.execute("SET synchronous_commit = on")
         # Keep a stuck statement from holding ingest forever (a lock held elsewhere).
         cur.execute("SET lock_timeout = '30s'")
+        # A replica SIGKILLed mid-statement: its backend notices within 2 s and rolls
+        # back, instead of finishing the statement with its locks held.
+        cur.execute("SET client_connection_check_interval = '2s'")
     dbapi_conn.commit()
 
 

@@ -179,21 +179,27 @@ class PgIngest:
         self, cur: Cursor[Any], batches: list[ResultBatch], handover: frozenset[str]
     ) -> list[int]:
         """COPY every reading to insert into the staging table; per batch, how many were
-        left out as held already by a handover sensor's other owner."""
-        skipped: list[int] = []
-        # (sensor_id, ts) -> (agent, epoch) of readings staged by earlier batches here.
+        left out as held already by a handover sensor's other owner.
+
+        The handover probes run *before* the COPY: a connection in COPY mode takes no
+        other statement (a probe inside it waited for itself for ever).
+        """
+        # (sensor_id, ts) -> (agent, epoch) of readings kept by earlier batches here.
         staged: dict[tuple[str, float], tuple[str, int]] = {}
+        keeps: list[set[int] | None] = []
+        for batch in batches:
+            if handover and not handover.isdisjoint(batch.sensor_id):
+                keeps.append(self._not_held(cur, batch, handover, staged))
+            else:
+                keeps.append(None)
+        skipped: list[int] = []
         with cur.copy(f"COPY stage_readings ({STAGE_COLUMNS}) FROM STDIN") as copy:
-            for batch, batch_id in zip(batches, self.batch_ids, strict=True):
+            for batch, batch_id, keep in zip(batches, self.batch_ids, keeps, strict=True):
                 rows = batch_rows(batch, self.stored_at, batch_id)
-                if handover and not handover.isdisjoint(batch.sensor_id):
-                    keep = self._not_held(cur, batch, handover, staged)
-                    skipped.append(batch.size - len(keep))
-                    rows = (row for i, row in enumerate(rows) if i in keep)
-                else:
-                    skipped.append(0)
-                for row in rows:
-                    copy.write_row(row)
+                skipped.append(0 if keep is None else batch.size - len(keep))
+                for i, row in enumerate(rows):
+                    if keep is None or i in keep:
+                        copy.write_row(row)
         return skipped
 
     def _not_held(
@@ -205,19 +211,18 @@ class PgIngest:
     ) -> set[int]:
         keep = set(range(batch.size))
         me = (batch.agent_id, batch.epoch)
-        with self.conn.cursor() as probe:
-            for i, (sid, ts) in enumerate(zip(batch.sensor_id, batch.ts, strict=True)):
-                if sid not in handover:
-                    continue
-                other = staged.get((sid, ts))
-                held = other is not None and other != me
-                if not held:
-                    probe.execute(_HELD, (sid, ts, batch.agent_id, batch.epoch))
-                    held = probe.fetchone() is not None
-                if held:
-                    keep.discard(i)
-                else:
-                    staged.setdefault((sid, ts), me)
+        for i, (sid, ts) in enumerate(zip(batch.sensor_id, batch.ts, strict=True)):
+            if sid not in handover:
+                continue
+            other = staged.get((sid, ts))
+            held = other is not None and other != me
+            if not held:
+                cur.execute(_HELD, (sid, ts, batch.agent_id, batch.epoch))
+                held = cur.fetchone() is not None
+            if held:
+                keep.discard(i)
+            else:
+                staged.setdefault((sid, ts), me)
         return keep
 
     def _conflicts(self, cur: Cursor[Any], batch: ResultBatch, batch_id: int) -> tuple[int, ...]:
