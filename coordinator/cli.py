@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return fail(VERB, exc)
     try:
-        check_writable_dir(settings.db.parent, "--db", settings.db)
+        if settings.sqlite_path is not None:
+            check_writable_dir(settings.sqlite_path.parent, "--db", settings.sqlite_path)
         listener = listen(settings.host, settings.port)
     except ConfigError as exc:
         return fail(VERB, exc, EXIT_START)
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"edgewatch coordinator: API http://{settings.host}:{port}/api/v1 "
             f"(OpenAPI /docs, token {token_note}), broker {redact(settings.broker)}, "
-            f"db {settings.db}",
+            f"db {redact(str(settings.db))}",
             flush=True,
         )
         return _serve(app, settings, listener)

@@ -3,6 +3,12 @@
 FastAPI's lifespan runs one; so do the demo and the benchmarks, in-process, without
 HTTP. ``stop()`` is orderly: stop taking messages, commit and ack what was queued, then
 disconnect (cleanly, so the broker keeps our persistent session and queues for us).
+
+Replicas (``--share-group``, PostgreSQL store): results arrive through the shared
+subscription (each batch at one replica), hellos, heartbeats and statuses directly
+(every replica keeps the whole fleet registry; retained messages never reach a shared
+subscription). The fleet duty runs under a ``SingletonDuty`` on whichever replica holds
+the ``fleet`` role (``cluster``); a lone coordinator always holds it.
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ from typing import Literal
 
 from edgewatch.coordinator.analytics import Analytics
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker
+from edgewatch.coordinator.cluster.leadership import Leadership, LocalLeadership
+from edgewatch.coordinator.cluster.singleton import SingletonDuty
 from edgewatch.coordinator.fleet.assignment.registry import make_strategy
-from edgewatch.coordinator.fleet.duty import DutySettings, FleetDuty
+from edgewatch.coordinator.fleet.duty import REBALANCE_REQUEST, DutySettings, FleetDuty
+from edgewatch.coordinator.fleet.recent_moves import RecentMoves
 from edgewatch.coordinator.fleet.registry import FleetRegistry
 from edgewatch.coordinator.fleet.sensors import SensorActivityConsumer
 from edgewatch.coordinator.fleet.simulated import register_simulated_fleet
@@ -27,13 +36,17 @@ from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
 from edgewatch.coordinator.metrics import CoordinatorMetrics
 from edgewatch.coordinator.security.enrollment_gate import EnrollmentGate
 from edgewatch.coordinator.settings import CoordinatorSettings
-from edgewatch.coordinator.store import SqliteStore, Store
+from edgewatch.coordinator.store import Store
+from edgewatch.coordinator.store.location import is_postgres, open_store
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink
+from edgewatch.shared.redact import redact
 from edgewatch.shared.topics import Kind, Topics
 
 log = logging.getLogger(__name__)
 SUBSCRIBED = (Kind.RESULTS, Kind.HELLO, Kind.HEARTBEAT, Kind.STATUS)
+# Through the share group when there is one: each batch is ingested by one replica.
+SHARED = (Kind.RESULTS,)
 
 
 class CoordinatorService:
@@ -45,13 +58,14 @@ class CoordinatorService:
         self.settings = settings
         self.metrics = metrics or CoordinatorMetrics()
         self.topics = Topics(settings.topic_prefix)
-        self.store: Store = SqliteStore(settings.db)
+        self.store: Store = open_store(settings.db)
         self.fleet = FleetRegistry(self.store.agents())
         self.inbox = Inbox(settings.queue_size, on_full=self.metrics.queue_full.inc)
         self.broker: EmbeddedBroker | None = None
         self.link: MqttLink | None = None
         self.worker: IngestWorker | None = None
-        self.fleet_duty: FleetDuty | None = None
+        self.fleet_role: SingletonDuty[FleetDuty] | None = None
+        self.recent_moves = RecentMoves(self.store)
         self.feed = CommittedFeed()
         # Followers of the committed feed, each with its durable watermark in the store.
         self.consumers = [ConsumerRunner(SensorActivityConsumer(self.store), self.store, self.feed)]
@@ -86,7 +100,7 @@ class CoordinatorService:
             on_connect=self._link_up,
             tls=self.settings.tls_options(),
         )
-        self.fleet_duty = self._fleet_duty(self.link)
+        self.fleet_role = self._fleet_role(self.link)
         self.worker = IngestWorker(
             inbox=self.inbox,
             store=self.store,
@@ -97,24 +111,26 @@ class CoordinatorService:
             metrics=self.metrics,
             feed=self.feed,
             drain_max=self.settings.drain_max,
-            handover=self.fleet_duty.handover_sensors,
+            handover=self._handover_sensors,
             gate=EnrollmentGate(self.store) if self.settings.require_enrollment else None,
         )
         for consumer in self.consumers:
             consumer.start()  # catches up from its watermark first
         self.worker.start()
         self.link.start()
-        self.fleet_duty.start()
+        self.fleet_role.start()
         self.analytics.start()
-        log.info("coordinator ingesting from %s into %s", self.broker_url, self.settings.db)
+        log.info(
+            "coordinator ingesting from %s into %s", self.broker_url, redact(str(self.settings.db))
+        )
 
     def stop(self) -> None:
         """Idempotent: the CLI's signal path and the lifespan may both call it."""
         if self._stopped:
             return
         self._stopped = True
-        if self.fleet_duty is not None:
-            self.fleet_duty.stop()
+        if self.fleet_role is not None:
+            self.fleet_role.stop()  # gives the role up: another replica takes it at once
         self.analytics.stop_duties()
         if self.worker is not None:
             self.worker.stop()  # closes the inbox, commits and acks what was queued
@@ -127,6 +143,32 @@ class CoordinatorService:
             self.broker.stop()
         self.store.close()
         log.info("coordinator stopped")
+
+    @property
+    def fleet_duty(self) -> FleetDuty | None:
+        """The fleet duty, when this replica holds the fleet role (else None)."""
+        return self.fleet_role.running if self.fleet_role is not None else None
+
+    def duties_held(self) -> list[str]:
+        """Names of the singleton duties running on this replica now."""
+        roles = [self.fleet_role] if self.fleet_role is not None else []
+        return [r.name for r in roles if r.running is not None]
+
+    def request_rebalance(self) -> bool:
+        """Re-plan now: at once here if this replica holds the duty, else through the
+        store (the holder reads the request within its catalog poll). False: no duty."""
+        duty = self.fleet_duty
+        if duty is not None:
+            duty.rebalance()
+            return True
+        if self.fleet_role is None:
+            return False
+        self.store.set_fleet_meta(REBALANCE_REQUEST, repr(time.time()))
+        return True
+
+    def _handover_sensors(self) -> frozenset[str]:
+        duty = self.fleet_duty
+        return duty.handover_sensors() if duty is not None else self.recent_moves.sensors()
 
     def wait_connected(self, timeout: float) -> bool:
         return self.link is not None and self.link.wait_connected(timeout)
@@ -157,21 +199,34 @@ class CoordinatorService:
         s = self.settings
         filters = [self.topics.all_agents(k) for k in SUBSCRIBED]
         if s.share_group:
-            filters = [Topics.shared(s.share_group, f) for f in filters]
+            shared = {self.topics.all_agents(k) for k in SHARED}
+            filters = [Topics.shared(s.share_group, f) if f in shared else f for f in filters]
         return LinkOptions(
             client_id=s.client_id,
             # amqtt never answers an MQTT 5 CONNECT: don't make every start wait it out.
             protocol="3.1.1" if self.broker is not None else s.mqtt_version,
             keepalive=s.keepalive,
-            session_expiry_s=s.session_expiry_s,
+            # A replica's session must end with it: Mosquitto goes on routing a dead
+            # member's share of the results into its persistent queue until it expires
+            # (an hour), delaying them (agents resend, half of it into the same hole).
+            # The live replicas take the load; a lone coordinator keeps its queue.
+            session_expiry_s=0 if s.share_group else s.session_expiry_s,
             max_inflight=256,
             subscriptions=tuple((f, 1) for f in filters) + self.analytics.subscriptions(),
         )
 
-    def _fleet_duty(self, link: MqttLink) -> FleetDuty:
+    def _leadership(self, role: str) -> Leadership:
+        s = self.settings
+        if is_postgres(s.db):
+            from edgewatch.coordinator.cluster.pg_leadership import PgAdvisoryLeadership
+
+            return PgAdvisoryLeadership(str(s.db), role, ttl_s=s.leader_ttl_s)
+        return LocalLeadership(f"{role}@{s.db}")
+
+    def _fleet_role(self, link: MqttLink) -> SingletonDuty[FleetDuty]:
         s = self.settings
         try:
-            strategy = make_strategy(s.assignment)
+            make_strategy(s.assignment)  # refused at start, not when the role is taken
         except ValueError as exc:
             raise ConfigError(f"--assignment: {exc}") from exc
         if s.simulated_fleet:
@@ -179,6 +234,21 @@ class CoordinatorService:
                 self.store, s.simulated_fleet, s.seed, s.sim_rate_hz, time.time()
             )
             log.info("simulated fleet: %d sensors (%d new)", s.simulated_fleet, new)
+        role: SingletonDuty[FleetDuty] = SingletonDuty(
+            "fleet", self._leadership("fleet"), lambda: self._fleet_duty(link, role)
+        )
+        self.fleet.on_change(self._wake_fleet_duty)
+        return role
+
+    def _wake_fleet_duty(self) -> None:
+        duty = self.fleet_duty
+        if duty is not None:
+            duty.wake()
+
+    def _fleet_duty(self, link: MqttLink, role: SingletonDuty[FleetDuty]) -> FleetDuty:
+        """A fresh duty (its state loaded from the store), for a replica taking the role."""
+        s = self.settings
+        strategy = make_strategy(s.assignment)
 
         def publish(agent_id: str, document: bytes) -> None:
             # Retained: an agent that (re)connects is handed its current desired state.
@@ -198,8 +268,9 @@ class CoordinatorService:
             ),
             on_stuck=self.metrics.agents_not_converged.set,
             desired_config=self.analytics.desired_config(),
+            guard=role.still_held,
         )
-        self.fleet.on_change(duty.wake)
+        duty.republish()  # a new holder publishes every desired state once
         return duty
 
     def _link_up(self, session_present: bool) -> None:

@@ -11,12 +11,20 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edgewatch.coordinator.broker.embedded import parse_embedded
+from edgewatch.coordinator.store.location import StoreLocation, is_postgres
 from edgewatch.shared.bundle import Bundle, bundle_tls, check_tls_flags, read_bundle
 from edgewatch.shared.codec import DEFAULT_MAX_BYTES
 from edgewatch.shared.errors import ConfigError
@@ -28,6 +36,15 @@ log = logging.getLogger(__name__)
 TOKEN_FILE = "api-token"
 MIN_TOKEN_LENGTH = 16
 # Values people paste from tutorials; refusing them beats shipping an open API.
+
+
+def _location(value: object) -> object:
+    """A PostgreSQL URL stays a string; anything else is a SQLite path."""
+    if isinstance(value, str) and not is_postgres(value):
+        return Path(value)
+    return value
+
+
 _PLACEHOLDERS = frozenset(
     {"", "changeme", "change-me", "change_me", "secret", "password", "token", "admin", "test"}
 )
@@ -42,7 +59,10 @@ class CoordinatorSettings(BaseSettings):
     broker_password: SecretStr | None = Field(
         default=None, description="broker password (the URL keeps the user); prefer the -file form"
     )
-    db: Path = Field(default=Path("var/coordinator/edgewatch.db"), description="SQLite file")
+    db: Annotated[StoreLocation, BeforeValidator(_location)] = Field(
+        default=Path("var/coordinator/edgewatch.db"),
+        description="SQLite file, or postgresql://user@host:port/database",
+    )
     host: str = Field(default="127.0.0.1", description="API listen address")
     port: int = Field(default=8000, ge=0, lt=65536, description="API listen port")
     topic_prefix: str = Field(default=DEFAULT_PREFIX, description="MQTT topic prefix")
@@ -59,7 +79,9 @@ class CoordinatorSettings(BaseSettings):
         default=86_400.0, gt=0, description="refuse readings further in the future than this"
     )
     share_group: str | None = Field(
-        default=None, description="MQTT 5 shared-subscription group (several coordinators)"
+        default=None,
+        description="shared-subscription group of several replicas (PostgreSQL store)",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
     )
     queue_size: int = Field(default=256, ge=1, description="MQTT messages queued for ingest")
     drain_max: int = Field(default=64, ge=1, description="messages written per transaction")
@@ -132,6 +154,13 @@ class CoordinatorSettings(BaseSettings):
         default=10, ge=1, description="failed API logins per address and minute before 429"
     )
     _bundle: Bundle | None = PrivateAttr(default=None)
+
+    leader_ttl_s: float = Field(
+        default=5.0,
+        ge=1.0,
+        le=60.0,
+        description="a replica that stalls this long loses its singleton duties (PostgreSQL)",
+    )
 
     @field_validator("broker")
     @classmethod
@@ -215,11 +244,16 @@ class CoordinatorSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _share_group_needs_v5(self) -> Self:
+    def _replicas_need_postgres(self) -> Self:
         if self.share_group is None:
             return self
-        if self.embedded_port is not None or self.mqtt_version != "5":
-            raise ValueError("--share-group needs --mqtt-version 5 and an external broker")
+        if self.embedded_port is not None:
+            raise ValueError("--share-group needs an external broker ($share/... subscriptions)")
+        if not is_postgres(self.db):
+            raise ValueError(
+                "--share-group: replicas need a shared store (--db postgresql://...), "
+                "not a SQLite file of their own"
+            )
         return self
 
     @model_validator(mode="after")
@@ -228,6 +262,20 @@ class CoordinatorSettings(BaseSettings):
             raise ValueError("--alerts needs --aggregates (or turn alerts off: --no-alerts)")
         return self
 
+    def _postgres_needs_a_token(self) -> Self:
+        # Replicas must answer one token; a generated one would differ per process.
+        if is_postgres(self.db) and self.api_token is None:
+            raise ValueError(
+                "--db postgresql://...: set --api-token-file FILE (every replica of a "
+                "PostgreSQL store must accept the same token)"
+            )
+        return self
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file of the store, or None for PostgreSQL."""
+        return None if is_postgres(self.db) else Path(self.db)
+
     @property
     def embedded_port(self) -> int | None:
         """The embedded broker's port, or None when the broker is external."""
@@ -235,7 +283,8 @@ class CoordinatorSettings(BaseSettings):
 
     @property
     def token_path(self) -> Path:
-        return self.db.parent / TOKEN_FILE
+        # A PostgreSQL store always has a configured token (_postgres_needs_a_token).
+        return (self.sqlite_path or Path(".")).parent / TOKEN_FILE
 
 
 def token_problem(token: str) -> str | None:

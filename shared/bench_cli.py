@@ -24,6 +24,10 @@ KINDS: dict[str, tuple[str, str]] = {
         "edgewatch.coordinator.bench.alerts",
         "alert latency, ingest with aggregates and alerts on/off, episode recall",
     ),
+    "fleet-scale": (
+        "edgewatch.coordinator.bench.fleet_scale",
+        "N emulated agents vs one coordinator or two replicas, SQLite vs PostgreSQL",
+    ),
 }
 
 

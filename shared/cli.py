@@ -58,10 +58,13 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "agents": ("edgewatch.coordinator.site.agents_cli", "list enrolled agents and their state"),
     "tokens": ("edgewatch.coordinator.security.tokens_cli", "API tokens: create, list, revoke"),
+    "backup": ("edgewatch.coordinator.backup_cli", "copy a running coordinator's SQLite store"),
+    "restore": ("edgewatch.coordinator.restore_cli", "a coordinator store from a backup file"),
 }
 # Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
 EXTRA_MODULES = frozenset(
     {"fastapi", "starlette", "uvicorn", "amqtt", "sklearn", "skl2onnx", "onnx", "matplotlib"}
+    | {"sqlalchemy", "psycopg"}
 )
 EXIT_USAGE = 2  # bad flags, bad settings, missing extra: the command line must change
 

@@ -1,6 +1,7 @@
 """The fleet duty: assign sensors to agents, move them when agents die, join or flap.
 
-One thread (later: held by one replica). Every ``tick_s``, and at once when the fleet
+One thread, on the one replica that holds the fleet role (``cluster.singleton``; a lone
+coordinator always does). Every ``tick_s``, and at once when the fleet
 registry changes, it:
 
 1. asks ``Liveness`` which agents are available (lost by last will or silence; back
@@ -35,6 +36,8 @@ from edgewatch.shared.clock import SYSTEM, Clock
 from edgewatch.shared.desired import ConfigOverrides, LocalSource
 
 log = logging.getLogger(__name__)
+# fleet_meta key a replica without the duty sets to ask the holder for a re-plan.
+REBALANCE_REQUEST = "rebalance_requested"
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ class FleetDuty:
         clock: Clock = SYSTEM,
         on_stuck: Callable[[int], None] | None = None,
         desired_config: ConfigOverrides | None = None,
+        guard: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
+        # False once this replica may have lost the fleet role: act no more.
+        self._guard = guard
         self.fleet = fleet
         self.strategy = strategy
         self.settings = settings or DutySettings()
@@ -117,8 +123,12 @@ class FleetDuty:
         self._catalog_dirty = True
         self._catalog: dict[str, CatalogSensor] = {}
         self._catalog_read_at = float("-inf")
+        self._requested = store.fleet_meta(REBALANCE_REQUEST)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Its own lock: ingest asks for handover sensors at every commit and must never
+        # wait for a tick that is itself waiting on the store.
+        self._moves_lock = threading.Lock()
         self.moves = 0
         self.ticks = 0
 
@@ -167,6 +177,8 @@ class FleetDuty:
 
     def tick(self) -> None:
         """One look at the fleet (the thread calls it; tests call it on a manual clock)."""
+        if not self._held():
+            return
         if self._republish.is_set():
             self._republish.clear()
             self.book.publish_all(self._publish)
@@ -191,12 +203,13 @@ class FleetDuty:
             self.plan = self.planner.progress(self.plan, self._delivering(), change.available)
             docs = self.book.build(self.plan, self._catalog, change.available)
             events = self.plan.events
-            if docs or events:
+            if (docs or events) and self._held():
                 self.store.commit_plan(self.plan.placements, docs, events)
                 self.plan = Plan(self.plan.placements, self.plan.unassigned, self.plan.handovers)
                 now = self.clock.time()
                 for e in events:
-                    self._moved_at[e.sensor_id] = now
+                    with self._moves_lock:
+                        self._moved_at[e.sensor_id] = now
                 if events:
                     self.moves += sum(1 for e in events if e.from_agent is not None)
                     self.changed_at = now
@@ -211,6 +224,9 @@ class FleetDuty:
                 for doc in docs:
                     self._publish(doc.agent_id, doc.document)
             self._track_convergence(records)
+
+    def _held(self) -> bool:
+        return self._guard is None or self._guard()
 
     def _register_reported(self, records: Iterable[AgentRecord]) -> None:
         """Sensors agents read on their own (their hello says which): registered as
@@ -273,6 +289,10 @@ class FleetDuty:
             return False
         self._catalog_dirty = False
         self._catalog_read_at = now
+        requested = self.store.fleet_meta(REBALANCE_REQUEST)
+        if requested != self._requested:  # asked through another replica's API
+            self._requested = requested
+            self._rebalance.set()
         fresh = {s.sensor_id: s for s in self.store.catalog()}
         changed = fresh != self._catalog
         self._catalog = fresh
@@ -321,7 +341,7 @@ class FleetDuty:
         """Sensors that changed owner within ``handover_window_s`` (ingest dedupes them)."""
         now = self.clock.time()
         window = self.settings.handover_window_s
-        with self._lock:
+        with self._moves_lock:
             for sid in [s for s, t in self._moved_at.items() if now - t > window]:
                 del self._moved_at[sid]
             return frozenset(self._moved_at)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -167,4 +168,31 @@ def digest_row(
             confidence=[confidence],
             scorer=[scorer],
         )[0]
+    )
+
+
+def digest_stored(rows: Sequence[Sequence[Any]]) -> I64:
+    """Digests of stored readings, all in one vectorised pass.
+
+    ``rows`` are ``(sensor_id, sensor_type, ts, metrics, status, label, score, anomaly,
+    confidence, scorer)`` with ``metrics`` a mapping of the present metrics. A resend
+    storm (every batch of a reconnecting fleet already stored) runs this for every
+    reading: one numpy pass per column, not one per reading (``digest_row`` in a loop
+    cost ~50 µs a reading and stalled ingest exactly when it had to catch up).
+    """
+    if not rows:
+        return np.zeros(0, dtype=np.int64)
+    sid, stype, ts, metrics, status, label, score, anomaly, conf, scorer = zip(*rows, strict=True)
+    names = sorted({name for m in metrics for name in m})
+    return digest_columns(
+        sensor_id=sid,
+        sensor_type=stype,
+        ts=ts,
+        metrics={n: [m.get(n) for m in metrics] for n in names},
+        status=status,
+        label=label,
+        score=score,
+        anomaly=[bool(a) for a in anomaly],
+        confidence=conf,
+        scorer=scorer,
     )

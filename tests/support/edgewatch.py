@@ -34,26 +34,44 @@ class Coordinator:
     port: int = field(default_factory=free_port)
     proc: Proc | None = None
     extra: tuple[str, ...] = ()
+    # A PostgreSQL store (replicas): its URL; the API token then comes from a file.
+    store_url: str | None = None
+    name: str = "coordinator"
+    client_id: str = "test-coordinator"
 
     @property
     def db(self) -> Path:
         return self.workdir / "coordinator.db"
 
+    @property
+    def location(self) -> Path | str:
+        """What the ledger reads: the SQLite file or the PostgreSQL URL."""
+        return self.store_url or self.db
+
+    @property
+    def token_file(self) -> Path:
+        return self.db.parent / "api-token"
+
     def start(self, wait: bool = True) -> Coordinator:
+        store: tuple[str, ...] = ("--db", str(self.db))
+        if self.store_url is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            if not self.token_file.exists():
+                self.token_file.write_text("test-token-" + "x" * 24 + "\n")
+            store = ("--db", self.store_url, "--api-token-file", str(self.token_file))
         self.proc = self.procs.edgewatch(
             "coordinator",
             "--broker",
             self.broker_url,
-            "--db",
-            str(self.db),
+            *store,
             "--port",
             str(self.port),
             "--mqtt-version",
             self.protocol,
             "--client-id",
-            "test-coordinator",
+            self.client_id,
             *self.extra,
-            name="coordinator",
+            name=self.name,
         )
         if wait:
             wait_until(self.healthy, 30, message="coordinator never connected to the broker")
@@ -90,6 +108,12 @@ class Coordinator:
             return json.loads(resp.read())
 
     def stored(self) -> int:
+        if self.store_url is not None:
+            import psycopg
+
+            with psycopg.connect(self.store_url) as conn:
+                row = conn.execute("SELECT count(*) FROM readings").fetchone()
+                return int(row[0]) if row else 0
         if not self.db.exists():
             return 0
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
@@ -184,4 +208,4 @@ class AgentRun:
 
 def ledger(coordinator: Coordinator, agents: list[AgentRun], dropped: int = 0) -> LedgerReport:
     expected = {a.agent_id: a.expected_keys() for a in agents}
-    return check_store(expected, coordinator.db, dropped_reported=dropped)
+    return check_store(expected, coordinator.location, dropped_reported=dropped)

@@ -107,6 +107,27 @@ def load_store(db_path: Path, *, with_ts: bool = False, digits: int = 6) -> list
         conn.close()
 
 
+def load_store_url(url: str, *, with_ts: bool = False, digits: int = 6) -> list[StoredRow]:
+    """Every row of a PostgreSQL coordinator store's ``readings`` (all partitions)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        cursor = conn.execute(
+            "SELECT agent_id, epoch, seq, sensor_id, ts, metrics, stored_at FROM readings"
+        )
+        return [
+            StoredRow(
+                agent_id,
+                int(epoch),
+                int(seq),
+                sensor_id,
+                content_key(sensor_id, json.loads(metrics), ts if with_ts else None, digits),
+                stored_at,
+            )
+            for agent_id, epoch, seq, sensor_id, ts, metrics, stored_at in cursor
+        ]
+
+
 @dataclass(frozen=True)
 class LedgerReport:
     """The reconciliation; ``assert_clean()`` is what a fault test calls."""
@@ -190,16 +211,18 @@ def reconcile(
 
 def check_store(
     expected: Mapping[str, Sequence[ContentKey]],
-    db_path: Path,
+    db_path: Path | str,
     *,
     dropped_reported: int = 0,
     with_ts: bool = False,
     digits: int = 6,
 ) -> LedgerReport:
-    """``reconcile`` against the coordinator's SQLite store at ``db_path``."""
-    return reconcile(
-        expected, load_store(db_path, with_ts=with_ts, digits=digits), dropped_reported
-    )
+    """``reconcile`` against the coordinator's store: a SQLite file or a PostgreSQL URL."""
+    if isinstance(db_path, str) and db_path.startswith("postgresql://"):
+        rows = load_store_url(db_path, with_ts=with_ts, digits=digits)
+    else:
+        rows = load_store(Path(db_path), with_ts=with_ts, digits=digits)
+    return reconcile(expected, rows, dropped_reported)
 
 
 def _stored_order(rows: list[StoredRow]) -> list[StoredRow]:

@@ -85,7 +85,7 @@ def events(
 
 @router.post("/rebalance", status_code=202)
 def rebalance(service: ServiceDep) -> RebalanceOut:
-    if service.fleet_duty is None:
+    # Any replica takes the request; the one holding the fleet duty carries it out.
+    if not service.request_rebalance():
         raise BadRequestError("assignment", "this coordinator does not assign sensors")
-    service.fleet_duty.rebalance()
     return RebalanceOut(requested=True)

@@ -34,6 +34,8 @@ class ReadyOut(BaseModel):
     broker_connected: bool
     mqtt_protocol: Literal["5", "3.1.1"] | None
     db_ok: bool
+    # Singleton duties this replica runs now (a lone coordinator runs them all).
+    duties_held: list[str] = []
 
 
 @router.get("/live")
@@ -52,5 +54,6 @@ def ready(service: ServiceDep) -> JSONResponse:
         broker_connected=connected,
         mqtt_protocol=service.protocol,
         db_ok=db_ok,
+        duties_held=service.duties_held(),
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.status == "ready" else 503)

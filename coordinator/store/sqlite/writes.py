@@ -19,7 +19,7 @@ from collections import Counter
 
 import orjson
 
-from edgewatch.coordinator.store.digest import digest_batch, digest_row
+from edgewatch.coordinator.store.digest import digest_batch, digest_stored
 from edgewatch.coordinator.store.records import (
     NO_AGENT,
     BatchOutcome,
@@ -173,22 +173,12 @@ class IngestTransaction:
         existing = self.cur.execute(
             _EXISTING, (batch.agent_id, batch.epoch, batch.first_seq, batch.last_seq, feed_id)
         ).fetchall()
-        found: list[int] = []
-        for seq, sid, stype, ts, metrics, status, label, score, anomaly, conf, scorer in existing:
-            stored_digest = digest_row(
-                sensor_id=sid,
-                sensor_type=stype,
-                ts=ts,
-                metrics=orjson.loads(metrics),
-                status=status,
-                label=label,
-                score=score,
-                anomaly=bool(anomaly),
-                confidence=conf,
-                scorer=scorer,
-            )
-            if stored_digest != int(incoming[seq - batch.first_seq]):
-                found.append(int(seq))
+        stored = digest_stored([(*r[1:4], orjson.loads(r[4]), *r[5:]) for r in existing])
+        found = [
+            int(r[0])
+            for r, d in zip(existing, stored, strict=True)
+            if int(d) != int(incoming[r[0] - batch.first_seq])
+        ]
         if found:
             self.cur.executemany(
                 _CONFLICT,

@@ -37,6 +37,7 @@ def test_ready_is_503_without_the_broker_and_live_stays_200(unconnected: TestCli
         "broker_connected": False,
         "mqtt_protocol": None,
         "db_ok": True,
+        "duties_held": [],  # never started: it runs no duty
     }
     live = unconnected.get("/api/v1/health/live")
     assert live.status_code == 200 and live.json()["status"] == "ok"

@@ -5,13 +5,13 @@ resend (same content, however it is batched) from a conflict (same key, other co
 and never overwrite the stored reading; commit counters, quarantine and fleet records
 with the readings; page through readings in a total order; list what it committed as a
 feed whose consumers move their watermark atomically with their output; count a
-retained refusal once. A PostgreSQL store joins ``STORES`` and must pass all of it.
+retained refusal once. Every store kind of ``tests.support.stores`` (SQLite, and
+PostgreSQL on a database of the test's own) must pass all of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,31 +21,27 @@ from edgewatch.coordinator.store import (
     ReadingQuery,
     Refusal,
     SensorActivity,
-    SqliteStore,
     Store,
     WriteSet,
 )
+from edgewatch.coordinator.store.location import StoreLocation, open_store
 from edgewatch.coordinator.store.security_records import ApiToken, AuditEntry, Enrollment
 from edgewatch.shared.schemas import ModelRef
 from tests.support.coordinator import make_batch, rechunk
+from tests.support.stores import store_location
+
+__all__ = ["store_location"]  # the fixture, parametrised over every store kind
 
 StoreFactory = Callable[[], Store]
 
 
-def _sqlite(tmp_path: Path) -> StoreFactory:
-    return lambda: SqliteStore(tmp_path / "contract.db")
-
-
-STORES = {"sqlite": _sqlite}
-
-
-@pytest.fixture(params=sorted(STORES))
-def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+@pytest.fixture
+def reopen(store_location: StoreLocation) -> Iterator[StoreFactory]:
     """Opens the same store again each time it is called (a restart)."""
     opened: list[Store] = []
 
     def factory() -> Store:
-        store = STORES[request.param](tmp_path)()
+        store = open_store(store_location)
         opened.append(store)
         return store
 
@@ -174,6 +170,29 @@ def test_readings_page_through_a_total_order(store: Store) -> None:
     assert "vibration" not in everything[5].metrics  # absent stays absent
     with pytest.raises(ValueError, match="limit"):
         ReadingQuery(limit=0)
+
+
+def test_a_handover_sensors_readings_held_from_its_other_owner_are_stored_once(
+    store: Store,
+) -> None:
+    """Two owners of one sensor for a moment send the same (sensor_id, ts): stored once,
+    counted as handover duplicates; other sensors and other times go in as usual."""
+    old = make_batch("old", 6, ts=1_700_000_000.0)  # sensors s-0, s-1, s-2 twice
+    store.write(WriteSet(batches=[old]))
+    same_times = make_batch("new", 6, ts=1_700_000_000.0)  # the same readings, new owner
+    later = make_batch("new", 3, first_seq=6, ts=1_700_000_010.0)
+    result = store.write(WriteSet(batches=[same_times, later], handover_sensors=frozenset({"s-1"})))
+    # s-1's two readings are held from "old"; s-0 and s-2 are not in handover.
+    assert [(o.stored, o.handover_duplicates) for o in result.outcomes] == [(4, 2), (3, 0)]
+    stored = store.readings(ReadingQuery(agent_id="new", limit=100))
+    assert [r.seq for r in stored] == [0, 2, 3, 5, 6, 7, 8]
+    assert store.counters().agents["new"].handover_duplicates == 2
+    # A batch carrying a handover sensor twice at one time keeps the first of them.
+    twice = make_batch("third", 2, ts=1_700_000_020.0).model_copy(
+        update={"sensor_id": ["s-9", "s-9"], "ts": [1_700_000_020.0] * 2}
+    )
+    again = store.write(WriteSet(batches=[twice], handover_sensors=frozenset({"s-9"})))
+    assert again.outcomes[0].stored == 2  # one agent's own readings are never dropped
 
 
 # -- the committed feed ----------------------------------------------------------------
