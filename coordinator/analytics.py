@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from edgewatch.coordinator.aggregates.consumer import AggregateConsumer
 from edgewatch.coordinator.aggregates.records import Retention
 from edgewatch.coordinator.aggregates.retention import DAY, RetentionDuty
+from edgewatch.coordinator.alerts.engine import AlertEngine
 from edgewatch.coordinator.alerts.records import AlertQuery, Transition
 from edgewatch.coordinator.alerts.system import AlertSystem, edge_settings
+from edgewatch.coordinator.cluster.leadership import Leadership, LocalLeadership
+from edgewatch.coordinator.cluster.singleton import SingletonDuty
 from edgewatch.coordinator.fleet.duty import FleetDuty
 from edgewatch.coordinator.fleet.registry import FleetRegistry
 from edgewatch.coordinator.ingest.feed import CommittedFeed, ConsumerRunner
@@ -27,6 +31,21 @@ from edgewatch.coordinator.store import Store
 from edgewatch.shared.desired import ConfigOverrides
 from edgewatch.shared.errors import TopicError
 from edgewatch.shared.topics import Kind, Topics
+
+
+class _TakeOver:
+    """The ``alerts`` role's duty: its thread is the alert duty's (which every replica
+    runs, evaluating only while the role is held); taking the role resets the engine
+    to what the store says."""
+
+    def __init__(self, engine: AlertEngine) -> None:
+        self.engine = engine
+
+    def start(self) -> None:
+        self.engine.take_over()
+
+    def stop(self) -> None:
+        """Nothing to stop: the alert duty stops evaluating once the role is gone."""
 
 
 class Analytics:
@@ -42,6 +61,7 @@ class Analytics:
         publish: Callable[..., object],
         fleet_duty: Callable[[], FleetDuty | None],
         consumers: Sequence[str],
+        leadership: Callable[[str], Leadership] | None = None,
     ) -> None:
         self.settings = settings
         self._store = store
@@ -50,12 +70,18 @@ class Analytics:
         self._fleet_duty = fleet_duty
         self.alerts: AlertSystem | None = None
         self.aggregates: AggregateConsumer | None = None
-        self.retention: RetentionDuty | None = None
         self.consumers: list[ConsumerRunner] = []
+        # The timer work that must run once in a deployment (docs/scale-out.md): alert
+        # rules and retention, each under a role only one replica holds.
+        self.alert_role: SingletonDuty[_TakeOver] | None = None
+        self.retention_role: SingletonDuty[RetentionDuty] | None = None
+        lead = leadership or (lambda role: LocalLeadership(f"{role}@{settings.db}"))
         s = settings
         if not s.aggregates:
             return
         if s.alerts:
+            alert_role = SingletonDuty("alerts", lead("alerts"), self._take_over)
+            self.alert_role = alert_role
             self.alerts = AlertSystem(
                 store,
                 topics,
@@ -65,6 +91,7 @@ class Analytics:
                 timeout_s=s.agent_timeout_s,
                 converge_lag=self._converge_lag,
                 assigned=self._assigned,
+                holds=lambda: alert_role.running is not None,
             )
         wake = self.alerts.duty.wake if self.alerts is not None else None
         self.aggregates = AggregateConsumer(store, feed=feed, on_applied=wake)
@@ -85,26 +112,38 @@ class Analytics:
             raw_s=s.retention_raw_days * DAY if s.retention_raw_days else None,
         )
         names = [*consumers, *(c.consumer.name for c in self.consumers)]
-        self.retention = RetentionDuty(store, policy, names)
+        self.retention_role = SingletonDuty(
+            "retention", lead("retention"), lambda: RetentionDuty(store, policy, names)
+        )
         self._bind_metrics()
 
     # -- the service's hooks ------------------------------------------------------------
 
+    @property
+    def roles(self) -> list[SingletonDuty[Any]]:
+        return [r for r in (self.alert_role, self.retention_role) if r is not None]
+
     def start(self) -> None:
         if self.alerts is not None:
             self.alerts.start()
-        if self.retention is not None:
-            self.retention.start()
+        for role in self.roles:
+            role.start()
 
     def stop_duties(self) -> None:
         """Before ingest stops: retention must not delete under a closing store."""
-        if self.retention is not None:
-            self.retention.stop()
+        if self.retention_role is not None:
+            self.retention_role.stop()
 
     def stop(self) -> None:
         """After the feed followers stopped."""
+        if self.alert_role is not None:
+            self.alert_role.stop()
         if self.alerts is not None:
             self.alerts.stop()
+
+    def _take_over(self) -> _TakeOver:
+        assert self.alerts is not None
+        return _TakeOver(self.alerts.engine)
 
     def desired_config(self) -> ConfigOverrides | None:
         """What every agent's desired state carries: its own alert rules."""

@@ -80,6 +80,7 @@ class CoordinatorService:
             publish=self._publish,
             fleet_duty=lambda: self.fleet_duty,
             consumers=[c.consumer.name for c in self.consumers],
+            leadership=self._leadership,
         )
         self.consumers += self.analytics.consumers
         self.alerts = self.analytics.alerts
@@ -152,6 +153,7 @@ class CoordinatorService:
     def duties_held(self) -> list[str]:
         """Names of the singleton duties running on this replica now."""
         roles = [self.fleet_role] if self.fleet_role is not None else []
+        roles += self.analytics.roles
         return [r.name for r in roles if r.running is not None]
 
     def request_rebalance(self) -> bool:

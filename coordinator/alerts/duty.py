@@ -1,9 +1,14 @@
-"""The alert duty: the engine's timer work in one thread (one replica, later).
+"""The alert duty: the engine's timer work in one thread.
 
 Every ``tick_s``, and at once when the aggregates moved (``wake``), it evaluates the
 threshold rules (``AlertEngine.tick``); it also takes the edge alert batches the MQTT
 thread queued (bounded: a full queue drops the batch, the agent resends it) and re-reads
 silences every ``silence_poll_s``.
+
+With replicas, every replica runs the thread (edge alert batches arrive at whichever
+replica the shared subscription picked, and are stored once), but only the holder of
+the ``alerts`` role (``holds``) evaluates the rules, republishes the active set and
+clears stale retained alerts: the timer work runs once in the deployment.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 
 from edgewatch.coordinator.alerts.edge import EdgeAlertIntake
 from edgewatch.coordinator.alerts.engine import AlertEngine
@@ -31,8 +37,10 @@ class AlertDuty:
         silence_poll_s: float = 5.0,
         min_gap_s: float = 0.25,
         queue_size: int = 1000,
+        holds: Callable[[], bool] = lambda: True,
     ) -> None:
         self.engine = engine
+        self._holds = holds
         self._intake = intake
         self._publisher = publisher
         self._republish = threading.Event()
@@ -46,6 +54,7 @@ class AlertDuty:
         self._thread: threading.Thread | None = None
         self.errors = 0
         self.edge_dropped = 0
+        self._silences_at = float("-inf")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="alert-duty", daemon=True)
@@ -83,16 +92,21 @@ class AlertDuty:
             self.edge_dropped += 1
             log.warning("alert inbox full: a %s message from %s dropped", kind, who)
 
-    def _run(self) -> None:
-        silences_at = 0.0
+    def step(self) -> None:
+        """One round: edge batches; and, where the role is held, silences and the rules."""
+        held = self._holds()
+        self._take_edge(held)
         clock = self.engine.clock
+        if held and clock.monotonic() - self._silences_at >= self._silence_poll_s:
+            self.engine.refresh_silences()
+            self._silences_at = clock.monotonic()
+        if held:
+            self.engine.tick()
+
+    def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self._take_edge()
-                if clock.monotonic() - silences_at >= self._silence_poll_s:
-                    self.engine.refresh_silences()
-                    silences_at = clock.monotonic()
-                self.engine.tick()
+                self.step()
             except StoreError:
                 self.errors += 1
                 log.exception("alert tick failed; trying again")
@@ -104,8 +118,8 @@ class AlertDuty:
             self._wake.clear()
             self._stop.wait(self._min_gap_s)  # a busy feed must not spin the engine
 
-    def _take_edge(self) -> None:
-        if self._republish.is_set() and self._publisher is not None:
+    def _take_edge(self, held: bool) -> None:
+        if held and self._republish.is_set() and self._publisher is not None:
             self._republish.clear()
             self._publisher.republish(self.engine.store)
         while True:
@@ -115,5 +129,5 @@ class AlertDuty:
                 return
             if kind == "edge" and self._intake is not None:
                 self._intake.take(who, payload)
-            elif kind == "retained" and self._publisher is not None:
+            elif kind == "retained" and held and self._publisher is not None:
                 self._publisher.retained(self.engine.store, who, payload)

@@ -106,6 +106,16 @@ class AlertEngine:
                 elif "cloud" in alert.sources:
                     self._hysteresis[rule.name].set_firing(ident, True)
 
+    def take_over(self) -> None:
+        """This replica just took the alert role: forget what it knew as a follower
+        (another replica evaluated meanwhile) and start from what the store says."""
+        with self._lock:
+            self._hysteresis = {
+                r.name: Hysteresis(r.levels()) for r in self.rules.enabled() if not r.event
+            }
+            self._last_event.clear()
+        self.restore()
+
     def refresh_silences(self) -> None:
         with self._lock:
             self._silences = self.store.silences(self.clock.time())

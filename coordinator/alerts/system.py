@@ -63,6 +63,7 @@ class AlertSystem:
         assigned: Callable[[], dict[str, str]] | None = None,
         clock: Clock = SYSTEM,
         tick_s: float = 1.0,
+        holds: Callable[[], bool] = lambda: True,
     ) -> None:
         self.rules = load_rules(rules_path)
         self.webhooks = WebhookNotifier(
@@ -80,7 +81,7 @@ class AlertSystem:
             if publish is not None
             else None
         )
-        self.duty = AlertDuty(self.engine, self.intake, self.publisher, tick_s=tick_s)
+        self.duty = AlertDuty(self.engine, self.intake, self.publisher, tick_s=tick_s, holds=holds)
         self.consumer = CriticalConsumer(self.engine)
         self.hooks = AlertHooks(self.engine)
 

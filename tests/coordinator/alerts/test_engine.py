@@ -181,3 +181,41 @@ def test_a_rule_file_changes_levels(tmp_path: Path) -> None:
     assert kit.store.alerts(AlertQuery())[0].severity == "critical"
     assert isinstance(kit.agents["pi-1"], AgentRecord)
     assert StoredDesired  # imported for the plan API used above
+
+
+def test_only_the_holder_of_the_alerts_role_evaluates_and_a_new_holder_starts_from_the_store(
+    tmp_path: Path,
+) -> None:
+    from edgewatch.coordinator.alerts.duty import AlertDuty
+
+    # Two replicas on one store; the role moves b -> a -> b.
+    a, b = make_kit(tmp_path), make_kit(tmp_path)
+    held = {"a": False, "b": True}
+    duty_a = AlertDuty(a.engine, None, holds=lambda: held["a"])
+    duty_b = AlertDuty(b.engine, None, holds=lambda: held["b"])
+
+    def battery(percent: float) -> None:
+        for kit in (a, b):
+            kit.agent("pi-1", battery_percent=percent)
+            kit.clock.advance(1)
+
+    battery(10.0)
+    duty_a.step()
+    assert a.active() == set()  # a does not hold the role: it evaluated nothing
+    duty_b.step()
+    assert a.active() == {"low_battery/agent:pi-1"}
+    held.update(a=True, b=False)
+    a.engine.take_over()
+    battery(80.0)
+    duty_b.step()
+    assert a.active() == {"low_battery/agent:pi-1"}  # b no longer evaluates
+    duty_a.step()
+    assert a.active() == set()  # a cleared it
+    # The battery drops again and b takes the role back: what b remembered from its
+    # first tenure (firing) is stale; from the store it raises a new alert.
+    held.update(a=False, b=True)
+    b.engine.take_over()
+    battery(10.0)
+    duty_b.step()
+    assert a.active() == {"low_battery/agent:pi-1"}
+    assert len(b.published.events("raised")) == 2
