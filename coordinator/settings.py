@@ -262,6 +262,7 @@ class CoordinatorSettings(BaseSettings):
             raise ValueError("--alerts needs --aggregates (or turn alerts off: --no-alerts)")
         return self
 
+    @model_validator(mode="after")
     def _postgres_needs_a_token(self) -> Self:
         # Replicas must answer one token; a generated one would differ per process.
         if is_postgres(self.db) and self.api_token is None:
