@@ -11,15 +11,22 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from edgewatch.coordinator.api.deps import reject_unknown_query
 from edgewatch.coordinator.api.routes import api_router
+from edgewatch.coordinator.api.verifier import StaticTokenVerifier
+from edgewatch.coordinator.dashboard import routes as dashboard_routes
+from edgewatch.coordinator.dashboard.hub import DashboardMetrics
+from edgewatch.coordinator.dashboard.keeper import SessionKeeper
+from edgewatch.coordinator.dashboard.live import Dashboard
 from edgewatch.coordinator.errors import (
     AuthError,
     BadRequestError,
     CoordinatorError,
+    ForbiddenError,
     NotFoundError,
     StoreError,
 )
@@ -30,6 +37,7 @@ from edgewatch.shared import __version__
 
 _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (AuthError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (StoreError, 503),
 )
@@ -38,6 +46,7 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
 def create_app(settings: CoordinatorSettings) -> FastAPI:
     """The app; the service starts with the lifespan (i.e. when the server starts)."""
     metrics = CoordinatorMetrics(CollectorRegistry())
+    dashboard_metrics = DashboardMetrics(metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,9 +60,13 @@ def create_app(settings: CoordinatorSettings) -> FastAPI:
             # did start, then fail; the server that runs us reports the error.
             await asyncio.to_thread(service.stop)
             raise
+        dashboard = Dashboard(service, dashboard_metrics)
+        app.state.hub = dashboard.hub
+        dashboard.start()
         try:
             yield
         finally:
+            await dashboard.stop()
             await asyncio.to_thread(service.stop)
 
     app = FastAPI(
@@ -63,8 +76,13 @@ def create_app(settings: CoordinatorSettings) -> FastAPI:
         description="Ingest, store and fleet of edgewatch. Bearer token on all data routes.",
     )
     app.state.api_token = ensure_api_token(settings)
+    app.state.verifier = StaticTokenVerifier(app.state.api_token)
+    app.state.sessions = SessionKeeper()
     app.state.metrics = metrics
+    app.state.dashboard_metrics = dashboard_metrics
     app.include_router(api_router)
+    app.include_router(dashboard_routes.router)
+    app.include_router(dashboard_routes.api, dependencies=[Depends(reject_unknown_query)])
     app.add_exception_handler(CoordinatorError, _error_response)  # type: ignore[arg-type]
     app.add_api_route("/metrics", _metrics_endpoint(metrics), include_in_schema=False)
     return app

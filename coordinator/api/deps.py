@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from edgewatch.coordinator.errors import AuthError
+from edgewatch.coordinator.dashboard.keeper import SessionKeeper
+from edgewatch.coordinator.dashboard.session import CSRF_HEADER, Identity, TokenVerifier
+from edgewatch.coordinator.errors import AuthError, ForbiddenError
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.store import Store
 
@@ -27,16 +28,44 @@ def get_store(service: Annotated[CoordinatorService, Depends(get_service)]) -> S
     return service.store
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_verifier(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier = request.app.state.verifier
+    return verifier
+
+
+def get_sessions(request: Request) -> SessionKeeper:
+    keeper: SessionKeeper = request.app.state.sessions
+    return keeper
+
+
 def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Refuse requests without the API token (compared in constant time)."""
-    if credentials is None:
+    verifier: Annotated[TokenVerifier, Depends(get_verifier)],
+    sessions: Annotated[SessionKeeper, Depends(get_sessions)],
+    store: Annotated[Store, Depends(get_store)],
+) -> Identity:
+    """Who is asking: a bearer token, or else the dashboard's session cookie.
+
+    A cookie is sent by the browser on its own, so a state-changing request that rides
+    on one must also carry the session's CSRF secret (only our page can read it).
+    """
+    if credentials is not None:
+        identity = verifier.verify(credentials.credentials)
+        if identity is None:
+            raise AuthError("wrong bearer token")
+        return identity
+    session = sessions.current(request, verifier, store)
+    if session is None:
         raise AuthError("missing bearer token")
-    expected: str = request.app.state.api_token
-    if not secrets.compare_digest(credentials.credentials.encode(), expected.encode()):
-        raise AuthError("wrong bearer token")
+    if request.method not in _SAFE_METHODS and not session.csrf_ok(
+        request.headers.get(CSRF_HEADER)
+    ):
+        raise ForbiddenError(f"a dashboard request that changes state needs {CSRF_HEADER}")
+    return session.identity
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -74,4 +103,5 @@ def reject_unknown_query(request: Request) -> None:
 
 ServiceDep = Annotated[CoordinatorService, Depends(get_service)]
 StoreDep = Annotated[Store, Depends(get_store)]
+IdentityDep = Annotated[Identity, Depends(require_token)]
 Authenticated = Depends(require_token)
