@@ -79,7 +79,7 @@ def wait_above(page: Page, selector: str, value: int, timeout: float = 15.0) -> 
 def test_the_page_shows_the_fleet_and_its_numbers_move_without_a_reload(
     procs: ProcGroup, mosquitto: MosquittoProcess, tmp_path: Path, watched: Watched
 ) -> None:
-    coord, agents = start_fleet(procs, mosquitto, tmp_path)
+    coord, _agents = start_fleet(procs, mosquitto, tmp_path)
     page = watched.page
     sign_in(page, coord)
     for agent in AGENTS:
@@ -122,7 +122,7 @@ def test_a_killed_agent_turns_offline_on_the_page_within_the_bound(
 def test_the_page_rides_out_a_coordinator_restart(
     procs: ProcGroup, mosquitto: MosquittoProcess, tmp_path: Path, watched: Watched
 ) -> None:
-    coord, agents = start_fleet(procs, mosquitto, tmp_path)
+    coord, _agents = start_fleet(procs, mosquitto, tmp_path)
     page = watched.page
     sign_in(page, coord)
     # While it is down the stream's reconnects fail: the browser logs those.
@@ -142,7 +142,7 @@ def test_the_page_rides_out_a_coordinator_restart(
 def test_a_stale_session_or_a_wrong_token_gets_the_login_page(
     procs: ProcGroup, mosquitto: MosquittoProcess, tmp_path: Path, watched: Watched
 ) -> None:
-    coord, agents = start_fleet(procs, mosquitto, tmp_path)
+    coord, _agents = start_fleet(procs, mosquitto, tmp_path)
     page = watched.page
     base = f"http://127.0.0.1:{coord.port}"
     page.context.add_cookies([{"name": "edgewatch_session", "value": "forged.value", "url": base}])
