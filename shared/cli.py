@@ -39,6 +39,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("edgewatch.coordinator.models.cli", "train a sensor type's ONNX model from a CSV"),
     "simulate": ("edgewatch.agent.simulate_cli", "publish the simulated fleet to a site broker"),
     "sensors": ("edgewatch.coordinator.fleet.cli", "register sensors with a coordinator, list"),
+    "status": (
+        "edgewatch.coordinator.status.cli",
+        "the fleet in a terminal; exit 1 if it needs you",
+    ),
 }
 # Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
 EXTRA_MODULES = frozenset(
