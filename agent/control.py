@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from edgewatch.agent.sources.base import AssignableSource, Source
 from edgewatch.shared.codec import decode
-from edgewatch.shared.desired import DesiredState
+from edgewatch.shared.desired import DesiredState, EdgeAlertSettings
 from edgewatch.shared.errors import PayloadError
 from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.schemas import MAX_ASSIGNED, ModelRef, ReportedState
@@ -32,6 +32,8 @@ class ControlPlane:
     agent_id: str
     source: Source
     generation: int = 0
+    # The alert rules the applied desired state gives the agent (None: its defaults).
+    alert_settings: EdgeAlertSettings | None = None
     errors: list[str] = field(default_factory=list)
     refused: dict[str, int] = field(default_factory=dict)
     _warn: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(log))
@@ -68,6 +70,7 @@ class ControlPlane:
                 "source (start it with --source assigned to follow assignments)"
             ]
         self.generation = desired.generation
+        self.alert_settings = desired.config.alerts
         self.errors = errors[:32]
         log.info(
             "applied desired state generation %d: %d sensor(s)%s",

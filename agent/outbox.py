@@ -85,6 +85,19 @@ MIGRATIONS = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "alert events",
+        (
+            # Alert events this agent's own rules raised (agent/alert_log.py): their own
+            # sequence space, kept until the coordinator acks them.
+            """CREATE TABLE alert_events (
+                seq INTEGER PRIMARY KEY,
+                created REAL NOT NULL,
+                payload BLOB NOT NULL
+            )""",
+        ),
+    ),
 )
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgewatch.agent.acks import AckGate
+from edgewatch.agent.alerting import EdgeAlerting
 from edgewatch.agent.announce import build_heartbeat, build_hello
 from edgewatch.agent.control import ControlPlane
 from edgewatch.agent.encoder import encode_batch
@@ -36,6 +37,7 @@ from edgewatch.agent.settings import AgentSettings
 from edgewatch.agent.sources.base import AssignableSource, Source
 from edgewatch.agent.uplink import LinkDown, LinkUp, Uplink
 from edgewatch.agent.window import Lane, SendWindow
+from edgewatch.shared.alert_schema import EdgeAlertAck
 from edgewatch.shared.clock import SYSTEM, Clock
 from edgewatch.shared.mqtt import BrokerAddress
 from edgewatch.shared.ratelog import RateLimitedLog
@@ -96,6 +98,19 @@ class Agent:
             # Copies older than a few resend periods are stale: the outbox sends again.
             result_expiry_s=int(max(60.0, 3 * settings.ack_timeout_s)),
         )
+        # The agent's own alert rules (docs/alerts.md, "Alerts at the edge").
+        self.alerting = EdgeAlerting(
+            settings.id,
+            settings.data_dir,
+            self.outbox.path,
+            self.outbox.epoch,
+            Topics(settings.topic_prefix),
+            site_broker=settings.site_broker,
+            mqtt_version=settings.mqtt_version,
+            ack_timeout_s=settings.ack_timeout_s,
+            clock=clock,
+        )
+        self.alerting.configure(self.control.alert_settings)
         self.window = SendWindow(settings.inflight_max, settings.ack_timeout_s)
         self.acks = AckGate(self.outbox.epoch)
         self.counters = AgentCounters()
@@ -120,10 +135,16 @@ class Agent:
 
     @property
     def drained(self) -> bool:
-        return self._exhausted and not self._pending and self.outbox.rows == 0
+        return (
+            self._exhausted
+            and not self._pending
+            and self.outbox.rows == 0
+            and not self.alerting.unacked()
+        )
 
     def run(self) -> int:
         self.uplink.start()
+        self.alerting.start()
         try:
             while not self._stop.is_set():
                 self._turn()
@@ -134,6 +155,7 @@ class Agent:
             self._commit_pending()
             if isinstance(self.source, AssignableSource):
                 self.source.close()
+            self.alerting.close()
             self.uplink.stop()
             self.outbox.close()
         return 0
@@ -149,6 +171,7 @@ class Agent:
         lingered = now - self._pending_since >= self.settings.linger_ms / 1000
         if self._pending and (full or lingered or self._exhausted):
             self._commit_pending()
+        self.alerting.tick()
         self._pump()
         if now - self._snapshot_at >= 0.5:
             # Other threads (metrics, tests) read this snapshot, never the outbox itself.
@@ -197,6 +220,8 @@ class Agent:
             while True:
                 if isinstance(event, Ack):
                     acks.append(event)
+                elif isinstance(event, EdgeAlertAck):
+                    self.alerting.acked(event)
                 event = self.uplink.events.get_nowait()
         except queue.Empty:
             pass
@@ -221,6 +246,7 @@ class Agent:
                 self._desired_pending = payload
                 return
             self.control.apply(desired)
+            self.alerting.configure(desired.config.alerts)
         self._next_heartbeat = 0.0  # report what we run now, not in heartbeat_s
 
     def _flush_acks(self, acks: list[Ack]) -> None:
@@ -267,6 +293,7 @@ class Agent:
 
     def _link_event(self, event: LinkUp | LinkDown) -> None:
         if isinstance(event, LinkUp):
+            self.alerting.link_up()
             self.window.reset(self.outbox.oldest_seq(), self.outbox.next_seq)
             stats = self.outbox.stats()
             log.info("uplink up; %d readings (%d chunks) waiting", stats.rows, stats.chunks)
@@ -293,6 +320,7 @@ class Agent:
         scores = self.scorer.score(batch)
         self.counters.score_seconds += time.perf_counter() - t0
         self.counters.scored += len(batch)
+        self.alerting.observe(batch, scores, self.clock.monotonic())
         self._note_unjudged(batch, scores)
         enc = encode_batch(
             batch,
@@ -354,6 +382,7 @@ class Agent:
     def _pump(self) -> None:
         if not self.uplink.connected:
             return
+        self.alerting.pump(self.uplink)
         now = self.clock.monotonic()
         self._late += self.window.expire(now)
         if self._late and now - self._late_logged >= 5.0:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from edgewatch.shared import wire
-from edgewatch.shared.codec import encode
+from edgewatch.shared.alert_schema import EdgeAlertAck
+from edgewatch.shared.codec import decode, encode
 from edgewatch.shared.errors import PayloadError
 from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink, MqttVersion, Will
 from edgewatch.shared.ratelog import RateLimitedLog
@@ -45,7 +46,7 @@ class Wake:
     """Tells the worker to look at the link events (nothing else)."""
 
 
-Event = Ack | Wake
+Event = Ack | EdgeAlertAck | Wake
 
 
 class Uplink:
@@ -64,6 +65,7 @@ class Uplink:
         self.agent_id = agent_id
         self._ack_topic = topics.ack(agent_id)
         self._desired_topic = topics.desired(agent_id)
+        self._alerts_ack_topic = topics.edge_alerts_ack(agent_id)
         self._desired: bytes | None = None
         self._warn = RateLimitedLog(log)
         # MQTT 5 message expiry of result batches: a broker holding a copy longer than
@@ -84,7 +86,11 @@ class Uplink:
             max_inflight=inflight_max + 8,
             will=Will(topics.status(agent_id), encode(offline)),
             # The desired state is retained: (re)subscribing hands us the current one.
-            subscriptions=((topics.ack(agent_id), 1), (topics.desired(agent_id), 1)),
+            subscriptions=(
+                (topics.ack(agent_id), 1),
+                (topics.desired(agent_id), 1),
+                (topics.edge_alerts_ack(agent_id), 1),
+            ),
         )
         self.link = MqttLink(
             broker,
@@ -138,6 +144,15 @@ class Uplink:
             with contextlib.suppress(queue.Full):
                 self.events.put_nowait(Wake())
             return
+        if topic == self._alerts_ack_topic:
+            try:
+                alert_ack = decode(payload, EdgeAlertAck, max_bytes=64 * 1024)
+            except PayloadError as exc:
+                self._bad(exc.reason)
+                return
+            if alert_ack.agent_id == self.agent_id:
+                self._put(alert_ack)
+            return
         if topic != self._ack_topic:
             # We subscribe to our ack topic only: anything else is the broker's mistake.
             self._bad("wrong_topic")
@@ -176,6 +191,11 @@ class Uplink:
         info = self.link.publish(
             self.topics.results(self.agent_id), payload, qos=1, expiry_s=self.result_expiry_s
         )
+        return info is not None
+
+    def send_alerts(self, payload: bytes) -> bool:
+        """An ``EdgeAlertBatch`` to the coordinator (QoS 1); False while the link is down."""
+        info = self.link.publish(self.topics.edge_alerts(self.agent_id), payload, qos=1)
         return info is not None
 
     def publish_status(self, state: Literal["online", "offline"]) -> None:

@@ -13,6 +13,7 @@ import socket
 import time
 from typing import Literal
 
+from edgewatch.coordinator.analytics import Analytics
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker
 from edgewatch.coordinator.fleet.assignment.registry import make_strategy
 from edgewatch.coordinator.fleet.duty import DutySettings, FleetDuty
@@ -53,6 +54,21 @@ class CoordinatorService:
         self.feed = CommittedFeed()
         # Followers of the committed feed, each with its durable watermark in the store.
         self.consumers = [ConsumerRunner(SensorActivityConsumer(self.store), self.store, self.feed)]
+        # Aggregates, alerts and retention (docs/aggregates.md, docs/alerts.md).
+        self.analytics = Analytics(
+            settings,
+            self.store,
+            self.topics,
+            self.feed,
+            self.fleet,
+            self.metrics,
+            publish=self._publish,
+            fleet_duty=lambda: self.fleet_duty,
+            consumers=[c.consumer.name for c in self.consumers],
+        )
+        self.consumers += self.analytics.consumers
+        self.alerts = self.analytics.alerts
+        self.aggregates = self.analytics.aggregates
         self.started_at = time.time()
         self._stopped = False
         self.metrics.bind(queue_depth=self.inbox.depth, agents_online=self.fleet.online)
@@ -86,6 +102,7 @@ class CoordinatorService:
         self.worker.start()
         self.link.start()
         self.fleet_duty.start()
+        self.analytics.start()
         log.info("coordinator ingesting from %s into %s", self.broker_url, self.settings.db)
 
     def stop(self) -> None:
@@ -95,10 +112,12 @@ class CoordinatorService:
         self._stopped = True
         if self.fleet_duty is not None:
             self.fleet_duty.stop()
+        self.analytics.stop_duties()
         if self.worker is not None:
             self.worker.stop()  # closes the inbox, commits and acks what was queued
         for consumer in self.consumers:
             consumer.stop()
+        self.analytics.stop()
         if self.link is not None:
             self.link.stop()
         if self.broker is not None:
@@ -143,7 +162,7 @@ class CoordinatorService:
             keepalive=s.keepalive,
             session_expiry_s=s.session_expiry_s,
             max_inflight=256,
-            subscriptions=tuple((f, 1) for f in filters),
+            subscriptions=tuple((f, 1) for f in filters) + self.analytics.subscriptions(),
         )
 
     def _fleet_duty(self, link: MqttLink) -> FleetDuty:
@@ -175,6 +194,7 @@ class CoordinatorService:
                 converge_timeout_s=s.converge_timeout_s,
             ),
             on_stuck=self.metrics.agents_not_converged.set,
+            desired_config=self.analytics.desired_config(),
         )
         self.fleet.on_change(duty.wake)
         return duty
@@ -183,10 +203,17 @@ class CoordinatorService:
         # paho's network thread: only signal. The duty republishes from its own thread.
         if self.fleet_duty is not None:
             self.fleet_duty.republish()
+        self.analytics.link_up()
 
     def _enqueue(self, topic: str, payload: bytes, retained: bool) -> None:
         # paho's network thread: hand off and return; everything else is the worker's.
+        if self.analytics.take(topic, bytes(payload), retained):
+            return
         self.inbox.put(Inbound(topic, bytes(payload), time.time(), retained))
+
+    def _publish(self, topic: str, payload: bytes, **kw: object) -> object:
+        """Publish on the coordinator's link (None while it has none, or it is down)."""
+        return None if self.link is None else self.link.publish(topic, payload, **kw)  # type: ignore[arg-type]
 
 
 def _start_embedded(port: int) -> EmbeddedBroker:

@@ -92,6 +92,24 @@ class CoordinatorSettings(BaseSettings):
     converge_timeout_s: float = Field(
         default=30.0, gt=0, description="an agent behind its desired state this long is stuck"
     )
+    aggregates: bool = Field(
+        default=True, description="keep 1m/5m/15m/1h windows per sensor, type, agent, fleet"
+    )
+    alerts: bool = Field(default=True, description="run the alert engine (needs --aggregates)")
+    alert_rules: Path | None = Field(
+        default=None, description="TOML file of alert rules and webhooks (docs/alerts.md)"
+    )
+    retention_raw_days: float = Field(
+        default=30.0, ge=0, description="keep raw readings this long after storing (0: forever)"
+    )
+    retention_1m_days: float = Field(default=7.0, ge=0, description="keep 1m windows (0: forever)")
+    retention_5m_days: float = Field(default=30.0, ge=0, description="keep 5m windows (0: forever)")
+    retention_15m_days: float = Field(
+        default=90.0, ge=0, description="keep 15m windows (0: forever)"
+    )
+    retention_1h_days: float = Field(
+        default=730.0, ge=0, description="keep 1h windows (0: forever)"
+    )
 
     @field_validator("broker")
     @classmethod
@@ -141,6 +159,12 @@ class CoordinatorSettings(BaseSettings):
             return self
         if self.embedded_port is not None or self.mqtt_version != "5":
             raise ValueError("--share-group needs --mqtt-version 5 and an external broker")
+        return self
+
+    @model_validator(mode="after")
+    def _alerts_need_aggregates(self) -> Self:
+        if self.alerts and not self.aggregates:
+            raise ValueError("--alerts needs --aggregates (or turn alerts off: --no-alerts)")
         return self
 
     @property

@@ -20,6 +20,10 @@ KINDS: dict[str, tuple[str, str]] = {
         "edgewatch.coordinator.bench.fleet",
         "assignment: balance, moves on join, reassignment after a loss, convergence",
     ),
+    "alerts": (
+        "edgewatch.coordinator.bench.alerts",
+        "alert latency, ingest with aggregates and alerts on/off, episode recall",
+    ),
 }
 
 

@@ -43,6 +43,14 @@ VERBS: dict[str, tuple[str, str]] = {
         "edgewatch.coordinator.status.cli",
         "the fleet in a terminal; exit 1 if it needs you",
     ),
+    "aggregates": (
+        "edgewatch.coordinator.aggregates.cli",
+        "windowed aggregates: rebuild from raw readings, show",
+    ),
+    "alerts": (
+        "edgewatch.coordinator.alerts.cli",
+        "alerts of a coordinator: list, ack, clear, silence; check a rule file",
+    ),
 }
 # Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
 EXTRA_MODULES = frozenset(

@@ -48,6 +48,7 @@ __all__ = [
     "AssignedSensor",
     "ConfigOverrides",
     "DesiredState",
+    "EdgeAlertSettings",
     "LocalSource",
     "ModelOrder",
     "ReportedState",
@@ -111,11 +112,25 @@ class ModelOrder(WireModel):
     sha256: Sha256
 
 
+class EdgeAlertSettings(WireModel):
+    """The agent's own alert rules (``shared.alert_rules.EdgeRules``), set by the coordinator."""
+
+    enabled: bool = True
+    critical_confidence: Unit = 0.9
+    critical_clear_s: float = Field(default=60.0, gt=0, le=86_400)
+    rate_window_s: float = Field(default=300.0, ge=10, le=86_400)
+    rate_raise: Unit = 0.15
+    rate_clear: Unit = 0.10
+    rate_min_count: int = Field(default=60, ge=1, le=1_000_000)
+
+
 class ConfigOverrides(WireModel):
     """Settings the coordinator may change on a running agent (room for later duties)."""
 
     # Share of readings the coordinator re-scores in the cloud (hybrid routing).
     rescore_sample: Unit | None = None
+    # The agent's own alert rules (None: the agent's defaults).
+    alerts: EdgeAlertSettings | None = None
 
 
 class DesiredState(WireModel):

@@ -16,7 +16,7 @@ from edgewatch.coordinator.fleet.planner import Plan
 from edgewatch.coordinator.store import CatalogSensor, StoredDesired
 from edgewatch.shared.clock import SYSTEM, Clock
 from edgewatch.shared.codec import encode
-from edgewatch.shared.desired import AssignedSensor, DesiredState
+from edgewatch.shared.desired import AssignedSensor, ConfigOverrides, DesiredState
 
 Publish = Callable[[str, bytes], None]  # (agent_id, document) -> retained QoS 1 publish
 
@@ -48,8 +48,16 @@ def _content(doc: DesiredState) -> bytes:
 
 
 class DesiredBook:
-    def __init__(self, stored: Mapping[str, StoredDesired], *, clock: Clock = SYSTEM) -> None:
+    def __init__(
+        self,
+        stored: Mapping[str, StoredDesired],
+        *,
+        clock: Clock = SYSTEM,
+        config: ConfigOverrides | None = None,
+    ) -> None:
         self.clock = clock
+        # Settings every agent gets (e.g. its own alert rules, from the coordinator's).
+        self.config = config or ConfigOverrides()
         self._docs: dict[str, StoredDesired] = dict(stored)
         self._content = {
             a: _content(DesiredState.model_validate_json(d.document)) for a, d in stored.items()
@@ -86,6 +94,7 @@ class DesiredBook:
                 generation=next_generation(self.generation(agent_id), now),
                 issued_at=now,
                 sensors=sensors,
+                config=self.config,
             )
             content = _content(doc)
             if self._content.get(agent_id) == content:

@@ -179,7 +179,7 @@ class IngestWorker:
         if faults.AFTER_COMMIT is not None:  # test-only crash between commit and ack
             faults.AFTER_COMMIT.committed(len(batches))
         self._send(acks_for(batches, [r for _, r in refused], result))
-        self._feed.published(result.feed_position)
+        self._feed.published(result.feed_position, batches, result)
         self._account(batches, [r for _, r in refused], result)
 
     def _store_unavailable(self, agents: Sequence[AgentRecord], messages: int) -> None:

@@ -2,6 +2,8 @@
 and the SQLite store (``sqlite``), the embedded default."""
 
 from edgewatch.coordinator.store.contract import (
+    AggregateStore,
+    AlertStore,
     CatalogStore,
     FeedStore,
     FleetStore,
@@ -29,6 +31,8 @@ from edgewatch.coordinator.store.records import (
 from edgewatch.coordinator.store.sqlite.store import SqliteStore
 
 __all__ = [
+    "AggregateStore",
+    "AlertStore",
     "AssignmentEvent",
     "BatchOutcome",
     "CatalogSensor",

@@ -7,7 +7,10 @@
     ├── FeedStore      the committed feed and its consumers' durable watermarks
     ├── SensorStore    per-sensor activity, written by the ``sensors`` feed consumer
     ├── CatalogStore   the sensor registry (what the fleet is to watch)
-    └── PlanStore      placements, desired states per agent, assignment events
+    ├── PlanStore      placements, desired states per agent, assignment events
+    ├── AggregateStore windows per scope and size, written by the ``aggregates`` consumer;
+    │                  retention of windows and raw readings
+    └── AlertStore     alerts by dedupe key with their history, silences, edge receipts
 
 Assignments, models, alerts and aggregates join as further concerns when they land.
 ``tests/coordinator/store/test_contract.py`` runs one suite against every store.
@@ -19,9 +22,26 @@ for long (SQLite: WAL and a reader connection per query).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from edgewatch.coordinator.aggregates.compute import Columns, Contribution, WindowKey
+from edgewatch.coordinator.aggregates.records import (
+    AggregateQuery,
+    Expired,
+    Retention,
+    WindowAggregate,
+)
+from edgewatch.coordinator.alerts.records import (
+    Alert,
+    AlertEvent,
+    AlertQuery,
+    Change,
+    CriticalReading,
+    EdgeReceipt,
+    Silence,
+    Transition,
+)
 from edgewatch.coordinator.fleet.registry import AgentRecord
 from edgewatch.coordinator.store.records import (
     AssignmentEvent,
@@ -138,7 +158,94 @@ class PlanStore(Protocol):
     def set_fleet_meta(self, key: str, value: str) -> None: ...
 
 
-class Store(ReadingStore, FleetStore, FeedStore, SensorStore, CatalogStore, PlanStore, Protocol):
+class AggregateStore(Protocol):
+    """Windowed aggregates (``coordinator.aggregates``)."""
+
+    def feed_columns(self, entries: Sequence[FeedEntry]) -> Columns:
+        """The readings ``entries`` stored, in columns."""
+        ...
+
+    def apply_aggregates(
+        self,
+        updates: Mapping[WindowKey, Contribution],
+        consumer: str,
+        after: int,
+        position: int,
+    ) -> bool:
+        """Merge ``updates`` into the stored windows and move ``consumer``'s watermark from
+        ``after`` to ``position``, atomically. False (nothing written) when the watermark
+        is no longer ``after``: someone else (a rebuild, another replica) got there first."""
+        ...
+
+    def rebuild_aggregates(
+        self,
+        since: int,
+        until: int,
+        compute: Callable[[Columns], Mapping[WindowKey, Contribution]],
+        consumer: str,
+    ) -> int:
+        """Replace the windows starting in ``[since, until)`` (whole hours) by ``compute``
+        of the raw readings in that span the consumer has applied; how many readings."""
+        ...
+
+    def aggregates(self, query: AggregateQuery) -> list[WindowAggregate]: ...
+
+    def expire(self, now: float, policy: Retention, consumers: Sequence[str]) -> Expired:
+        """One retention pass; raw readings only past every consumer's watermark."""
+        ...
+
+
+class AlertStore(Protocol):
+    """Alerts (``coordinator.alerts``): one not-cleared alert per dedupe key."""
+
+    def apply_alert_changes(
+        self,
+        changes: Sequence[Change],
+        consumer: str | None = None,
+        position: int | None = None,
+    ) -> list[Transition]:
+        """Carry out ``changes`` in order (and move ``consumer``'s watermark), atomically;
+        the transitions that happened (a raise of an open key only adds its source)."""
+        ...
+
+    def apply_edge_alerts(
+        self,
+        receipts: Sequence[EdgeReceipt],
+        to_changes: Callable[[Sequence[EdgeReceipt]], Sequence[Change]],
+    ) -> list[Transition]:
+        """Record ``receipts``; apply ``to_changes`` of those never seen before, atomically."""
+        ...
+
+    def feed_critical(
+        self, entries: Sequence[FeedEntry], min_confidence: float
+    ) -> list[CriticalReading]:
+        """Readings of ``entries`` judged anomalous with at least ``min_confidence``."""
+        ...
+
+    def alerts(self, query: AlertQuery) -> list[Alert]: ...
+
+    def alert(self, alert_id: int) -> Alert | None: ...
+
+    def alert_history(self, alert_id: int) -> list[AlertEvent]: ...
+
+    def add_silence(self, silence: Silence) -> Silence: ...
+
+    def end_silence(self, silence_id: int, at: float) -> bool: ...
+
+    def silences(self, active_at: float | None = None) -> list[Silence]: ...
+
+
+class Store(
+    ReadingStore,
+    FleetStore,
+    FeedStore,
+    SensorStore,
+    CatalogStore,
+    PlanStore,
+    AggregateStore,
+    AlertStore,
+    Protocol,
+):
     """Everything the coordinator persists."""
 
     def ping(self) -> bool:

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends
 from edgewatch.coordinator.api.deps import Authenticated, reject_unknown_query
 from edgewatch.coordinator.api.routes import (
     agents,
+    aggregates,
+    alerts,
     assignments,
     health,
     readings,
@@ -22,5 +24,7 @@ api_router.include_router(readings.router, dependencies=[Authenticated])
 api_router.include_router(stats.router, dependencies=[Authenticated])
 api_router.include_router(sensors.router, dependencies=[Authenticated])
 api_router.include_router(assignments.router, dependencies=[Authenticated])
+api_router.include_router(aggregates.router, dependencies=[Authenticated])
+api_router.include_router(alerts.router, dependencies=[Authenticated])
 
 __all__ = ["api_router"]
