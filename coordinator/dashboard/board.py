@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from edgewatch.coordinator.alerts.payloads import AlertOut, alert_out
+from edgewatch.coordinator.alerts.records import AlertQuery
 from edgewatch.coordinator.dashboard.series import LiveSeries, Point
 from edgewatch.coordinator.fleet.view import AgentOut, agent_out
 from edgewatch.coordinator.service import CoordinatorService
@@ -51,9 +53,22 @@ class Totals(BaseModel):
     rejected: int
     agents: int
     agents_online: int
+    alerts_open: int  # not cleared: open or acknowledged
+    alerts_critical: int  # of those, critical ones still open (not acknowledged)
     ingest_readings_per_s: float
     queue_depth: int
     broker_connected: bool
+
+
+ALERTS_SHOWN = 200  # active alerts on the page, most severe and newest first
+RECENT_SHOWN = 20  # cleared alerts, newest first
+
+
+class Alerts(BaseModel):
+    active: list[AlertOut]
+    recent: list[AlertOut]
+    active_total: int  # the page shows the first ALERTS_SHOWN
+    critical_open: int  # critical and not acknowledged
 
 
 class Board(BaseModel):
@@ -62,6 +77,7 @@ class Board(BaseModel):
     totals: Totals
     fleet: list[FleetRow]
     series: list[Point]
+    alerts: Alerts
 
 
 class BoardDelta(BaseModel):
@@ -70,6 +86,7 @@ class BoardDelta(BaseModel):
     fleet: list[FleetRow]  # rows that changed (or appeared)
     removed: list[str]
     points: list[Point]
+    alerts: Alerts | None  # None: unchanged since the last event
 
 
 def fleet_row(agent: AgentOut) -> FleetRow:
@@ -118,6 +135,7 @@ def build_board(service: CoordinatorService, series: LiveSeries) -> Board:
     ]
     live = service.live()
     c = counters.fleet
+    alerts = build_alerts(service)
     totals = Totals(
         readings_stored=c.readings_stored,
         anomalies_stored=c.anomalies_stored,
@@ -126,6 +144,8 @@ def build_board(service: CoordinatorService, series: LiveSeries) -> Board:
         rejected=sum(c.rejected.values()),
         agents=len(fleet),
         agents_online=sum(1 for a in fleet if a.state == "online"),
+        alerts_open=alerts.active_total,
+        alerts_critical=alerts.critical_open,
         ingest_readings_per_s=0.0 if live is None else round(live.readings_per_s, 1),
         queue_depth=0 if live is None else live.queue_depth,
         broker_connected=service.connected,
@@ -136,6 +156,25 @@ def build_board(service: CoordinatorService, series: LiveSeries) -> Board:
         totals=totals,
         fleet=fleet,
         series=series.points(),
+        alerts=alerts,
+    )
+
+
+_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def build_alerts(service: CoordinatorService) -> Alerts:
+    store = service.store
+    active = [alert_out(a) for a in store.alerts(AlertQuery(state="active", limit=1000))]
+    active.sort(key=lambda a: (_SEVERITY_ORDER.get(a.severity, 3), -a.raised_at))
+    cleared = store.alerts(AlertQuery(state="cleared", limit=RECENT_SHOWN))
+    recent = sorted((alert_out(a) for a in cleared), key=lambda a: -(a.cleared_at or 0))
+    critical = sum(1 for a in active if a.severity == "critical" and a.state == "open")
+    return Alerts(
+        active=active[:ALERTS_SHOWN],
+        recent=recent[:RECENT_SHOWN],
+        active_total=len(active),
+        critical_open=critical,
     )
 
 
@@ -150,4 +189,5 @@ def delta(before: Board, after: Board) -> BoardDelta:
         fleet=changed,
         removed=sorted(set(old) - ids),
         points=[p for p in after.series if last is None or p.t > last],
+        alerts=None if after.alerts == before.alerts else after.alerts,
     )

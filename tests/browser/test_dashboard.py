@@ -158,3 +158,21 @@ def test_a_stale_session_or_a_wrong_token_gets_the_login_page(
     expect(page).to_have_url(f"{base}/login")
     page.goto(f"{base}/")
     expect(page).to_have_url(f"{base}/login")
+
+
+def test_acknowledging_an_alert_on_the_page_changes_it_in_the_api(
+    procs: ProcGroup, mosquitto: MosquittoProcess, tmp_path: Path, watched: Watched
+) -> None:
+    coord, agents = start_fleet(procs, mosquitto, tmp_path)
+    page = watched.page
+    sign_in(page, coord)
+    agents["pi-2"].kill()  # one of two agents: fleet availability 50 %, below 80 %
+    row = page.locator("#alerts tr", has=page.locator("td", has_text="fleet_availability"))
+    expect(row.locator('[data-field="state"]')).to_have_text("open", timeout=15_000)
+    alert_id = int(row.get_attribute("data-alert") or 0)
+    row.locator('button[data-action="ack"]').click()
+    expect(row.locator('[data-field="state"]')).to_have_text("acknowledged")
+    stored = coord.api(f"alerts/{alert_id}")
+    assert stored["state"] == "acknowledged" and stored["acknowledged_by"] == "dashboard"
+    assert [e["kind"] for e in stored["history"]][-1] == "acknowledged"
+    expect(row.locator('button[data-action="ack"]')).to_have_count(0)

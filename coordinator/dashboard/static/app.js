@@ -66,6 +66,7 @@ function applySnapshot(board) {
   $("version").textContent = `coordinator ${board.version}`;
   renderTotals(board.totals);
   renderFleet();
+  renderAlerts(board.alerts);
   chartsFrom(board.series, true);
 }
 
@@ -75,6 +76,7 @@ function applyDelta(d) {
   state.board.now = d.now;
   renderTotals(d.totals);
   renderFleet();
+  if (d.alerts) renderAlerts(d.alerts);
   chartsFrom(d.points, false);
 }
 
@@ -87,6 +89,9 @@ function renderTotals(t) {
   $("kpi-online").textContent = `${t.agents_online}`;
   $("kpi-agents").textContent = `of ${t.agents}`;
   $("kpi-rejected").textContent = fmt.format(t.rejected);
+  $("kpi-alerts").textContent = fmt.format(t.alerts_open);
+  $("kpi-critical").textContent = `${t.alerts_critical} critical unacknowledged`;
+  $("kpi-alerts-box").classList.toggle("critical", t.alerts_critical > 0);
   $("kpi-broker").textContent = t.broker_connected ? "up" : "down";
   $("kpi-queue").textContent = `ingest queue ${t.queue_depth}`;
 }
@@ -117,6 +122,70 @@ function renderFleet() {
     }
     cell(tr, conditions);
     cell(tr, a.last_heartbeat_at === null ? "–" : `${age(now - a.last_heartbeat_at)} ago`, "num");
+    return tr;
+  }));
+}
+
+function when(ts) {
+  return ts ? new Date(ts * 1000).toLocaleTimeString() : "–";
+}
+
+function severity(tr, a) {
+  cell(tr, a.severity, `sev sev-${a.severity}`);
+}
+
+async function act(id, what, button) {
+  button.disabled = true;
+  try {
+    await api(`/api/v1/alerts/${id}/${what}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ by: "dashboard" }),
+    });
+  } catch (e) {
+    console.warn(`${what} failed: ${e.message}`);
+    button.disabled = false;
+  }
+}
+
+function renderAlerts(alerts) {
+  const body = $("alerts").tBodies[0];
+  $("alerts-empty").hidden = alerts.active.length > 0;
+  body.replaceChildren(...alerts.active.map((a) => {
+    const tr = document.createElement("tr");
+    tr.dataset.alert = String(a.id);
+    tr.className = a.state;
+    severity(tr, a);
+    cell(tr, a.rule);
+    cell(tr, a.scope);
+    cell(tr, a.silenced ? `${a.state} (silenced)` : a.state).dataset.field = "state";
+    cell(tr, a.message, "msg");
+    cell(tr, when(a.raised_at));
+    cell(tr, a.sources.join(", "));
+    const actions = document.createElement("span");
+    if (a.state === "open") {
+      const ack = document.createElement("button");
+      ack.type = "button"; ack.textContent = "Acknowledge"; ack.dataset.action = "ack";
+      ack.addEventListener("click", () => act(a.id, "ack", ack));
+      actions.append(ack);
+    }
+    const clear = document.createElement("button");
+    clear.type = "button"; clear.textContent = "Clear"; clear.dataset.action = "clear";
+    clear.addEventListener("click", () => act(a.id, "clear", clear));
+    actions.append(" ", clear);
+    cell(tr, actions);
+    return tr;
+  }));
+  const recent = $("alerts-recent").tBodies[0];
+  recent.replaceChildren(...alerts.recent.map((a) => {
+    const tr = document.createElement("tr");
+    severity(tr, a);
+    cell(tr, a.rule);
+    cell(tr, a.scope);
+    cell(tr, a.message, "msg");
+    cell(tr, when(a.raised_at));
+    cell(tr, when(a.cleared_at));
+    cell(tr, a.cleared_by || "–");
     return tr;
   }));
 }
