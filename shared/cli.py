@@ -43,6 +43,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "edgewatch.coordinator.status.cli",
         "the fleet in a terminal; exit 1 if it needs you",
     ),
+    "report": (
+        "edgewatch.coordinator.report.cli",
+        "the analytics figure (PNG) of a period, from the store",
+    ),
     "aggregates": (
         "edgewatch.coordinator.aggregates.cli",
         "windowed aggregates: rebuild from raw readings, show",
