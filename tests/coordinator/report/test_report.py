@@ -37,8 +37,19 @@ def test_a_real_runs_report_has_data_in_every_panel(
     ).start()  # fmt: skip
     agents = {
         a: procs.edgewatch(
-            "agent", "--id", a, "--broker", mosquitto.url, "--mqtt-version", "5",
-            "--data-dir", str(tmp_path / a), "--source", "assigned", "--heartbeat-s", "1",
+            "agent",
+            "--id",
+            a,
+            "--broker",
+            mosquitto.url,
+            "--mqtt-version",
+            "5",
+            "--data-dir",
+            str(tmp_path / a),
+            "--source",
+            "assigned",
+            "--heartbeat-s",
+            "1",
             name=a,
         )  # fmt: skip
         for a in ("r1", "r2")
@@ -49,7 +60,9 @@ def test_a_real_runs_report_has_data_in_every_panel(
     assert coord.proc is not None
     coord.proc.terminate()
     out = tmp_path / "report.png"
-    assert main(["report", "--db", str(coord.db), "--out", str(out), "--since", "1h", "--json"]) == 0
+    assert (
+        main(["report", "--db", str(coord.db), "--out", str(out), "--since", "1h", "--json"]) == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert {k for k, n in result["panels"].items() if n == 0} == set()
     assert png_size(out) == (1600, 1280)
