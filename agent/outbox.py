@@ -31,6 +31,7 @@ from pathlib import Path
 
 from edgewatch.agent.errors import OutboxCorrupt, OutboxError, OutboxFull, OutboxMismatch
 from edgewatch.shared.clock import SYSTEM, Clock
+from edgewatch.shared.private_files import keep_private
 from edgewatch.shared.sqlite_errors import SQLITE_IOERR, is_damage, is_full, primary_code
 from edgewatch.shared.sqlite_migrations import Migration, migrate
 
@@ -176,6 +177,8 @@ class Outbox:
     # -- opening ----------------------------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
+        # The only copy of unsent readings: the owner's, not every local user's.
+        keep_private(self.path)
         try:
             # timeout first: a lock held by a previous process still exiting is waited
             # for, never mistaken for damage.

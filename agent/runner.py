@@ -97,6 +97,7 @@ class Agent:
             inflight_max=settings.inflight_max,
             # Copies older than a few resend periods are stale: the outbox sends again.
             result_expiry_s=int(max(60.0, 3 * settings.ack_timeout_s)),
+            tls=settings.tls_options(),
         )
         # The agent's own alert rules (docs/alerts.md, "Alerts at the edge").
         self.alerting = EdgeAlerting(
@@ -123,6 +124,7 @@ class Agent:
         self._pending_since = 0.0
         self._exhausted = False
         self._next_heartbeat = 0.0
+        self._link_ready = False  # the worker has handled the link's latest LinkUp
         self.snapshot = self.outbox.stats()
         self._snapshot_at = 0.0
         self._late = 0
@@ -292,6 +294,10 @@ class Agent:
                 )
 
     def _link_event(self, event: LinkUp | LinkDown) -> None:
+        # Nothing is sent between the CONNACK and here: the reset below would forget what
+        # was, and send it a second time (a duplicate per chunk; a burst of them over TLS,
+        # whose longer connect lets more chunks queue up meanwhile).
+        self._link_ready = isinstance(event, LinkUp)
         if isinstance(event, LinkUp):
             self.alerting.link_up()
             self.window.reset(self.outbox.oldest_seq(), self.outbox.next_seq)
@@ -380,7 +386,7 @@ class Agent:
     # -- sending ------------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        if not self.uplink.connected:
+        if not (self.uplink.connected and self._link_ready):
             return
         self.alerting.pump(self.uplink)
         now = self.clock.monotonic()

@@ -24,6 +24,7 @@ from edgewatch.shared.errors import PayloadError
 from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink, MqttVersion, Will
 from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.schemas import Ack, AgentStatus, Heartbeat, Hello
+from edgewatch.shared.tls import TlsOptions
 from edgewatch.shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Uplink:
         inflight_max: int = 16,
         result_expiry_s: int = 60,
         events_max: int = 10_000,
+        tls: TlsOptions | None = None,
     ) -> None:
         self.agent_id = agent_id
         self._ack_topic = topics.ack(agent_id)
@@ -99,6 +101,7 @@ class Uplink:
             on_connect=lambda present: self._link_event(LinkUp(present)),
             on_disconnect=lambda why: self._link_event(LinkDown(why)),
             logger=log,
+            tls=tls,
         )
 
     # -- network thread -------------------------------------------------------------------

@@ -25,6 +25,7 @@ from edgewatch.coordinator.ingest.inbox import Inbox
 from edgewatch.coordinator.ingest.judge import Inbound, Limits
 from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
 from edgewatch.coordinator.metrics import CoordinatorMetrics
+from edgewatch.coordinator.security.enrollment_gate import EnrollmentGate
 from edgewatch.coordinator.settings import CoordinatorSettings
 from edgewatch.coordinator.store import SqliteStore, Store
 from edgewatch.shared.errors import ConfigError
@@ -83,6 +84,7 @@ class CoordinatorService:
             self._link_options(),
             on_message=self._enqueue,
             on_connect=self._link_up,
+            tls=self.settings.tls_options(),
         )
         self.fleet_duty = self._fleet_duty(self.link)
         self.worker = IngestWorker(
@@ -96,6 +98,7 @@ class CoordinatorService:
             feed=self.feed,
             drain_max=self.settings.drain_max,
             handover=self.fleet_duty.handover_sensors,
+            gate=EnrollmentGate(self.store) if self.settings.require_enrollment else None,
         )
         for consumer in self.consumers:
             consumer.start()  # catches up from its watermark first

@@ -13,13 +13,15 @@ import secrets
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edgewatch.coordinator.broker.embedded import parse_embedded
+from edgewatch.shared.bundle import Bundle, bundle_tls, check_tls_flags, read_bundle
 from edgewatch.shared.codec import DEFAULT_MAX_BYTES
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.mqtt_options import BrokerAddress, merge_password
+from edgewatch.shared.tls import TlsOptions
 from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX, Topics
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,26 @@ class CoordinatorSettings(BaseSettings):
     retention_1h_days: float = Field(
         default=730.0, ge=0, description="keep 1h windows (0: forever)"
     )
+    bundle: Path | None = Field(
+        default=None,
+        description="coordinator bundle from edgewatch site init: broker, identity, CA",
+    )
+    ca: Path | None = Field(
+        default=None, description="CA certificate (PEM) the mqtts:// broker must chain to"
+    )
+    tls_cert: Path | None = Field(default=None, description="client certificate (mutual TLS)")
+    tls_key: Path | None = Field(default=None, description="its private key (PEM)")
+    require_enrollment: bool = Field(
+        default=False,
+        description="accept results only from agents enrolled with edgewatch enroll",
+    )
+    metrics_open: bool = Field(
+        default=False, description="serve /metrics without a token (else a read token)"
+    )
+    auth_fail_limit: int = Field(
+        default=10, ge=1, description="failed API logins per address and minute before 429"
+    )
+    _bundle: Bundle | None = PrivateAttr(default=None)
 
     @field_validator("broker")
     @classmethod
@@ -138,6 +160,45 @@ class CoordinatorSettings(BaseSettings):
                 f"is {problem}; set a random one or leave it unset to have one generated"
             )
         return value
+
+    @model_validator(mode="after")
+    def _from_bundle(self) -> Self:
+        # The bundle fills what was not given (flags and variables still win).
+        if self.bundle is None:
+            return self
+        try:
+            b = read_bundle(self.bundle)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        if b.role != "coordinator":
+            raise ValueError(
+                f"{self.bundle} is the {b.role} {b.identity}'s bundle, not a coordinator's"
+            )
+        given = self.model_fields_set
+        if "broker" not in given:
+            self.broker = b.broker.replace("://", f"://{b.username}@", 1)
+        if "broker_password" not in given and BrokerAddress.parse(self.broker).password is None:
+            self.broker_password = b.password
+        defaults = {
+            "client_id": b.client_id,
+            "topic_prefix": b.topic_prefix,
+            "require_enrollment": True,
+            **b.settings,
+        }
+        for name, value in defaults.items():
+            if name not in given and name in type(self).model_fields:
+                setattr(self, name, Path(value) if name == "db" else value)
+        self._bundle = b
+        return self
+
+    @model_validator(mode="after")
+    def _tls_flags(self) -> Self:
+        check_tls_flags(self.broker, self.ca, self.tls_cert, self.tls_key)
+        return self
+
+    def tls_options(self) -> TlsOptions:
+        """What the mqtts:// link trusts and shows: --ca/--tls-* files, else the bundle's."""
+        return bundle_tls(self._bundle, self.ca, self.tls_cert, self.tls_key)
 
     @model_validator(mode="after")
     def _password_into_url(self) -> Self:

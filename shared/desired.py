@@ -22,9 +22,9 @@ Where a sensor is read (``source``):
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from edgewatch.shared.schemas import (
     MAX_ASSIGNED,
@@ -67,7 +67,16 @@ DEFAULT_ANOMALY_PROBABILITY = 0.005
 DEFAULT_MEAN_EPISODE_S = 30.0
 
 
+def _kind_required(schema: dict[str, Any]) -> None:
+    """Parsing a source needs its ``kind`` (the discriminator): say so in the JSON schema
+    (the OpenAPI document), where its default would otherwise make it look optional."""
+    required = schema.setdefault("required", [])
+    if "kind" not in required:
+        required.insert(0, "kind")
+
+
 class SimulatedSource(WireModel):
+    model_config = ConfigDict(json_schema_extra=_kind_required)
     kind: Literal["simulated"] = "simulated"
     seed: int = Field(ge=0, le=MAX_INT)
     number: Count  # the sensor's number in the simulated fleet: its type, place, base values
@@ -78,6 +87,7 @@ class SimulatedSource(WireModel):
 
 
 class SiteSource(WireModel):
+    model_config = ConfigDict(json_schema_extra=_kind_required)
     kind: Literal["site"] = "site"
     topic: SiteTopic
     rate_hz: Rate | None = None  # nominal rate, for gap accounting
@@ -87,6 +97,7 @@ class LocalSource(WireModel):
     """Read by one agent from its own source (a CSV file, its local simulator): nobody
     else can read it, so it is registered, never assigned."""
 
+    model_config = ConfigDict(json_schema_extra=_kind_required)
     kind: Literal["local"] = "local"
     agent_id: AgentId
     rate_hz: Rate | None = None

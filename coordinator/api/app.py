@@ -15,9 +15,10 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from edgewatch.coordinator.api.deps import reject_unknown_query
+from edgewatch.coordinator.api.allow import AllowHeader
+from edgewatch.coordinator.api.auth import AuthGuard, QueryTokenGuard
+from edgewatch.coordinator.api.deps import Authenticated, reject_unknown_query
 from edgewatch.coordinator.api.routes import api_router
-from edgewatch.coordinator.api.verifier import StaticTokenVerifier
 from edgewatch.coordinator.dashboard import routes as dashboard_routes
 from edgewatch.coordinator.dashboard.hub import DashboardMetrics
 from edgewatch.coordinator.dashboard.keeper import SessionKeeper
@@ -31,9 +32,11 @@ from edgewatch.coordinator.errors import (
     StoreError,
 )
 from edgewatch.coordinator.metrics import CoordinatorMetrics
+from edgewatch.coordinator.security import logfilter
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.settings import CoordinatorSettings, ensure_api_token
 from edgewatch.shared import __version__
+from edgewatch.shared.clock import SYSTEM, Clock
 
 _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (AuthError, 401),
@@ -43,8 +46,11 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
 )
 
 
-def create_app(settings: CoordinatorSettings) -> FastAPI:
-    """The app; the service starts with the lifespan (i.e. when the server starts)."""
+def create_app(settings: CoordinatorSettings, *, clock: Clock = SYSTEM) -> FastAPI:
+    """The app; the service starts with the lifespan (i.e. when the server starts).
+
+    ``clock`` times the failed-login window (tests pass a ``ManualClock``).
+    """
     metrics = CoordinatorMetrics(CollectorRegistry())
     dashboard_metrics = DashboardMetrics(metrics.registry)
 
@@ -76,15 +82,26 @@ def create_app(settings: CoordinatorSettings) -> FastAPI:
         description="Ingest, store and fleet of edgewatch. Bearer token on all data routes.",
     )
     app.state.api_token = ensure_api_token(settings)
-    app.state.verifier = StaticTokenVerifier(app.state.api_token)
     app.state.sessions = SessionKeeper()
     app.state.metrics = metrics
     app.state.dashboard_metrics = dashboard_metrics
+    guard = AuthGuard(
+        app.state.api_token, metrics.registry, fail_limit=settings.auth_fail_limit, clock=clock
+    )
+    app.state.auth = guard
+    logfilter.install(app.state.api_token)  # no token ever reaches the access log
     app.include_router(api_router)
     app.include_router(dashboard_routes.router)
     app.include_router(dashboard_routes.api, dependencies=[Depends(reject_unknown_query)])
     app.add_exception_handler(CoordinatorError, _error_response)  # type: ignore[arg-type]
-    app.add_api_route("/metrics", _metrics_endpoint(metrics), include_in_schema=False)
+    app.add_api_route(
+        "/metrics",
+        _metrics_endpoint(metrics),
+        include_in_schema=False,
+        dependencies=[] if settings.metrics_open else [Authenticated],
+    )
+    app.add_middleware(AllowHeader, routes=app.routes)
+    app.add_middleware(QueryTokenGuard, guard=guard)  # outermost: before anything logs the URL
     return app
 
 
@@ -100,8 +117,7 @@ async def _error_response(request: Request, exc: CoordinatorError) -> JSONRespon
 
 
 def _metrics_endpoint(metrics: CoordinatorMetrics) -> Callable[[], Response]:
-    # Unauthenticated like /health: aggregate figures only, and Prometheus scrape configs
-    # should not have to follow a token that is regenerated at every start.
+    # Behind a read token unless --metrics-open: the figures name agents and rates.
     def metrics_view() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

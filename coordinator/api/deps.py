@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from edgewatch.coordinator.api.auth import SAFE_METHODS, AuthGuard, audit, client_address
+from edgewatch.coordinator.api.verifier import StoreTokenVerifier
 from edgewatch.coordinator.dashboard.keeper import SessionKeeper
-from edgewatch.coordinator.dashboard.session import CSRF_HEADER, Identity, TokenVerifier
-from edgewatch.coordinator.errors import AuthError, ForbiddenError
+from edgewatch.coordinator.dashboard.session import CSRF_HEADER, TokenVerifier
+from edgewatch.coordinator.errors import AuthError, BadRequestError, ForbiddenError, NotFoundError
+from edgewatch.coordinator.security.tokens import Principal
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.store import Store
 
-_bearer = HTTPBearer(auto_error=False, description="the coordinator's API token")
+_bearer = HTTPBearer(auto_error=False, description="an API token (edgewatch tokens create)")
 
 
 def get_service(request: Request) -> CoordinatorService:
@@ -28,12 +32,14 @@ def get_store(service: Annotated[CoordinatorService, Depends(get_service)]) -> S
     return service.store
 
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+def _guard(request: Request) -> AuthGuard:
+    guard: AuthGuard = request.app.state.auth
+    return guard
 
 
-def get_verifier(request: Request) -> TokenVerifier:
-    verifier: TokenVerifier = request.app.state.verifier
-    return verifier
+def get_verifier(request: Request, store: Annotated[Store, Depends(get_store)]) -> TokenVerifier:
+    """Tokens as both the bearer check and the dashboard's sign-in see them."""
+    return StoreTokenVerifier(store, _guard(request).configured)
 
 
 def get_sessions(request: Request) -> SessionKeeper:
@@ -41,31 +47,87 @@ def get_sessions(request: Request) -> SessionKeeper:
     return keeper
 
 
-def require_token(
+def _from_session(
+    request: Request, store: Store, verifier: TokenVerifier, address: str
+) -> Principal | None:
+    """The dashboard's caller: its session cookie, if genuine, unexpired and its token
+    still valid. A cookie is sent by the browser on its own, so a state change riding on
+    one must also carry the session's CSRF secret (only our page can read it)."""
+    session = get_sessions(request).current(request, verifier, store)
+    if session is None:
+        return None
+    if request.method not in SAFE_METHODS and not session.csrf_ok(request.headers.get(CSRF_HEADER)):
+        _guard(request).fail(address, "missing_csrf")
+        raise ForbiddenError(f"a dashboard request that changes state needs {CSRF_HEADER}")
+    identity = session.identity
+    return Principal(identity.name, identity.scope, identity.token_id)
+
+
+def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    verifier: Annotated[TokenVerifier, Depends(get_verifier)],
-    sessions: Annotated[SessionKeeper, Depends(get_sessions)],
     store: Annotated[Store, Depends(get_store)],
-) -> Identity:
-    """Who is asking: a bearer token, or else the dashboard's session cookie.
-
-    A cookie is sent by the browser on its own, so a state-changing request that rides
-    on one must also carry the session's CSRF secret (only our page can read it).
-    """
-    if credentials is not None:
-        identity = verifier.verify(credentials.credentials)
-        if identity is None:
+) -> Iterator[Principal]:
+    """The caller, if its token (or the dashboard session it signed in with) is good and
+    strong enough for the request's method (``api.auth`` explains the rules); a state
+    change is written to the audit log with how it ended."""
+    guard, address = _guard(request), client_address(request)
+    wait = guard.failures.retry_after(address)
+    if wait is not None:
+        guard.failed.labels(reason="throttled").inc()
+        raise HTTPException(
+            429,
+            "too many failed attempts from this address; try again later",
+            headers={"Retry-After": str(int(wait + 0.999))},
+        )
+    verifier = StoreTokenVerifier(store, guard.configured)
+    if credentials is None:
+        principal = _from_session(request, store, verifier, address)
+        if principal is None:
+            guard.fail(address, "missing_token")
+            raise AuthError("missing bearer token")
+    else:
+        found = verifier.verify(credentials.credentials)
+        if found is None:
+            guard.fail(address, "wrong_token")
             raise AuthError("wrong bearer token")
-        return identity
-    session = sessions.current(request, verifier, store)
-    if session is None:
-        raise AuthError("missing bearer token")
-    if request.method not in _SAFE_METHODS and not session.csrf_ok(
-        request.headers.get(CSRF_HEADER)
-    ):
-        raise ForbiddenError(f"a dashboard request that changes state needs {CSRF_HEADER}")
-    return session.identity
+        principal = Principal(found.name, found.scope, found.token_id)
+    if request.method in SAFE_METHODS:
+        yield principal
+        return
+    action = f"{request.method} {request.url.path}"
+    if not principal.allows("admin"):
+        guard.fail(address, "insufficient_scope")
+        audit(store, principal, action, address, "403")
+        raise HTTPException(403, "this needs a token with the admin scope")
+    route = request.scope.get("route")
+    outcome = str(route.status_code or 200) if isinstance(route, APIRoute) else "200"
+    try:
+        yield principal
+    except HTTPException as exc:
+        outcome = str(exc.status_code)
+        raise
+    except (RequestValidationError, BadRequestError):
+        outcome = "422"
+        raise
+    except NotFoundError:
+        outcome = "404"
+        raise
+    except Exception as exc:
+        outcome = f"failed: {type(exc).__name__}"
+        raise
+    finally:
+        audit(store, principal, action, address, outcome)
+
+
+def require_admin(
+    request: Request, principal: Annotated[Principal, Depends(authenticate)]
+) -> Principal:
+    """``authenticate``, and the ``admin`` scope even for reading (the audit log)."""
+    if not principal.allows("admin"):
+        _guard(request).fail(client_address(request), "insufficient_scope")
+        raise HTTPException(403, "this needs a token with the admin scope")
+    return principal
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -103,5 +165,6 @@ def reject_unknown_query(request: Request) -> None:
 
 ServiceDep = Annotated[CoordinatorService, Depends(get_service)]
 StoreDep = Annotated[Store, Depends(get_store)]
-IdentityDep = Annotated[Identity, Depends(require_token)]
-Authenticated = Depends(require_token)
+Authenticated = Depends(authenticate)
+AdminOnly = Depends(require_admin)
+PrincipalDep = Annotated[Principal, Depends(authenticate)]

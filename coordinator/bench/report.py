@@ -2,9 +2,10 @@
 
 Fills a SQLite store with ``--readings`` readings of ``--sensors`` simulated sensors of
 the four types spread over the last ``--hours`` (through the store's own ingest write,
-a batch of 5,000 at a time), builds their aggregates (the coordinator's aggregates follower, catching up), then
-times what ``edgewatch report`` does: read the store and draw the figure. The fill and
-the aggregates are reported too, apart. A store built once is reused with ``--workdir``.
+a batch of 5,000 at a time), builds their aggregates (the coordinator's aggregates
+follower, catching up), then times what ``edgewatch report`` does: read the store and
+draw the figure. The fill and the aggregates are reported too, apart. A store built
+once is reused with ``--workdir``.
 """
 
 from __future__ import annotations

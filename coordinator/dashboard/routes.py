@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
+from edgewatch.coordinator.api.auth import AuthGuard, client_address
 from edgewatch.coordinator.api.deps import (
-    IdentityDep,
+    PrincipalDep,
     StoreDep,
     get_sessions,
     get_verifier,
@@ -82,7 +83,7 @@ def public_asset(name: str) -> Response:
 
 
 @router.get("/dashboard/assets/{name:path}")
-def asset(name: str, _: IdentityDep) -> Response:
+def asset(name: str, _: PrincipalDep) -> Response:
     if name not in _ASSETS:
         raise NotFoundError("asset", name)
     return _file(name)
@@ -99,7 +100,11 @@ class SessionOut(BaseModel):
     expires_at: float
 
 
-@api.post("/session", status_code=204, responses={401: {"description": "wrong token"}})
+@api.post(
+    "/session",
+    status_code=204,
+    responses={401: {"description": "wrong token"}, 429: {"description": "too many failures"}},
+)
 def login(
     body: Annotated[Login, Body()],
     request: Request,
@@ -107,9 +112,17 @@ def login(
     sessions: SessionsDep,
     verifier: VerifierDep,
 ) -> Response:
+    # Refused sign-ins count with the API's failures: the same per-address throttle.
+    guard: AuthGuard = request.app.state.auth
+    address = client_address(request)
+    wait = guard.failures.retry_after(address)
+    if wait is not None:
+        raise HTTPException(429, "too many failed attempts; try again later",
+                            headers={"Retry-After": str(int(wait + 0.999))})  # fmt: skip
     identity = verifier.verify(body.token)
     if identity is None:
         request.app.state.dashboard_metrics.failed_logins.inc()
+        guard.fail(address, "wrong_token")
         raise AuthError("wrong token")
     response = Response(status_code=204)
     sessions.open(response, identity, store)
@@ -132,14 +145,14 @@ def session_info(
 
 
 @api.delete("/session", status_code=204)
-def logout(_: IdentityDep, sessions: SessionsDep) -> Response:
+def logout(_: PrincipalDep, sessions: SessionsDep) -> Response:
     response = Response(status_code=204)
     sessions.close(response)
     return response
 
 
 @api.get("/events")
-async def events(request: Request, _: IdentityDep) -> EventSourceResponse:
+async def events(request: Request, _: PrincipalDep) -> EventSourceResponse:
     hub: Hub = request.app.state.hub
     client = await hub.subscribe()
 

@@ -32,10 +32,13 @@ Scope = Literal["read", "admin"]
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a token belongs to: a stable id (never the token itself) and its scope."""
+    """Who a token belongs to: a stable id (never the token itself), its scope, the name
+    the audit log shows, and the stored token's id (None for ``--api-token``)."""
 
     id: str
     scope: Scope
+    name: str = ""
+    token_id: str | None = None
 
 
 class TokenVerifier(Protocol):
@@ -81,7 +84,7 @@ class SessionCodec:
         session = Session(identity, secrets.token_urlsafe(24), now)
         value = self._serializer.dumps(
             {"sub": identity.id, "scope": identity.scope, "csrf": session.csrf, "iat": now}
-        )
+        )  # the name and token id are looked up again at every request (still_valid)
         return value, session
 
     def read(self, value: str | None) -> Session | None:

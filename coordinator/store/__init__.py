@@ -4,13 +4,16 @@ and the SQLite store (``sqlite``), the embedded default."""
 from edgewatch.coordinator.store.contract import (
     AggregateStore,
     AlertStore,
+    AuditStore,
     CatalogStore,
+    EnrollmentStore,
     FeedStore,
     FleetStore,
     PlanStore,
     ReadingStore,
     SensorStore,
     Store,
+    TokenStore,
 )
 from edgewatch.coordinator.store.records import (
     AssignmentEvent,
@@ -34,11 +37,13 @@ __all__ = [
     "AggregateStore",
     "AlertStore",
     "AssignmentEvent",
+    "AuditStore",
     "BatchOutcome",
     "CatalogSensor",
     "CatalogStore",
     "CommitResult",
     "CounterSnapshot",
+    "EnrollmentStore",
     "FeedEntry",
     "FeedStore",
     "FleetStore",
@@ -54,5 +59,6 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoredDesired",
+    "TokenStore",
     "WriteSet",
 ]

@@ -10,7 +10,10 @@
     ├── PlanStore      placements, desired states per agent, assignment events
     ├── AggregateStore windows per scope and size, written by the ``aggregates`` consumer;
     │                  retention of windows and raw readings
-    └── AlertStore     alerts by dedupe key with their history, silences, edge receipts
+    ├── AlertStore     alerts by dedupe key with their history, silences, edge receipts
+    ├── EnrollmentStore  the identities enrolled at the site (agents, coordinators ...)
+    ├── TokenStore     API tokens with scopes, by their hash
+    └── AuditStore     the audit log of admin actions
 
 Assignments, models, alerts and aggregates join as further concerns when they land.
 ``tests/coordinator/store/test_contract.py`` runs one suite against every store.
@@ -55,6 +58,11 @@ from edgewatch.coordinator.store.records import (
     SensorActivity,
     StoredDesired,
     WriteSet,
+)
+from edgewatch.coordinator.store.security_records import (
+    ApiToken,
+    AuditEntry,
+    Enrollment,
 )
 from edgewatch.shared.schemas import Result
 
@@ -235,6 +243,48 @@ class AlertStore(Protocol):
     def silences(self, active_at: float | None = None) -> list[Silence]: ...
 
 
+class EnrollmentStore(Protocol):
+    """Who is enrolled at the site (``edgewatch enroll``): the coordinator accepts results
+    only from active agent enrollments."""
+
+    def enroll(self, record: Enrollment) -> bool:
+        """Record ``record``; False (nothing written) if it is enrolled and not revoked.
+        A revoked enrollment of the same identity is replaced."""
+        ...
+
+    def enrollment(self, identity: str) -> Enrollment | None: ...
+
+    def enrollments(self) -> list[Enrollment]: ...
+
+    def revoke_enrollment(self, identity: str, at: float, by: str) -> bool:
+        """Mark it revoked; False if there is no active enrollment of ``identity``."""
+        ...
+
+
+class TokenStore(Protocol):
+    """API tokens, stored by the SHA-256 of the token (never the token)."""
+
+    def add_token(self, token: ApiToken, digest: str) -> None: ...
+
+    def token_by_digest(self, digest: str) -> ApiToken | None: ...
+
+    def tokens(self) -> list[ApiToken]: ...
+
+    def revoke_token(self, token_id: str, at: float) -> bool:
+        """False if there is no active token ``token_id``."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The audit log of admin actions: append-only."""
+
+    def add_audit(self, entry: AuditEntry) -> int:
+        """Append ``entry``; its id (growing)."""
+        ...
+
+    def audit_entries(self, after: int, limit: int) -> list[AuditEntry]: ...
+
+
 class Store(
     ReadingStore,
     FleetStore,
@@ -244,6 +294,9 @@ class Store(
     PlanStore,
     AggregateStore,
     AlertStore,
+    EnrollmentStore,
+    TokenStore,
+    AuditStore,
     Protocol,
 ):
     """Everything the coordinator persists."""

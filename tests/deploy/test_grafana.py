@@ -36,8 +36,10 @@ def exported(text: str) -> set[str]:
     return names
 
 
-def scrape(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+def scrape(url: str, token: str | None = None) -> str:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as resp:
         return str(resp.read().decode())
 
 
@@ -54,7 +56,9 @@ def test_every_metric_the_dashboard_queries_is_exported(
     )  # fmt: skip
     agent_url = f"http://127.0.0.1:{port}/metrics"
     wait_until(lambda: _answers(agent_url), 30, message="agent metrics never answered")
-    names = exported(scrape(f"http://127.0.0.1:{coord.port}/metrics")) | exported(scrape(agent_url))
+    token = (coord.db.parent / "api-token").read_text().strip()  # /metrics needs a token
+    coordinator = scrape(f"http://127.0.0.1:{coord.port}/metrics", token)
+    names = exported(coordinator) | exported(scrape(agent_url))
     wanted = queried()
     assert len(wanted) >= 15  # the dashboard really queries something
     assert wanted - names == set()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from edgewatch.coordinator.alerts.payloads import (
@@ -22,6 +22,9 @@ from edgewatch.coordinator.api.deps import ServiceDep, StoreDep
 from edgewatch.coordinator.errors import BadRequestError, NotFoundError
 
 router = APIRouter(tags=["alerts"])
+# Ids are SQLite rowids: bounded so that an absurd one is a 422, not an overflow.
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+SilenceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class AlertsPage(BaseModel):
@@ -62,8 +65,8 @@ def list_alerts(
     return AlertsPage(alerts=[alert_out(a) for a in store.alerts(q)])
 
 
-@router.get("/alerts/{alert_id}")
-def get_alert(alert_id: int, store: StoreDep) -> AlertDetail:
+@router.get("/alerts/{alert_id}", responses={404: {"description": "no such alert"}})
+def get_alert(alert_id: AlertId, store: StoreDep) -> AlertDetail:
     found = store.alert(alert_id)
     if found is None:
         raise NotFoundError("alert", str(alert_id))
@@ -81,13 +84,13 @@ def _by_hand(service: ServiceDep, kind: str, alert_id: int, body: ByHand | None)
     return alert_out(done)
 
 
-@router.post("/alerts/{alert_id}/ack")
-def ack(alert_id: int, service: ServiceDep, body: ByHand | None = None) -> AlertOut:
+@router.post("/alerts/{alert_id}/ack", responses={404: {"description": "no such alert"}})
+def ack(alert_id: AlertId, service: ServiceDep, body: ByHand | None = None) -> AlertOut:
     return _by_hand(service, "ack", alert_id, body)
 
 
-@router.post("/alerts/{alert_id}/clear")
-def clear(alert_id: int, service: ServiceDep, body: ByHand | None = None) -> AlertOut:
+@router.post("/alerts/{alert_id}/clear", responses={404: {"description": "no such alert"}})
+def clear(alert_id: AlertId, service: ServiceDep, body: ByHand | None = None) -> AlertOut:
     return _by_hand(service, "clear", alert_id, body)
 
 
@@ -110,8 +113,8 @@ def add_silence(body: SilenceIn, store: StoreDep, service: ServiceDep) -> Silenc
     return silence_out(made)
 
 
-@router.delete("/silences/{silence_id}")
-def end_silence(silence_id: int, store: StoreDep, service: ServiceDep) -> dict[str, bool]:
+@router.delete("/silences/{silence_id}", responses={404: {"description": "no such silence"}})
+def end_silence(silence_id: SilenceId, store: StoreDep, service: ServiceDep) -> dict[str, bool]:
     if not store.end_silence(silence_id, time.time()):
         raise NotFoundError("silence in force", str(silence_id))
     if service.alerts is not None:

@@ -264,6 +264,45 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        9,
+        "enrollments, api tokens, audit log",
+        (
+            """CREATE TABLE enrollments (
+                identity TEXT PRIMARY KEY,
+                role TEXT NOT NULL,
+                username TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                tier TEXT,
+                latitude REAL,
+                longitude REAL,
+                enrolled_at REAL NOT NULL,
+                enrolled_by TEXT NOT NULL,
+                revoked_at REAL,
+                revoked_by TEXT
+            )""",
+            # The token itself is never stored: its SHA-256 finds it (tokens are 256-bit
+            # random, so a plain hash is as good as a slow one and costs nothing per call).
+            """CREATE TABLE api_tokens (
+                token_id TEXT PRIMARY KEY,
+                digest TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                created_by TEXT NOT NULL,
+                revoked_at REAL
+            )""",
+            """CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at REAL NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                source TEXT NOT NULL,
+                outcome TEXT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 

@@ -49,11 +49,13 @@ from edgewatch.coordinator.store.records import (
     StoredDesired,
     WriteSet,
 )
+from edgewatch.coordinator.store.security_records import ApiToken, AuditEntry, Enrollment
 from edgewatch.coordinator.store.sqlite import aggregates as agg
 from edgewatch.coordinator.store.sqlite import alerts as alert_rows
-from edgewatch.coordinator.store.sqlite import feed, plan, queries
+from edgewatch.coordinator.store.sqlite import feed, plan, queries, security
 from edgewatch.coordinator.store.sqlite.migrations import migrate
 from edgewatch.coordinator.store.sqlite.writes import IngestTransaction
+from edgewatch.shared.private_files import keep_private
 from edgewatch.shared.schemas import Result
 from edgewatch.shared.sqlite_errors import is_database_failure
 
@@ -76,6 +78,8 @@ class SqliteStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Readings, token hashes and the audit log: not for every local user.
+            keep_private(path)
             self._conn = _connect(str(path), busy_ms=busy_timeout_ms)
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
@@ -161,7 +165,47 @@ class SqliteStore:
         with self._transaction() as cur:
             plan.set_fleet_meta(cur, key, value)
 
+    def enroll(self, record: Enrollment) -> bool:
+        with self._transaction() as cur:
+            return security.enroll(cur, record)
+
+    def revoke_enrollment(self, identity: str, at: float, by: str) -> bool:
+        with self._transaction() as cur:
+            return security.revoke_enrollment(cur, identity, at, by)
+
+    def add_token(self, token: ApiToken, digest: str) -> None:
+        with self._transaction() as cur:
+            security.add_token(cur, token, digest)
+
+    def revoke_token(self, token_id: str, at: float) -> bool:
+        with self._transaction() as cur:
+            return security.revoke_token(cur, token_id, at)
+
+    def add_audit(self, entry: AuditEntry) -> int:
+        with self._transaction() as cur:
+            return security.add_audit(cur, entry)
+
     # -- read side (API, consumers: any thread) ----------------------------------------------
+
+    def enrollment(self, identity: str) -> Enrollment | None:
+        with self._reader() as conn:
+            return security.enrollment(conn, identity)
+
+    def enrollments(self) -> list[Enrollment]:
+        with self._reader() as conn:
+            return security.enrollments(conn)
+
+    def token_by_digest(self, digest: str) -> ApiToken | None:
+        with self._reader() as conn:
+            return security.token_by_digest(conn, digest)
+
+    def tokens(self) -> list[ApiToken]:
+        with self._reader() as conn:
+            return security.tokens(conn)
+
+    def audit_entries(self, after: int, limit: int) -> list[AuditEntry]:
+        with self._reader() as conn:
+            return security.audit_entries(conn, after, limit)
 
     def catalog(self) -> list[CatalogSensor]:
         with self._reader() as conn:

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from edgewatch.coordinator.api import create_app
 from edgewatch.coordinator.api.deps import get_service
-from edgewatch.coordinator.api.verifier import StaticTokenVerifier
 from edgewatch.coordinator.dashboard.session import SESSION_COOKIE
+from edgewatch.coordinator.security.tokens import create_token
 from edgewatch.coordinator.service import CoordinatorService
 from tests.support.coordinator import make_settings
 
@@ -20,13 +20,17 @@ PAGES = ("/dashboard/assets/app.js", "/dashboard/assets/vendor/uPlot.iife.min.js
 
 
 @pytest.fixture
-def app_and_token(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
-    settings = make_settings(tmp_path, "mqtt://127.0.0.1:1")
-    service = CoordinatorService(settings)  # never started: a store, no broker
-    app = create_app(settings)
+def service(tmp_path: Path) -> Iterator[CoordinatorService]:
+    svc = CoordinatorService(make_settings(tmp_path, "mqtt://127.0.0.1:1"))  # a store, no broker
+    yield svc
+    svc.store.close()
+
+
+@pytest.fixture
+def app_and_token(service: CoordinatorService) -> tuple[TestClient, str]:
+    app = create_app(service.settings)
     app.dependency_overrides[get_service] = lambda: service
-    yield TestClient(app, base_url="http://testserver"), app.state.api_token
-    service.store.close()
+    return TestClient(app, base_url="http://testserver"), app.state.api_token
 
 
 def login(client: TestClient, token: str) -> str:
@@ -65,12 +69,13 @@ def test_a_token_buys_a_strict_httponly_expiring_cookie(
 
 
 def test_a_wrong_token_is_401_and_counted(app_and_token: tuple[TestClient, str]) -> None:
-    client, _ = app_and_token
+    client, token = app_and_token
     assert client.post("/dashboard/session", json={"token": "x" * 40}).status_code == 401
     assert client.post("/dashboard/session", json={}).status_code == 422
     assert SESSION_COOKIE not in client.cookies
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
     assert "edgewatch_dashboard_failed_logins_total 1.0" in metrics
+    assert 'edgewatch_api_auth_failures_total{reason="wrong_token"} 1.0' in metrics
 
 
 def test_the_cookie_reads_the_api_but_changes_state_only_with_the_csrf_header(
@@ -109,12 +114,29 @@ def test_a_forged_or_rotated_session_is_no_session(
     client.cookies.set(SESSION_COOKIE, value)
     assert client.get("/dashboard/session").status_code == 200
     # The token is rotated (a new api-token file, a restart): its sessions end with it.
-    app = client.app
-    app.state.verifier = StaticTokenVerifier("another-token-of-enough-length")  # type: ignore[attr-defined]
+    client.app.state.auth.configured = "another-token-of-enough-length"  # type: ignore[attr-defined]
     assert client.get("/dashboard/session").status_code == 401
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
+def test_a_read_token_looks_but_cannot_act_and_revoking_it_ends_its_session(
+    app_and_token: tuple[TestClient, str], service: CoordinatorService
+) -> None:
+    client, _ = app_and_token
+    token, record = create_token(service.store, "wall-screen", "read", "test")
+    login(client, token)
+    info = client.get("/dashboard/session").json()
+    assert info["scope"] == "read"
+    assert client.get("/api/v1/agents").status_code == 200
+    csrf = {"X-CSRF-Token": info["csrf_token"]}
+    refused = client.post("/api/v1/assignments/rebalance", headers=csrf)
+    assert refused.status_code == 403 and "admin" in refused.text
+    assert service.store.revoke_token(record.token_id, 1.0)
+    assert client.get("/dashboard/session").status_code == 401
+    assert client.get("/api/v1/agents").status_code == 401
+
+
 def test_no_token_in_a_url(app_and_token: tuple[TestClient, str]) -> None:
     client, token = app_and_token
-    assert client.get(f"/dashboard/events?token={token}").status_code == 422
+    refused = client.get(f"/dashboard/events?token={token}")
+    assert refused.status_code == 400 and token not in refused.text  # the API's query guard

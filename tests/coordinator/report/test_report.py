@@ -51,7 +51,7 @@ def test_a_real_runs_report_has_data_in_every_panel(
             "--heartbeat-s",
             "1",
             name=a,
-        )  # fmt: skip
+        )
         for a in ("r1", "r2")
     }
     wait_until(lambda: coord.api("stats")["anomalies_stored"] >= 20, 60, message="no anomalies")

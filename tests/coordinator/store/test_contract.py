@@ -25,6 +25,7 @@ from edgewatch.coordinator.store import (
     Store,
     WriteSet,
 )
+from edgewatch.coordinator.store.security_records import ApiToken, AuditEntry, Enrollment
 from edgewatch.shared.schemas import ModelRef
 from tests.support.coordinator import make_batch, rechunk
 
@@ -323,3 +324,49 @@ def test_silences_in_force_and_ended(store: Store) -> None:
     assert store.silences(100.0) == []
     assert store.end_silence(made.id, 20.0) and not store.end_silence(made.id, 30.0)
     assert store.silences(50.0) == [] and len(store.silences(None)) == 1
+
+
+# -- enrollments, API tokens, audit log -------------------------------------------------
+
+
+def _enrollment(identity: str, at: float = 1.0, role: str = "agent") -> Enrollment:
+    return Enrollment(identity, role, identity, f"edgewatch-agent-{identity}", at, "test")
+
+
+def test_an_enrollment_is_recorded_once_revoked_and_enrolled_again(reopen: StoreFactory) -> None:
+    store = reopen()
+    assert store.enroll(_enrollment("pi-1", 1.0))
+    assert not store.enroll(_enrollment("pi-1", 2.0))  # active: refused, nothing replaced
+    assert store.revoke_enrollment("pi-1", 3.0, "ops")
+    assert not store.revoke_enrollment("pi-1", 4.0, "ops")  # already revoked
+    revoked = reopen().enrollment("pi-1")
+    assert revoked is not None and not revoked.active and revoked.revoked_by == "ops"
+    assert store.enroll(_enrollment("pi-1", 5.0))  # a revoked one may come back
+    again = reopen().enrollment("pi-1")
+    assert again is not None and again.active and again.enrolled_at == 5.0
+    assert [e.identity for e in store.enrollments()] == ["pi-1"]
+    assert store.enrollment("nobody") is None
+
+
+def test_tokens_are_found_by_digest_and_revoked(reopen: StoreFactory) -> None:
+    store = reopen()
+    token = ApiToken("t1", "grafana", "read", 1.0, "test")
+    store.add_token(token, "d" * 64)
+    assert reopen().token_by_digest("d" * 64) == token
+    assert store.token_by_digest("e" * 64) is None
+    assert store.revoke_token("t1", 2.0) and not store.revoke_token("t1", 3.0)
+    found = reopen().token_by_digest("d" * 64)
+    assert found is not None and not found.active
+    assert [t.token_id for t in store.tokens()] == ["t1"]
+
+
+def test_the_audit_log_appends_and_pages(reopen: StoreFactory) -> None:
+    store = reopen()
+    ids = [
+        store.add_audit(AuditEntry(float(i), "ops", "POST /x", "/x", "10.0.0.1", "201"))
+        for i in range(5)
+    ]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    page = reopen().audit_entries(ids[1], 2)
+    assert [e.entry_id for e in page] == ids[2:4]
+    assert (page[0].actor, page[0].source, page[0].outcome) == ("ops", "10.0.0.1", "201")
