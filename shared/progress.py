@@ -16,6 +16,7 @@ files: 3/3 (100%) done in 0 s
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
 
@@ -23,6 +24,8 @@ from edgewatch.shared.clock import SYSTEM, Clock
 
 BAR = 24
 REDRAW_S = 0.1
+# What long-running code reports through: (done, total, note); ``Progress.update`` is one.
+Step = Callable[[int, int, str], None]
 
 
 def _duration(seconds: float) -> str:
@@ -77,6 +80,11 @@ class Progress:
         if now - self._shown >= (REDRAW_S if self.tty else self.every_s):
             self._shown = now
             self._show(final=False)
+
+    def update(self, done: int, total: int, note: str = "") -> None:
+        """Absolute progress: ``done`` of ``total`` (a ``Step``)."""
+        self.total = total
+        self.advance(done - self.done, note)
 
     def close(self, *, failed: bool = False) -> None:
         if self._closed:

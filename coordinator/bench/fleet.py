@@ -21,7 +21,6 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -246,7 +245,7 @@ def _desired_to_reported(args: argparse.Namespace, work: Path) -> dict[str, Any]
 def run(args: argparse.Namespace) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="edgewatch-fleet-"))
     work.mkdir(parents=True, exist_ok=True)
-    say = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    say = (lambda _: None) if args.json else print  # --json: stdout is the JSON, and only it
     result: dict[str, Any] = {"bench": "fleet"}
     say("balance: every strategy on a simulated fleet ...")
     result["balance"] = balance_figures()
