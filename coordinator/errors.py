@@ -7,7 +7,8 @@ EdgewatchError                  (shared.errors)
     │   └── WriteRefused        this content cannot be written (isolate the message)
     ├── NotFoundError           a resource the caller named does not exist; carries it
     ├── BadRequestError         a request parameter its type cannot reject (a bad cursor)
-    └── AuthError               a request carried no token or the wrong one
+    ├── AuthError               a request carried no token or the wrong one
+    └── ForbiddenError          authenticated, but not allowed (scope, CSRF)
 """
 
 from __future__ import annotations
@@ -51,6 +52,15 @@ class BadRequestError(CoordinatorError):
 
 class AuthError(CoordinatorError):
     """The request is not authenticated; ``detail`` says why, never what the token is."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ForbiddenError(CoordinatorError):
+    """The caller is known but may not do this (a read token on an admin route, or a
+    dashboard request without its CSRF token); ``detail`` says which."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)

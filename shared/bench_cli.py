@@ -20,6 +20,14 @@ KINDS: dict[str, tuple[str, str]] = {
         "edgewatch.coordinator.bench.fleet",
         "assignment: balance, moves on join, reassignment after a loss, convergence",
     ),
+    "dashboard": (
+        "edgewatch.coordinator.bench.dashboard",
+        "the live page in Chromium with 100 agents: first paint, updates, page weight",
+    ),
+    "report": (
+        "edgewatch.coordinator.bench.report",
+        "edgewatch report over a store of 10 million readings",
+    ),
     "alerts": (
         "edgewatch.coordinator.bench.alerts",
         "alert latency, ingest with aggregates and alerts on/off, episode recall",

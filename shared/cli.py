@@ -39,6 +39,14 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("edgewatch.coordinator.models.cli", "train a sensor type's ONNX model from a CSV"),
     "simulate": ("edgewatch.agent.simulate_cli", "publish the simulated fleet to a site broker"),
     "sensors": ("edgewatch.coordinator.fleet.cli", "register sensors with a coordinator, list"),
+    "status": (
+        "edgewatch.coordinator.status.cli",
+        "the fleet in a terminal; exit 1 if it needs you",
+    ),
+    "report": (
+        "edgewatch.coordinator.report.cli",
+        "the analytics figure (PNG) of a period, from the store",
+    ),
     "aggregates": (
         "edgewatch.coordinator.aggregates.cli",
         "windowed aggregates: rebuild from raw readings, show",

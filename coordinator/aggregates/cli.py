@@ -19,6 +19,7 @@ from pathlib import Path
 from edgewatch.coordinator.alerts.cli import api_call, token_of
 from edgewatch.coordinator.alerts.rules import duration
 from edgewatch.shared.errors import ConfigError, EdgewatchError
+from edgewatch.shared.progress import Progress
 
 PROG = "edgewatch aggregates"
 DEFAULT_DB = Path("var/coordinator/edgewatch.db")
@@ -75,14 +76,15 @@ def _rebuild(args: argparse.Namespace) -> int:
         raise ConfigError(f"--db {args.db}: no such store")
     store = SqliteStore(args.db)
 
-    def progress(done: int, total: int, readings: int) -> None:
-        print(f"\r{done}/{total} hours, {readings} readings", end="", file=sys.stderr, flush=True)
-
     try:
-        hours, readings = rebuild(store, since, progress=progress)
+        with Progress("rebuild (hours)") as progress:
+            hours, readings = rebuild(
+                store,
+                since,
+                progress=lambda done, total, n: progress.update(done, total, f"{n:,} readings"),
+            )
     finally:
         store.close()
-    print(file=sys.stderr)
     print(f"rebuilt {hours} hour(s) of windows from {readings} readings in {args.db}")
     return 0
 

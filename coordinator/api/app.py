@@ -11,18 +11,23 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from edgewatch.coordinator.api.allow import AllowHeader
 from edgewatch.coordinator.api.auth import AuthGuard, QueryTokenGuard
-from edgewatch.coordinator.api.deps import Authenticated
+from edgewatch.coordinator.api.deps import Authenticated, reject_unknown_query
 from edgewatch.coordinator.api.routes import api_router
+from edgewatch.coordinator.dashboard import routes as dashboard_routes
+from edgewatch.coordinator.dashboard.hub import DashboardMetrics
+from edgewatch.coordinator.dashboard.keeper import SessionKeeper
+from edgewatch.coordinator.dashboard.live import Dashboard
 from edgewatch.coordinator.errors import (
     AuthError,
     BadRequestError,
     CoordinatorError,
+    ForbiddenError,
     NotFoundError,
     StoreError,
 )
@@ -35,6 +40,7 @@ from edgewatch.shared.clock import SYSTEM, Clock
 
 _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (AuthError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (StoreError, 503),
 )
@@ -46,6 +52,7 @@ def create_app(settings: CoordinatorSettings, *, clock: Clock = SYSTEM) -> FastA
     ``clock`` times the failed-login window (tests pass a ``ManualClock``).
     """
     metrics = CoordinatorMetrics(CollectorRegistry())
+    dashboard_metrics = DashboardMetrics(metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,9 +66,13 @@ def create_app(settings: CoordinatorSettings, *, clock: Clock = SYSTEM) -> FastA
             # did start, then fail; the server that runs us reports the error.
             await asyncio.to_thread(service.stop)
             raise
+        dashboard = Dashboard(service, dashboard_metrics)
+        app.state.hub = dashboard.hub
+        dashboard.start()
         try:
             yield
         finally:
+            await dashboard.stop()
             await asyncio.to_thread(service.stop)
 
     app = FastAPI(
@@ -71,13 +82,17 @@ def create_app(settings: CoordinatorSettings, *, clock: Clock = SYSTEM) -> FastA
         description="Ingest, store and fleet of edgewatch. Bearer token on all data routes.",
     )
     app.state.api_token = ensure_api_token(settings)
+    app.state.sessions = SessionKeeper()
     app.state.metrics = metrics
+    app.state.dashboard_metrics = dashboard_metrics
     guard = AuthGuard(
         app.state.api_token, metrics.registry, fail_limit=settings.auth_fail_limit, clock=clock
     )
     app.state.auth = guard
     logfilter.install(app.state.api_token)  # no token ever reaches the access log
     app.include_router(api_router)
+    app.include_router(dashboard_routes.router)
+    app.include_router(dashboard_routes.api, dependencies=[Depends(reject_unknown_query)])
     app.add_exception_handler(CoordinatorError, _error_response)  # type: ignore[arg-type]
     app.add_api_route(
         "/metrics",

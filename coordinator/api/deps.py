@@ -12,8 +12,11 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from edgewatch.coordinator.api.auth import SAFE_METHODS, AuthGuard, audit, client_address
-from edgewatch.coordinator.errors import AuthError, BadRequestError, NotFoundError
-from edgewatch.coordinator.security.tokens import Principal, resolve
+from edgewatch.coordinator.api.verifier import StoreTokenVerifier
+from edgewatch.coordinator.dashboard.keeper import SessionKeeper
+from edgewatch.coordinator.dashboard.session import CSRF_HEADER, TokenVerifier
+from edgewatch.coordinator.errors import AuthError, BadRequestError, ForbiddenError, NotFoundError
+from edgewatch.coordinator.security.tokens import Principal
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.store import Store
 
@@ -34,14 +37,40 @@ def _guard(request: Request) -> AuthGuard:
     return guard
 
 
+def get_verifier(request: Request, store: Annotated[Store, Depends(get_store)]) -> TokenVerifier:
+    """Tokens as both the bearer check and the dashboard's sign-in see them."""
+    return StoreTokenVerifier(store, _guard(request).configured)
+
+
+def get_sessions(request: Request) -> SessionKeeper:
+    keeper: SessionKeeper = request.app.state.sessions
+    return keeper
+
+
+def _from_session(
+    request: Request, store: Store, verifier: TokenVerifier, address: str
+) -> Principal | None:
+    """The dashboard's caller: its session cookie, if genuine, unexpired and its token
+    still valid. A cookie is sent by the browser on its own, so a state change riding on
+    one must also carry the session's CSRF secret (only our page can read it)."""
+    session = get_sessions(request).current(request, verifier, store)
+    if session is None:
+        return None
+    if request.method not in SAFE_METHODS and not session.csrf_ok(request.headers.get(CSRF_HEADER)):
+        _guard(request).fail(address, "missing_csrf")
+        raise ForbiddenError(f"a dashboard request that changes state needs {CSRF_HEADER}")
+    identity = session.identity
+    return Principal(identity.name, identity.scope, identity.token_id)
+
+
 def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     store: Annotated[Store, Depends(get_store)],
 ) -> Iterator[Principal]:
-    """The caller, if its token is good and strong enough for the request's method
-    (``api.auth`` explains the rules); a state change is written to the audit log with
-    how it ended."""
+    """The caller, if its token (or the dashboard session it signed in with) is good and
+    strong enough for the request's method (``api.auth`` explains the rules); a state
+    change is written to the audit log with how it ended."""
     guard, address = _guard(request), client_address(request)
     wait = guard.failures.retry_after(address)
     if wait is not None:
@@ -51,13 +80,18 @@ def authenticate(
             "too many failed attempts from this address; try again later",
             headers={"Retry-After": str(int(wait + 0.999))},
         )
+    verifier = StoreTokenVerifier(store, guard.configured)
     if credentials is None:
-        guard.fail(address, "missing_token")
-        raise AuthError("missing bearer token")
-    principal = resolve(store, guard.configured, credentials.credentials)
-    if principal is None:
-        guard.fail(address, "wrong_token")
-        raise AuthError("wrong bearer token")
+        principal = _from_session(request, store, verifier, address)
+        if principal is None:
+            guard.fail(address, "missing_token")
+            raise AuthError("missing bearer token")
+    else:
+        found = verifier.verify(credentials.credentials)
+        if found is None:
+            guard.fail(address, "wrong_token")
+            raise AuthError("wrong bearer token")
+        principal = Principal(found.name, found.scope, found.token_id)
     if request.method in SAFE_METHODS:
         yield principal
         return

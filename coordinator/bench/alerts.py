@@ -25,7 +25,6 @@ import json
 import logging
 import multiprocessing as mp
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -216,7 +215,7 @@ def edge_latency(work: Path, batches: int = 300) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     logging.getLogger("edgewatch").setLevel(logging.ERROR)
-    say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
+    say = (lambda _: None) if args.json else print  # --json: stdout is the JSON, and only it
     report: dict[str, Any] = {"bench": "alerts"}
     if args.quality_only:
         from edgewatch.coordinator.bench.alerts_quality import quality

@@ -21,7 +21,6 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edgewatch.coordinator.bench.brokers import BrokerProcess
+from edgewatch.coordinator.bench.control_agents import EmulatedAgent
 from edgewatch.coordinator.bench.faultproxy import FaultProxy
 from edgewatch.coordinator.bench.fleet_balance import balance_figures
 from edgewatch.coordinator.bench.procs import (
@@ -179,102 +179,15 @@ def _reassign(args: argparse.Namespace, work: Path, heartbeat_s: float, how: str
             run.stop()
 
 
-class _Emulated:
-    """A protocol-level agent: follows its desired state and reports it at once."""
-
-    def __init__(self, agent_id: str, port: int, reports: dict[str, list[float]]) -> None:
-        import paho.mqtt.client as paho
-        from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-
-        from edgewatch.shared.codec import encode
-        from edgewatch.shared.desired import DesiredState
-        from edgewatch.shared.schemas import AgentStatus, Heartbeat, Hello, ReportedState
-        from edgewatch.shared.topics import Topics
-
-        self.agent_id = agent_id
-        self.topics = Topics()
-        self._encode = encode
-        self._desired_model = DesiredState
-        self._beat, self._reported = Heartbeat, ReportedState
-        self.reports = reports
-        self.generation = 0
-        self.active: list[str] = []
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"emu-{agent_id}",
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
-        self.client.will_set(
-            self.topics.status(agent_id),
-            encode(AgentStatus(agent_id=agent_id, state="offline")),
-            1,
-            True,
-        )
-        self.client.on_message = self._message
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        self.client.subscribe(self.topics.desired(agent_id), 1)
-        now = time.time()
-        hello = Hello(
-            agent_id=agent_id,
-            ts=now,
-            version="bench",
-            tier="medium",
-            capabilities=["assigned"],
-            sensors=0,
-            epoch=1,
-        )
-        self.client.publish(
-            self.topics.status(agent_id),
-            encode(AgentStatus(agent_id=agent_id, state="online")),
-            1,
-            True,
-        )
-        self.client.publish(self.topics.hello(agent_id), encode(hello), 1, True)
-        self.heartbeat()
-
-    def heartbeat(self) -> None:
-        beat = self._beat(
-            agent_id=self.agent_id,
-            ts=time.time(),
-            uptime_s=1,
-            cpu_percent=10,
-            memory_percent=10,
-            rss_mb=60,
-            outbox_rows=0,
-            outbox_bytes=0,
-            outbox_oldest_age_s=0,
-            readings_scored=0,
-            readings_acked=0,
-            scorer="rules",
-            mqtt_protocol="5",
-            reported=self._reported(generation=self.generation, active_sensors=self.active),
-        )
-        self.client.publish(self.topics.heartbeat(self.agent_id), self._encode(beat), 0)
-
-    def _message(self, client: Any, userdata: object, msg: Any) -> None:
-        doc = self._desired_model.model_validate_json(msg.payload)
-        if doc.generation <= self.generation:
-            return
-        self.generation = doc.generation
-        self.active = sorted(s.sensor_id for s in doc.sensors)
-        self.heartbeat()  # report at once, as a real agent does after applying
-        self.reports.setdefault(self.agent_id, []).append(time.time() - doc.issued_at)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
 def _desired_to_reported(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     n = args.emulated
     with BrokerProcess("mosquitto", work) as broker:
         run = _Run(work, n * 10, heartbeat_s=5, keepalive=args.keepalive)
         run.start(broker, [], wait=False)
         reports: dict[str, list[float]] = {}
-        emulated: list[_Emulated] = []
+        emulated: list[EmulatedAgent] = []
         try:
-            emulated = [_Emulated(f"e{i:03d}", broker.port, reports) for i in range(n)]
+            emulated = [EmulatedAgent(f"e{i:03d}", broker.port, reports) for i in range(n)]
             stop_beats = threading.Event()
 
             def beats() -> None:
@@ -332,7 +245,7 @@ def _desired_to_reported(args: argparse.Namespace, work: Path) -> dict[str, Any]
 def run(args: argparse.Namespace) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="edgewatch-fleet-"))
     work.mkdir(parents=True, exist_ok=True)
-    say = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    say = (lambda _: None) if args.json else print  # --json: stdout is the JSON, and only it
     result: dict[str, Any] = {"bench": "fleet"}
     say("balance: every strategy on a simulated fleet ...")
     result["balance"] = balance_figures()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -206,7 +205,7 @@ def _watch(agent: subprocess.Popen[bytes], timeout: float) -> float:
 def run(args: argparse.Namespace) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="edgewatch-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    say = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    say = (lambda _: None) if args.json else print  # --json: stdout is the JSON, and only it
     with BrokerProcess(args.broker, work, tls=args.tls) as broker:
         say(f"broker: {broker.kind} on {broker.url}")
         payloads = make_payloads(args.count, args.sensors, args.batch_max, args.seed)

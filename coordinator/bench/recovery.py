@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -229,7 +228,7 @@ def _run(args: argparse.Namespace, work: Path, say: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="edgewatch-recovery-"))
     work.mkdir(parents=True, exist_ok=True)
-    say = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    say = (lambda _: None) if args.json else print  # --json: stdout is the JSON, and only it
     figures = _run(args, work, say)
     result = {
         "broker": args.broker,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgewatch.shared.errors import ConfigError
+from edgewatch.shared.progress import Progress
 
 DATASETS = ("skab", "nab")
 
@@ -44,16 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
     if not args.path.is_dir():
         print(f"edgewatch eval: {args.path} is not a folder", file=sys.stderr)
         return 2
     try:
-        result = _skab(args) if args.dataset == "skab" else _nab(args)
+        with Progress(f"eval {args.dataset}", quiet=args.json) as progress:
+            result = _skab(args, progress) if args.dataset == "skab" else _nab(args, progress)
     except ConfigError as exc:
         print(f"edgewatch eval: {exc}", file=sys.stderr)
         return 2
@@ -64,25 +62,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _skab(args: argparse.Namespace) -> dict[str, Any] | None:
+def _skab(args: argparse.Namespace, progress: Progress) -> dict[str, Any] | None:
     from edgewatch.coordinator.evaluation.recipe import SKAB_CANDIDATES, SKAB_RECIPE
     from edgewatch.coordinator.evaluation.skab import EvalConfig, evaluate
 
     recipe = replace(SKAB_RECIPE, detector=args.detector) if args.detector else SKAB_RECIPE
     config = EvalConfig(train_rows=args.train_rows, recipe=recipe)
     candidates = None if args.no_validate else SKAB_CANDIDATES
-    report = evaluate(args.path, config, progress=_progress, candidates=candidates)
+    report = evaluate(args.path, config, progress=progress.update, candidates=candidates)
     return report.to_dict() if report.files else None
 
 
-def _nab(args: argparse.Namespace) -> dict[str, Any]:
+def _nab(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     from edgewatch.coordinator.evaluation.nab import evaluate
     from edgewatch.coordinator.evaluation.recipe import NAB_CANDIDATES, NAB_RECIPE
 
     recipe = replace(NAB_RECIPE, detector=args.detector) if args.detector else NAB_RECIPE
     candidates = None if args.no_validate else NAB_CANDIDATES
     return evaluate(
-        args.path, windows=args.windows, recipe=recipe, candidates=candidates, progress=_progress
+        args.path,
+        windows=args.windows,
+        recipe=recipe,
+        candidates=candidates,
+        progress=progress.update,
     )
 
 

@@ -45,6 +45,7 @@ from edgewatch.coordinator.models.trainer import train_table
 from edgewatch.shared.csvfile import CsvTable, parse_time, read_csv
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.modelfile import read_model_bytes
+from edgewatch.shared.progress import Step
 from edgewatch.shared.readings import BoolArray
 from edgewatch.shared.runtime import OnnxScorer
 
@@ -201,7 +202,7 @@ def evaluate(
     windows: Path | None = None,
     recipe: Recipe = NAB_RECIPE,
     candidates: Sequence[Recipe] | None = NAB_CANDIDATES,
-    progress: Callable[[str], None] | None = None,
+    progress: Step | None = None,
 ) -> dict[str, object]:
     """The whole run as one JSON-ready object (see the module docstring)."""
     started = time.perf_counter()
@@ -216,7 +217,7 @@ def evaluate(
         scored[r] = score_all(files, [detect_ours(f.table, r) for f in files])
         if progress:
             progress(
-                f"[{i}/{len(recipes)}] {r.name}: standard {corpus(scored[r])['standard'].score:.2f}"
+                i, len(recipes), f"{r.name}: standard {corpus(scored[r])['standard'].score:.2f}"
             )
     baseline = score_all(files, [windowed_gaussian_detections(f.values) for f in files])
     ours, base = corpus(scored[recipe]), corpus(baseline)

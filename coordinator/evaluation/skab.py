@@ -22,8 +22,9 @@ over 3 rows (over the whole file, so the first test rows see the last training r
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from edgewatch.coordinator.models.trainer import train_table
 from edgewatch.shared.csvfile import CsvTable, read_csv
 from edgewatch.shared.features import compute_features, metric_matrix
 from edgewatch.shared.modelfile import read_model_bytes
+from edgewatch.shared.progress import Step
 from edgewatch.shared.readings import BoolArray, ReadingBatch
 from edgewatch.shared.runtime import OnnxScorer
 
@@ -48,6 +50,8 @@ PUBLISHED = {
     "baseline": {"f1": 0.29, "far": 0.0256, "mar": 0.8289},
     "best": {"model": "Conv-AE", "f1": 0.78, "far": 0.1355, "mar": 0.2802},
 }
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,15 +206,13 @@ def predict_baseline(table: CsvTable, train_rows: int) -> BoolArray:
     return smoothed
 
 
-def usable(
-    files: Sequence[SkabFile], train_rows: int, progress: Callable[[str], None] | None
-) -> list[SkabFile]:
+def usable(files: Sequence[SkabFile], train_rows: int) -> list[SkabFile]:
     out = []
     for f in files:
         if len(f.table) > train_rows:
             out.append(f)
-        elif progress:
-            progress(f"skip {f.path}: {len(f.table)} rows, need > {train_rows}")
+        else:
+            log.warning("skipped %s: %d rows, need more than %d", f.path, len(f.table), train_rows)
     return out
 
 
@@ -228,7 +230,7 @@ def score_recipe(files: Sequence[SkabFile], config: EvalConfig) -> tuple[list[Co
 def evaluate(
     root: Path,
     config: EvalConfig | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Step | None = None,
     *,
     candidates: Sequence[Recipe] | None = SKAB_CANDIDATES,
 ) -> Report:
@@ -238,7 +240,7 @@ def evaluate(
     """
     config = config or EvalConfig()
     started = time.perf_counter()
-    files = usable(labelled_files(root), config.train_rows, progress)
+    files = usable(labelled_files(root), config.train_rows)
     recipes = list(candidates or [])
     if config.recipe not in recipes:
         recipes.append(config.recipe)
@@ -249,7 +251,7 @@ def evaluate(
         parity += p
         if progress:
             pooled = sum(scored[recipe], Confusion())
-            progress(f"[{i}/{len(recipes)}] {recipe.name}: F1 {pooled.f1:.3f} FAR {pooled.far:.3f}")
+            progress(i, len(recipes), f"{recipe.name}: F1 {pooled.f1:.3f} FAR {pooled.far:.3f}")
     validation = None
     groups = [f.group for f in files]
     if candidates and len(set(groups)) > 1:

@@ -1,98 +1,16 @@
-"""``GET /api/v1/agents`` and ``/agents/{id}``: the fleet as the coordinator knows it.
-
-Each agent with what it was told to run (its desired state's generation and sensors)
-beside what it reports running (the generation it applied, its active sensors, errors),
-and whether the two agree (``converged``) or have disagreed for too long (``stuck``).
-"""
+"""``GET /api/v1/agents`` and ``/agents/{id}``: the fleet as the coordinator knows it
+(the view itself is ``coordinator.fleet.view``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from edgewatch.coordinator.api.deps import ServiceDep, StoreDep
 from edgewatch.coordinator.errors import NotFoundError
-from edgewatch.coordinator.fleet.registry import AgentRecord, AgentState
+from edgewatch.coordinator.fleet.view import AgentOut, agent_out
 from edgewatch.coordinator.service import CoordinatorService
-from edgewatch.coordinator.store import StoredDesired
-from edgewatch.shared.desired import DesiredState
-from edgewatch.shared.schemas import ModelRef, ReportedState
 
 router = APIRouter(prefix="/agents", tags=["agents"])
-
-
-class DesiredOut(BaseModel):
-    generation: int
-    issued_at: float | None
-    sensors: list[str]
-
-
-class AgentOut(BaseModel):
-    id: str
-    state: AgentState
-    tier: str | None
-    version: str | None
-    latitude: float | None
-    longitude: float | None
-    epoch: int | None
-    first_seen: float
-    last_seen: float
-    last_heartbeat_at: float | None
-    heartbeat: dict[str, Any] | None
-    outbox_rows: int | None
-    scorer: str | None
-    models: dict[str, ModelRef]
-    readings_stored: int
-    capacity: int | None
-    desired: DesiredOut
-    reported: ReportedState | None
-    converged: bool
-    stuck: bool
-
-
-def _desired(stored: StoredDesired | None) -> DesiredOut:
-    if stored is None:
-        return DesiredOut(generation=0, issued_at=None, sensors=[])
-    doc = DesiredState.model_validate_json(stored.document)
-    return DesiredOut(
-        generation=stored.generation,
-        issued_at=stored.issued_at,
-        sensors=[s.sensor_id for s in doc.sensors],
-    )
-
-
-def agent_out(
-    rec: AgentRecord, stored: int, desired: StoredDesired | None, stuck: bool = False
-) -> AgentOut:
-    beat = rec.heartbeat or {}
-    raw = beat.get("reported")
-    reported = ReportedState.model_validate(raw) if isinstance(raw, dict) else None
-    wanted = _desired(desired)
-    applied = reported.generation if reported is not None else 0
-    return AgentOut(
-        id=rec.id,
-        state=rec.state,
-        tier=rec.tier,
-        version=rec.version,
-        latitude=rec.latitude,
-        longitude=rec.longitude,
-        epoch=rec.epoch,
-        first_seen=rec.first_seen,
-        last_seen=rec.last_seen,
-        last_heartbeat_at=rec.heartbeat_at,
-        heartbeat=rec.heartbeat,
-        outbox_rows=beat.get("outbox_rows"),
-        scorer=beat.get("scorer"),
-        models=rec.models,
-        readings_stored=stored,
-        capacity=rec.capacity,
-        desired=wanted,
-        reported=reported,
-        converged=applied >= wanted.generation,
-        stuck=stuck and applied < wanted.generation,
-    )
 
 
 def _stuck(service: CoordinatorService, agent_id: str) -> bool:

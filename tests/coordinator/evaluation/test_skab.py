@@ -96,15 +96,18 @@ SMALL_GRID = (POINTWISE_IFOREST, Recipe("pca", window=5, stats=("mean", "std"), 
 def test_evaluation_uses_every_labelled_file_and_finds_the_fault(
     skab_dir: Path, recipe: Recipe
 ) -> None:
-    messages: list[str] = []
-    report = evaluate(skab_dir, EvalConfig(recipe=recipe), messages.append, candidates=None)
+    steps: list[tuple[int, int, str]] = []
+    report = evaluate(
+        skab_dir, EvalConfig(recipe=recipe), lambda *step: steps.append(step), candidates=None
+    )
     assert len(report.files) == 3  # anomaly-free has no labels: not part of the protocol
     assert report.test_rows == 300 + 250 + 200
     ours = report.ours.figures()
     # A windowed, smoothed score trails a fault's end by up to window + smooth readings.
     assert ours["f1"] > 0.8 and ours["far"] < 0.2
     assert report.parity.max_abs_diff <= 1e-8 and report.parity.label_mismatches == 0
-    assert len(messages) == 1  # one recipe scored
+    assert [(done, total) for done, total, _ in steps] == [(1, 1)]  # one recipe scored
+    assert steps[0][2].startswith(f"{recipe.name}: F1 ")
     assert [f.name for f in report.files] == ["other/3.csv", "valve1/0.csv", "valve1/1.csv"]
 
 
@@ -183,7 +186,7 @@ def test_eval_command_prints_both_models_as_json(skab_dir: Path) -> None:
     assert result["published"]["baseline"]["f1"] == 0.29
     assert result["ours"]["recipe"]["name"] == SKAB_RECIPE.name
     assert result["per_file"][0]["file"] == "other/3.csv"
-    assert "[1/1]" in out.stderr  # progress goes to stderr, never into the JSON
+    assert "eval skab" not in out.stderr  # --json: no progress at all, stdout is the JSON
 
 
 def run_eval(*argv: str) -> int:
