@@ -37,7 +37,9 @@ def find_chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running on the
+# main thread while it lives, and later tests that call asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=find_chromium(), headless=True, args=ARGS)
