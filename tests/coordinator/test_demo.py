@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.procs import child_env, free_port
 
 SUMMARY = re.compile(
@@ -80,3 +82,16 @@ def test_a_second_demo_in_the_same_folder_is_refused(tmp_path: Path) -> None:
     finally:
         first.terminate()
         first.communicate(timeout=30)  # reads and closes its stdout
+
+
+def test_the_demo_fleet_is_calm_by_default_and_the_share_is_what_it_says() -> None:
+    import doctest
+
+    from edgewatch.coordinator import demo
+
+    assert doctest.testmod(demo).failed == 0
+    p = demo.episode_start_probability(0.04, 5.0)
+    length = demo.DEMO_EPISODE_S * 5.0
+    assert abs(p * length / (1 + p * length) - 0.04) < 1e-12
+    with pytest.raises(ValueError):
+        demo.episode_start_probability(1.0, 5.0)
