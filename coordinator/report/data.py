@@ -108,9 +108,9 @@ def _windows(
 
 def first_window(store: Store, since: float, until: float) -> float | None:
     """When the store's fleet windows in ``[since, until)`` begin (None: there are none)."""
-    found = store.aggregates(AggregateQuery(size_s=3600, scope="fleet", since=since - 3600,
-                                            until=until, limit=1))  # fmt: skip
-    return None if not found else max(since, float(found[0].start))
+    query = AggregateQuery(size_s=60, scope="fleet", since=since, until=until, limit=1, light=True)
+    found = store.aggregates(query)
+    return None if not found else float(found[0].start)
 
 
 def gather(store: Store, since: float, until: float) -> ReportData:

@@ -24,7 +24,6 @@ from edgewatch.coordinator.aggregates.latency import bucket_value
 from edgewatch.coordinator.report.data import ReportData
 
 STATE_COLOURS = {"online": "#2a9d4b", "offline": "#d03a3a", "lost": "#d03a3a"}
-SEVERITY_COLOURS = {"critical": "#d03a3a", "warning": "#d08a00", "info": "#3b82f6"}
 
 
 def _dates(ts: list[float]) -> np.ndarray:
@@ -109,22 +108,19 @@ def _agents(ax: Axes, data: ReportData) -> None:
 
 
 def _alerts(ax: Axes, data: ReportData) -> None:
-    ax.set_title("Alerts: open from raised to cleared")
+    ax.set_title("Alerts open, per rule")
     if not data.alerts:
         return _empty(ax, "no alert in this period")
-    rules = sorted({a.rule for a in data.alerts})
-    for a in data.alerts:
-        end = a.cleared_at if a.cleared_at is not None else data.until
-        start, stop = max(a.raised_at, data.since), min(end, data.until)
-        ax.plot(
-            _dates([start, stop]),
-            [rules.index(a.rule)] * 2,
-            color=SEVERITY_COLOURS.get(a.severity, "grey"),
-            linewidth=6,
-            solid_capstyle="butt",
-        )
-    ax.set_yticks(range(len(rules)), rules, fontsize=8)
-    ax.set_ylim(-0.5, len(rules) - 0.5)
+    # How many alerts of each rule were open at each moment (a step line per rule): a
+    # storm of one rule and one long-lived alert both read at a glance.
+    grid = np.linspace(data.since, data.until, 400)
+    for rule in sorted({a.rule for a in data.alerts}):
+        spans = [(a.raised_at, a.cleared_at or data.until) for a in data.alerts if a.rule == rule]
+        counts = [sum(1 for lo, hi in spans if lo <= t < hi) for t in grid]
+        ax.plot(_dates(list(grid)), counts, label=rule, drawstyle="steps-post")
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("open")
+    ax.legend(fontsize=8)
     _time_axis(ax, data)
 
 
@@ -161,7 +157,9 @@ def _heatmap(ax: Axes, data: ReportData) -> None:
         vmax=1,
     )
     ax.invert_yaxis()
-    ax.set_yticks(range(len(h.sensors)), h.sensors, fontsize=6)
+    step = max(1, len(h.sensors) // 25)  # at most ~25 labels: they must stay legible
+    ticks = list(range(0, len(h.sensors), step))
+    ax.set_yticks(ticks, [h.sensors[i] for i in ticks], fontsize=7)
     _time_axis(ax, data)
     plt.colorbar(image, ax=ax, fraction=0.03, label="anomaly rate")
 
