@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgewatch.coordinator.fleet.assignment.contract import AgentSpec, AssignmentStrategy
-from edgewatch.coordinator.fleet.desired_book import DesiredBook, Publish
+from edgewatch.coordinator.fleet.desired_book import AgentOrders, DesiredBook, Publish
 from edgewatch.coordinator.fleet.liveness import Liveness
 from edgewatch.coordinator.fleet.planner import Plan, Planner
 from edgewatch.coordinator.fleet.registry import AgentRecord, FleetRegistry
@@ -91,8 +91,11 @@ class FleetDuty:
         settings: DutySettings | None = None,
         clock: Clock = SYSTEM,
         on_stuck: Callable[[int], None] | None = None,
+        model_orders: Callable[[], Mapping[str, AgentOrders]] | None = None,
     ) -> None:
         self.store = store
+        # What the model rollout wants each agent to run (shared.desired.ModelOrder).
+        self.model_orders = model_orders
         self.fleet = fleet
         self.strategy = strategy
         self.settings = settings or DutySettings()
@@ -188,7 +191,8 @@ class FleetDuty:
                     groups, self.plan.placements, self.plan.handovers, reason
                 )
             self.plan = self.planner.progress(self.plan, self._delivering(), change.available)
-            docs = self.book.build(self.plan, self._catalog, change.available)
+            orders = self.model_orders() if self.model_orders is not None else None
+            docs = self.book.build(self.plan, self._catalog, change.available, orders)
             events = self.plan.events
             if docs or events:
                 self.store.commit_plan(self.plan.placements, docs, events)
@@ -335,3 +339,13 @@ class FleetDuty:
     def unassigned(self) -> dict[str, str]:
         with self._lock:
             return dict(self.plan.unassigned)
+
+    def sensor_types(self) -> dict[str, set[str]]:
+        """Per agent, the sensor types of the sensors placed on it (model rollout)."""
+        with self._lock:
+            found: dict[str, set[str]] = {}
+            for sid, p in self.plan.placements.items():
+                sensor = self._catalog.get(sid)
+                if sensor is not None:
+                    found.setdefault(p.agent_id, set()).add(sensor.sensor_type)
+            return found

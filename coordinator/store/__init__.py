@@ -5,10 +5,12 @@ from edgewatch.coordinator.store.contract import (
     CatalogStore,
     FeedStore,
     FleetStore,
+    ModelStore,
     PlanStore,
     ReadingStore,
     SensorStore,
     Store,
+    VerdictStore,
 )
 from edgewatch.coordinator.store.records import (
     AssignmentEvent,
@@ -39,6 +41,7 @@ __all__ = [
     "FeedStore",
     "FleetStore",
     "IngestCounters",
+    "ModelStore",
     "Placement",
     "PlanStore",
     "Quarantined",
@@ -50,5 +53,6 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoredDesired",
+    "VerdictStore",
     "WriteSet",
 ]

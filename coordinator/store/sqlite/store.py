@@ -34,6 +34,7 @@ from edgewatch.coordinator.store.records import (
 )
 from edgewatch.coordinator.store.sqlite import feed, plan, queries
 from edgewatch.coordinator.store.sqlite.migrations import migrate
+from edgewatch.coordinator.store.sqlite.model_tables import ModelTables
 from edgewatch.coordinator.store.sqlite.writes import IngestTransaction
 from edgewatch.shared.schemas import Result
 from edgewatch.shared.sqlite_errors import is_database_failure
@@ -50,7 +51,7 @@ def _connect(
     return conn
 
 
-class SqliteStore:
+class SqliteStore(ModelTables):
     """``Store`` on one SQLite file. Writes are serialised by one lock (one connection)."""
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
