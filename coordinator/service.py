@@ -24,6 +24,7 @@ from edgewatch.coordinator.ingest.inbox import Inbox
 from edgewatch.coordinator.ingest.judge import Inbound, Limits
 from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
 from edgewatch.coordinator.metrics import CoordinatorMetrics
+from edgewatch.coordinator.models.lifecycle import ModelLifecycle
 from edgewatch.coordinator.settings import CoordinatorSettings
 from edgewatch.coordinator.store import SqliteStore, Store
 from edgewatch.shared.errors import ConfigError
@@ -53,6 +54,9 @@ class CoordinatorService:
         self.feed = CommittedFeed()
         # Followers of the committed feed, each with its durable watermark in the store.
         self.consumers = [ConsumerRunner(SensorActivityConsumer(self.store), self.store, self.feed)]
+        # Training, registry, signing, rollouts, cloud re-scoring (issue 9).
+        self.models = ModelLifecycle(settings, self.store, self.topics, self.metrics)
+        self.consumers.append(ConsumerRunner(self.models.rescoring, self.store, self.feed))
         self.started_at = time.time()
         self._stopped = False
         self.metrics.bind(queue_depth=self.inbox.depth, agents_online=self.fleet.online)
@@ -69,6 +73,7 @@ class CoordinatorService:
             on_connect=self._link_up,
         )
         self.fleet_duty = self._fleet_duty(self.link)
+        self.models.attach(self.fleet, self.fleet_duty, self.link)
         self.worker = IngestWorker(
             inbox=self.inbox,
             store=self.store,
@@ -85,6 +90,7 @@ class CoordinatorService:
             consumer.start()  # catches up from its watermark first
         self.worker.start()
         self.link.start()
+        self.models.start()
         self.fleet_duty.start()
         log.info("coordinator ingesting from %s into %s", self.broker_url, self.settings.db)
 
@@ -95,6 +101,7 @@ class CoordinatorService:
         self._stopped = True
         if self.fleet_duty is not None:
             self.fleet_duty.stop()
+        self.models.stop()
         if self.worker is not None:
             self.worker.stop()  # closes the inbox, commits and acks what was queued
         for consumer in self.consumers:
@@ -183,6 +190,7 @@ class CoordinatorService:
         # paho's network thread: only signal. The duty republishes from its own thread.
         if self.fleet_duty is not None:
             self.fleet_duty.republish()
+        self.models.republish()
 
     def _enqueue(self, topic: str, payload: bytes, retained: bool) -> None:
         # paho's network thread: hand off and return; everything else is the worker's.

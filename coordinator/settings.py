@@ -24,6 +24,7 @@ from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX, Topics
 
 log = logging.getLogger(__name__)
 TOKEN_FILE = "api-token"
+MODEL_KEY_FILE = "model-signing.key"
 MIN_TOKEN_LENGTH = 16
 # Values people paste from tutorials; refusing them beats shipping an open API.
 _PLACEHOLDERS = frozenset(
@@ -92,6 +93,51 @@ class CoordinatorSettings(BaseSettings):
     converge_timeout_s: float = Field(
         default=30.0, gt=0, description="an agent behind its desired state this long is stuck"
     )
+    model_key_file: Path | None = Field(
+        default=None,
+        description="model-signing private key, shared by replicas (else <db dir>/"
+        "model-signing.key, created 0600 at the first start)",
+    )
+    train_interval_s: float = Field(
+        default=0.0, ge=0, description="retrain each type this often when new data came (0: off)"
+    )
+    train_min_new: int = Field(
+        default=10_000, ge=1, description="scheduled training: new readings of a type needed"
+    )
+    train_window_s: float = Field(
+        default=7 * 86_400.0, gt=0, description="train on readings of the last this many seconds"
+    )
+    train_min_rows: int = Field(
+        default=1000, ge=2, description="refuse to train on fewer clean readings"
+    )
+    train_max_rows: int = Field(
+        default=100_000, ge=2, le=5_000_000, description="train on at most the newest N readings"
+    )
+    auto_rollout: str | None = Field(
+        default=None,
+        description="roll every scheduled model out with this canary, e.g. 10% (unset: off)",
+    )
+    gate_soak_s: float = Field(
+        default=600.0, ge=0, le=3600, description="rollout quality gate: canary soak period"
+    )
+    gate_min_readings: int = Field(
+        default=200, ge=1, description="rollout gate: readings each side needs to be judged"
+    )
+    gate_rate_low: float = Field(
+        default=0.5, gt=0, le=1, description="rollout gate: lowest canary/baseline anomaly rate"
+    )
+    gate_rate_high: float = Field(
+        default=2.0, ge=1, description="rollout gate: highest canary/baseline anomaly rate"
+    )
+    gate_max_shift: float = Field(
+        default=0.3, gt=0, le=1, description="rollout gate: largest score distribution shift"
+    )
+    gate_min_agreement: float = Field(
+        default=0.9, ge=0, le=1, description="rollout gate: least agreement with the cloud"
+    )
+    rescore_sample: float = Field(
+        default=0.05, ge=0, le=1, description="share of model-judged readings the cloud re-scores"
+    )
 
     @field_validator("broker")
     @classmethod
@@ -151,6 +197,10 @@ class CoordinatorSettings(BaseSettings):
     @property
     def token_path(self) -> Path:
         return self.db.parent / TOKEN_FILE
+
+    @property
+    def model_key_path(self) -> Path:
+        return self.model_key_file or self.db.parent / MODEL_KEY_FILE
 
 
 def token_problem(token: str) -> str | None:

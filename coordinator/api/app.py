@@ -24,6 +24,7 @@ from edgewatch.coordinator.errors import (
     StoreError,
 )
 from edgewatch.coordinator.metrics import CoordinatorMetrics
+from edgewatch.coordinator.models.errors import Conflict, NotEnoughData, Refused
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.settings import CoordinatorSettings, ensure_api_token
 from edgewatch.shared import __version__
@@ -32,6 +33,9 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (AuthError, 401),
     (NotFoundError, 404),
     (StoreError, 503),
+    (NotEnoughData, 422),
+    (Refused, 422),
+    (Conflict, 409),
 )
 
 

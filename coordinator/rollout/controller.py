@@ -75,14 +75,15 @@ class RolloutController:
     # -- orders ---------------------------------------------------------------------------------
 
     def orders(self) -> dict[str, AgentOrders]:
-        """Per agent, what to run (cached; ``refresh`` recomputes)."""
-        with self._lock:
-            return self._orders
+        """Per agent, what to run (cached; ``refresh`` recomputes). Lock-free: the fleet
+        duty calls it holding its own lock, which ``fleet.agents()`` may need."""
+        return self._orders
 
     def refresh(self, views: Sequence[AgentView] | None = None) -> bool:
         """Recompute the orders; True (and ``on_change``) when they changed."""
+        # Never ask the fleet while holding our lock (see ``orders``).
+        views = self.fleet.agents() if views is None else views
         with self._lock:
-            views = self.fleet.agents() if views is None else views
             fresh = plan_orders(views, self.store.models(), self.store.rollouts(50))
             changed = fresh != self._orders
             self._orders = fresh
@@ -93,6 +94,7 @@ class RolloutController:
     # -- operator's calls ---------------------------------------------------------------------
 
     def start(self, model_id: int, spec: str, *, shadow: bool = False) -> Rollout:
+        views = self.fleet.agents()  # before the lock (see ``orders``)
         with self._lock:
             model = self._model(model_id)
             if model.status in ("active", "canary"):
@@ -104,7 +106,6 @@ class RolloutController:
                     "running: promote or roll it back first"
                 )
             models = self.store.models()
-            views = self.fleet.agents()
             choice = canary.choose(
                 spec, model_id, targets(views, model.sensor_type, model.tier, models)
             )

@@ -4,9 +4,12 @@ agents' reports (``gate.GateInput``).
 - Canary side: the canary agents' readings of the type judged by the candidate
   (``onnx:<type>@<version>``) since the soak began, from the re-scoring consumer's
   verdict figures (``VerdictStore.verdict_window``).
-- Baseline: the other target agents' readings of the type over the same period; when
-  they have too few (a small fleet, every target a canary), the canaries' own readings
-  of the type in the soak-long period before the rollout began.
+- Baseline: the readings the model being replaced judged: the other target agents'
+  over the same period; when they have too few (a small fleet, every target a canary),
+  the canaries' own in the soak-long period before the rollout began. A type that had
+  no model (the rules judged it) is held to the candidate's own held-back evaluation:
+  rules and a model do not flag the same things, so their rates say nothing of each
+  other.
 - Shadow rollouts compare on the very same readings: the candidate's verdicts (tallied
   by the agents, ``reported.shadow``) against the deciding scorer's.
 - Errors: scoring errors the canaries counted for the type since the soak began; a
@@ -64,14 +67,19 @@ def gate_input(
     name = scorer_name(model.sensor_type, model.version)
     window = [c for c in store.verdict_window(since) if c.sensor_type == r.sensor_type]
     canary = _sum(c for c in window if c.agent_id in r.canary and c.scorer == name)
-    others = {v.agent_id for v in targets(views, r.sensor_type, r.tier, store.models())}
-    others -= set(r.canary)
-    base = _sum(c for c in window if c.agent_id in others and c.scorer != name)
-    baseline, kind = Side(base.readings, base.anomalies), "other agents"
-    if baseline.readings < settings.min_readings:
-        before = _before(store, r, name, settings.soak_s)
-        if before.readings > baseline.readings:
-            baseline, kind = before, "canaries before the rollout"
+    previous = store.model(r.baseline_model_id) if r.baseline_model_id is not None else None
+    if previous is None:
+        baseline, kind = _evaluated(model), "the candidate's held-back evaluation"
+    else:
+        old = scorer_name(previous.sensor_type, previous.version)
+        others = {v.agent_id for v in targets(views, r.sensor_type, r.tier, store.models())}
+        others -= set(r.canary)
+        base = _sum(c for c in window if c.agent_id in others and c.scorer == old)
+        baseline, kind = Side(base.readings, base.anomalies), f"other agents on {old}"
+        if baseline.readings < settings.min_readings:
+            before = _before(store, r, old, settings.soak_s)
+            if before.readings > baseline.readings:
+                baseline, kind = before, f"canaries on {old} before the rollout"
     errors = sum(
         max(
             0, v.reported.model_errors.get(r.sensor_type, 0) - error_base.get((r.id, v.agent_id), 0)
@@ -91,14 +99,21 @@ def gate_input(
     )
 
 
-def _before(store: Store, r: Rollout, name: str, soak_s: float) -> Side:
-    """The canaries' own readings of the type in the soak-long period before the start."""
+def _evaluated(model: ModelRecord) -> Side:
+    e = model.evaluation
+    if e is None:
+        return Side()
+    return Side(e.rows, round(e.anomaly_rate * e.rows))
+
+
+def _before(store: Store, r: Rollout, old: str, soak_s: float) -> Side:
+    """The canaries' readings judged by ``old`` in the soak-long period before the start."""
 
     def mine(since: float) -> VerdictCounts:
         return _sum(
             c
             for c in store.verdict_window(since)
-            if c.agent_id in r.canary and c.sensor_type == r.sensor_type and c.scorer != name
+            if c.agent_id in r.canary and c.sensor_type == r.sensor_type and c.scorer == old
         )
 
     return _minus(mine(r.started_at - soak_s), mine(r.started_at))

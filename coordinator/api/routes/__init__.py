@@ -10,7 +10,11 @@ from edgewatch.coordinator.api.routes import (
     agents,
     assignments,
     health,
+    keys,
+    models,
     readings,
+    rescoring,
+    rollouts,
     sensors,
     stats,
 )
@@ -22,5 +26,9 @@ api_router.include_router(readings.router, dependencies=[Authenticated])
 api_router.include_router(stats.router, dependencies=[Authenticated])
 api_router.include_router(sensors.router, dependencies=[Authenticated])
 api_router.include_router(assignments.router, dependencies=[Authenticated])
+api_router.include_router(models.router, dependencies=[Authenticated])
+api_router.include_router(rollouts.router, dependencies=[Authenticated])
+api_router.include_router(keys.router, dependencies=[Authenticated])
+api_router.include_router(rescoring.router, dependencies=[Authenticated])
 
 __all__ = ["api_router"]
