@@ -9,7 +9,7 @@ Rules, per agent and per sensor type it handles:
   runs the candidate in **shadow**); every other agent runs the ``active`` model, or
   the rules when there is none;
 - ``rollback`` is set when the ordered version is older than a version of the type that
-  was already out (canary, active, retired or rolled back): the agent may then go back.
+  was already out (active, retired or rolled back): the agent may then go back.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def plan_orders(
     }
     out: dict[str, int] = {}
     for m in by_id.values():
-        if m.status != "candidate":
+        # A running canary does not count: the fleet's documents stay as they are while
+        # it soaks; once rolled back it does (its canaries then go back).
+        if m.status not in ("candidate", "canary"):
             out[m.sensor_type] = max(out.get(m.sensor_type, 0), m.version)
     running: dict[tuple[str, str], Rollout] = {
         (r.sensor_type, r.tier): r for r in rollouts if r.state in RUNNING_STATES
