@@ -129,7 +129,10 @@ def test_bad_pushes_are_refused_counted_and_change_nothing(
         cases: list[tuple[str, int, bytes, str, dict[str, bool]]] = []
         f = model_bytes("medical", 21)
         tampered = f[:-1] + bytes([f[-1] ^ 1])
-        cases.append(("hash_mismatch", 21, package(tampered, "medical", 21, sign(KEY, "medical", 21, f), sha256=hashlib.sha256(f).hexdigest()), hashlib.sha256(f).hexdigest(), {}))  # fmt: skip
+        digest = hashlib.sha256(f).hexdigest()
+        # The package claims the signed file's digest; its bytes hash otherwise.
+        forged = package(tampered, "medical", 21, sign(KEY, "medical", 21, f), sha256=digest)
+        cases.append(("hash_mismatch", 21, forged, digest, {}))
         f = model_bytes("medical", 22)
         s = sign(KEY, "medical", 22, f).model_copy(update={"tier": "high"})
         cases.append(

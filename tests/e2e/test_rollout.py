@@ -58,7 +58,8 @@ def scorers(db: Path, agent_id: str, sensor_type: str = TYPE) -> list[str]:
     """The scorer of every stored reading of the type, in the agent's seq order."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         rows = conn.execute(
-            "SELECT scorer FROM readings WHERE agent_id = ? AND sensor_type = ? ORDER BY epoch, seq",
+            "SELECT scorer FROM readings WHERE agent_id = ? AND sensor_type = ? "
+            "ORDER BY epoch, seq",
             (agent_id, sensor_type),
         )
         return [r[0] for r in rows]
