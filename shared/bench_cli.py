@@ -20,6 +20,10 @@ KINDS: dict[str, tuple[str, str]] = {
         "edgewatch.coordinator.bench.fleet",
         "assignment: balance, moves on join, reassignment after a loss, convergence",
     ),
+    "rollout": (
+        "edgewatch.coordinator.bench.rollout",
+        "models: train from the store, push to the fleet, hot swap, agent RSS with models",
+    ),
 }
 
 
