@@ -39,7 +39,7 @@ from edgewatch.coordinator.bench.procs import (
     stop,
     wait_healthy,
 )
-from edgewatch.coordinator.bench.rollout_data import fill_store, swap_figures
+from edgewatch.coordinator.bench.rollout_data import fill_store, memory_parts, swap_figures
 from edgewatch.coordinator.broker.embedded import free_port
 from edgewatch.shared.signing import SignKey
 
@@ -178,7 +178,7 @@ def _covering_seed() -> int:
     )
 
 
-def _rss(run: _Run, rate: float) -> float:
+def _rss(run: _Run, rate: float) -> tuple[float, dict[str, float]]:
     """Peak RSS of an agent running all four pushed models, from once it runs them."""
     proc = run.agent("rss-1", rate, int(rate * 20), seed=_covering_seed())
     watch = psutil.Process(proc.pid)
@@ -188,14 +188,16 @@ def _rss(run: _Run, rate: float) -> float:
         "the RSS agent never ran all four models",
         0.2,
     )
-    peak = 0.0
+    peak, parts = 0.0, {}
     while proc.poll() is None:
         try:
-            peak = max(peak, watch.memory_info().rss / 1e6)
+            rss = watch.memory_info().rss / 1e6
+            if rss > peak:
+                peak, parts = rss, memory_parts(proc.pid)
         except psutil.Error:
             break
         time.sleep(0.1)
-    return round(peak, 1)
+    return round(peak, 1), parts
 
 
 def _swap(run: _Run, rate: float, models: dict[str, Any]) -> dict[str, Any]:
@@ -204,11 +206,12 @@ def _swap(run: _Run, rate: float, models: dict[str, Any]) -> dict[str, Any]:
     v3 = run.post("models/train", {"sensor_type": "medical", "tier": "high"})
     proc = run.agent("swap-1", rate, count, seed=_covering_seed())
     _wait(lambda: run.versions({"swap-1"}, "medical")["swap-1"] is not None, 60, "no model")
+    first = run.versions({"swap-1"}, "medical")["swap-1"]
     for model in (v2, v3):  # two swaps while readings flow
         time.sleep(3.0)
         run.push(model, {"swap-1"})
     _wait(lambda: proc.poll() is not None, 180, "the swap agent did not drain", 0.2)
-    names = [f"onnx:medical@{m['version']}" for m in (models["medical"], v2, v3)]
+    names = ["rules", *(f"onnx:medical@{v}" for v in (first, v2["version"], v3["version"]))]
     return swap_figures(run.work / "coordinator.db", "swap-1", count, names)
 
 
@@ -233,7 +236,9 @@ def run(args: argparse.Namespace) -> int:
             say(
                 f"agent_rss_mb_with_model: four 100-tree models at {args.rss_rate:g} readings/s ..."
             )
-            result["agent_rss_mb_with_model"] = _rss(session, args.rss_rate)
+            rss, parts = _rss(session, args.rss_rate)
+            result["agent_rss_mb_with_model"] = rss
+            result["agent_rss_mb_parts"] = parts
             say(f"hot swap at {args.rate:g} readings/s, two swaps ...")
             result.update(_swap(session, args.rate, models))
         finally:

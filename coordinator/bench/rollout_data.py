@@ -82,10 +82,9 @@ def swap_figures(db: Path, agent_id: str, count: int, names: Sequence[str]) -> d
     wrong, newest = 0, -1
     for _, scorer in sorted(swapped):
         rank = names.index(scorer) if scorer in names else -1
-        if rank < newest:
-            wrong += 1
+        # A version no swap ordered, or one older than a version already seen: wrong.
+        wrong += rank < 0 or rank < newest
         newest = max(newest, rank)
-        wrong += rank < 0
     used = sorted({s for _, s in swapped}, key=lambda s: names.index(s) if s in names else -1)
     return {
         "swap_readings": len(seqs),
@@ -94,3 +93,32 @@ def swap_figures(db: Path, agent_id: str, count: int, names: Sequence[str]) -> d
         "swap_misattributed": wrong,
         "swap_versions_seen": len(used),
     }
+
+
+def memory_parts(pid: int) -> dict[str, float]:
+    """Where a process's resident memory is (MB), from ``/proc/PID/smaps`` (Linux):
+    onnxruntime's library, other libraries, the C heap, anonymous maps (Python's objects,
+    numpy's buffers). Empty where smaps is not available."""
+    parts: dict[str, float] = {}
+    name = ""
+    try:
+        with open(f"/proc/{pid}/smaps", encoding="utf-8") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) >= 5 and "-" in fields[0] and ":" not in fields[0]:
+                    path = fields[5] if len(fields) > 5 else "[anon]"
+                    name = _part(path)
+                elif fields and fields[0] == "Rss:":
+                    parts[name] = parts.get(name, 0.0) + int(fields[1]) / 1024
+    except OSError:
+        return {}
+    return {k: round(v, 1) for k, v in sorted(parts.items(), key=lambda kv: -kv[1])}
+
+
+def _part(path: str) -> str:
+    for key in ("onnxruntime", "cryptography", "numpy", "pydantic_core", "libpython"):
+        if key in path:
+            return key
+    if path in ("[heap]", "[anon]"):
+        return path.strip("[]")
+    return "other libraries"
