@@ -184,16 +184,15 @@ def _summary(base: str, token: str, last: dict[str, float]) -> str:
         for a in sorted(x["id"] for x in agents)
     )
     active = sum(1 for m in _get(f"{base}/api/v1/models", token) if m["status"] == "active")
-    running = [
-        f"{r['sensor_type']}/{r['tier']} {r['state']}"
-        for r in _get(f"{base}/api/v1/rollouts?limit=10", token)
+    running = sum(
+        1
+        for r in _get(f"{base}/api/v1/rollouts?limit=20", token)
         if r["state"] in ("canary", "soaking")
-    ]
+    )
     return (
         f"{time.strftime('%H:%M:%S')}  {rate:7.0f} readings/s  stored {int(stored):>8}  "
         f"anomalies {anomalies}  agents online {online}/{AGENTS}  sensors per agent {owners}"
-        f"  outbox depth {depth}  models active {active}"
-        + (f" (rolling out {', '.join(running)})" if running else "")
+        f"  outbox depth {depth}  models active {active}, {running} rolling out"
     )
 
 
@@ -242,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
         train_interval_s=TRAIN_INTERVAL_S,
         train_min_new=3000,
         auto_rollout="50%",
-        gate_soak_s=60.0,
+        gate_soak_s=120.0,
         gate_min_readings=100,
     )
     server = serve_in_thread(settings)

@@ -203,7 +203,13 @@ class RolloutController:
     def _progress(self, r: Rollout, views: Sequence[AgentView]) -> None:
         model = self._model(r.model_id)
         now = self.clock.time()
-        mine = [v for v in views if v.agent_id in r.canary]
+        # A canary stops being one when it no longer runs this tier's models of the type
+        # (a higher tier's model became active for it, it left the type).
+        still = {v.agent_id for v in targets(views, r.sensor_type, r.tier, self.store.models())}
+        mine = [v for v in views if v.agent_id in r.canary and v.agent_id in still]
+        if not mine and any(v.agent_id in r.canary for v in views):
+            self.rollback(r.id, f"no canary runs {r.tier} models of {r.sensor_type} any more")
+            return
         refused = refusals_of(mine, model)
         if refused:
             self.rollback(r.id, f"a canary refused the model: {refused[0]}", {"refusals": refused})

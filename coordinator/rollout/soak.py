@@ -14,6 +14,8 @@ agents' reports (``gate.GateInput``).
   by the agents, ``reported.shadow``) against the deciding scorer's.
 - Errors: scoring errors the canaries counted for the type since the soak began; a
   canary naming the candidate among its refusals (``reported.errors``).
+- Cloud agreement: the canaries' re-scored readings, when the type had an active model
+  (the cloud's reference); a first model has no trusted reference to agree with.
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ def gate_input(
         for v in mine
         if v.reported is not None
     )
+    # The cloud judges with the active model: a reference only when there was one (a
+    # first model would be compared with another candidate).
+    reference = previous is not None
     return GateInput(
         canary=Side(canary.readings, canary.anomalies),
         baseline=baseline,
@@ -94,8 +99,8 @@ def gate_input(
         errors=errors,
         refusals=refused,
         shift=rank_shift(canary.ranks) if any(canary.ranks) else None,
-        rescored=canary.rescored,
-        agreed=canary.agreed,
+        rescored=canary.rescored if reference else 0,
+        agreed=canary.agreed if reference else 0,
     )
 
 

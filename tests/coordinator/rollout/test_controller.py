@@ -248,3 +248,35 @@ def test_operators_decide_by_hand_and_conflicts_are_refused(store: SqliteStore) 
     with pytest.raises(Conflict, match="not active any more"):
         w.controller.rollback(first.id)
     assert w.changes > 0
+
+
+def test_a_canary_that_moves_to_another_tier_ends_the_rollout(store: SqliteStore) -> None:
+    w = World(store)
+    r = w.controller.start(w.new.id, "a2")
+    # a2 turns out to be a high agent, and a high model of the type is active: it runs that.
+    high = store.add_model(new_model(KEY, "pump", 20, tier="high"))
+    store.commit_rollout(
+        replace(r, id=0, model_id=high.id, tier="high", state="promoted"), {high.id: "active"}, []
+    )
+    w.fleet.views = [replace(v, tier="high") if v.agent_id == "a2" else v for v in w.fleet.views]
+    w.controller.tick()
+    done = w.store.rollout(r.id)
+    assert done is not None and done.state == "rolled_back"
+    assert done.reason == "no canary runs medium models of pump any more"
+
+
+def test_a_first_model_is_not_judged_by_agreement_with_another_candidate(
+    store: SqliteStore,
+) -> None:
+    w = World(store, active=False)
+    r = w.controller.start(w.new.id, "a2")
+    w.report({"a2": w.new})
+    w.controller.tick()
+    counts = VerdictCounts(
+        "a2", "pump", "onnx:pump@12", 1000, 10, 100, 10, 90, bucket=w.clock.time() + 10
+    )
+    w.store.apply_rescoring([], [counts], "test", 0, 0.0)
+    w.clock.advance(600)
+    w.controller.tick()
+    event = w.store.rollout_events(0, 100, r.id)[-1]
+    assert event.kind == "promoted" and event.figures["agreement"] is None
