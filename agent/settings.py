@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edgewatch.shared.desired import DEFAULT_ANOMALY_PROBABILITY, DEFAULT_MEAN_EPISODE_S
 from edgewatch.shared.errors import ConfigError
@@ -13,10 +14,8 @@ from edgewatch.shared.mqtt_options import BrokerAddress, merge_password
 from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX
 
 
-class AgentSettings(BaseModel):
-    # A plain model, not pydantic-settings (~8 MB the agent keeps): the shared loader
-    # reads the EDGEWATCH_* variables (shared.settings.load_settings).
-    model_config = ConfigDict(extra="forbid")
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDGEWATCH_", extra="forbid")
 
     id: str = Field(default="agent-1", pattern=AGENT_ID_PATTERN, description="agent id")
     broker: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://[user:pass@]host:port")

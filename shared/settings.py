@@ -1,10 +1,8 @@
 """Settings plumbing shared by every process: flags, ``EDGEWATCH_*`` variables, TOML.
 
-Each process has one settings class: a pydantic-settings class (the coordinator), or a
-plain pydantic model whose ``EDGEWATCH_*`` variables this module reads itself (the agent:
-pydantic-settings costs ~8 MB of memory a Raspberry Pi should keep). This module turns
-its fields into ``argparse`` flags (so ``--help`` lists every knob with its variable and
-default) and merges the sources with the precedence an operator expects:
+Each process has one pydantic-settings class. This module turns its fields into
+``argparse`` flags (so ``--help`` lists every knob with its variable and default) and
+merges the sources with the precedence an operator expects:
 
     command-line flag  >  EDGEWATCH_* variable  >  TOML file (--config)  >  default
 
@@ -22,20 +20,19 @@ value that could be a secret:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import tempfile
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, SettingsError
 
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.redact import redact
@@ -44,7 +41,7 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "EDGEWATCH_"
 FILE_SUFFIX = "_file"
 SECRET_WORDS = ("token", "password", "secret")
-S = TypeVar("S", bound=BaseModel)
+S = TypeVar("S", bound=BaseSettings)
 
 
 def env_name(field: str) -> str:
@@ -81,7 +78,7 @@ def _file_dest(name: str) -> str:
     return f"{name}__file"
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser, cls: type[BaseModel]) -> None:
+def add_settings_arguments(parser: argparse.ArgumentParser, cls: type[BaseSettings]) -> None:
     """One ``--flag`` per settings field, defaulting to None so unset flags don't override.
 
     Secret fields get a ``--flag-file PATH`` twin, the way to keep them out of ``ps``.
@@ -119,8 +116,6 @@ def load_settings(cls: type[S], args: argparse.Namespace, section: str) -> S:
     if config is not None:
         sources.add_toml(config)
     sources.add_env_files()
-    if "env_prefix" not in cls.model_config:  # a plain model: the variables are ours to read
-        sources.add_env()
     sources.add_flags(args)
     # `from None`: the chained error would carry pydantic's own text, input values and
     # all, into any traceback that prints it.
@@ -128,14 +123,14 @@ def load_settings(cls: type[S], args: argparse.Namespace, section: str) -> S:
         return cls(**sources.values)
     except ValidationError as exc:
         raise ConfigError(sources.explain(exc)) from None
-    except (ValueError, ConfigError) as exc:  # pydantic-settings' SettingsError included
+    except (SettingsError, ConfigError) as exc:
         raise ConfigError(redact(str(exc), *sources.secrets())) from None
 
 
 class _Sources:
     """The values of flags, ``_FILE`` variables and TOML, weakest added first."""
 
-    def __init__(self, cls: type[BaseModel], section: str) -> None:
+    def __init__(self, cls: type[BaseSettings], section: str) -> None:
         self.fields = cls.model_fields
         self.section = section
         self.values: dict[str, Any] = {}
@@ -171,24 +166,6 @@ class _Sources:
             path = Path(os.environ[var])
             self.values[name] = read_secret_file(path, var)
             self.origin[name] = f"read from {path}"
-
-    def add_env(self, environ: Mapping[str, str] | None = None) -> None:
-        """``EDGEWATCH_<FIELD>`` variables (any case), as pydantic-settings reads them: the
-        text as is, lists as JSON (``EDGEWATCH_CSV='["a.csv", "b.csv"]'``)."""
-        env = {k.upper(): v for k, v in (os.environ if environ is None else environ).items()}
-        for name, field in self.fields.items():
-            var = env_name(name)
-            if var not in env:
-                continue  # (a _FILE variable beside it was refused by add_env_files)
-            raw = env[var]
-            if _is_list(field.annotation):
-                try:
-                    self.values[name] = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{var}: not a JSON list ({exc.msg})") from None
-            else:
-                self.values[name] = raw
-            self.origin.pop(name, None)
 
     def add_flags(self, args: argparse.Namespace) -> None:
         for name in self.fields:

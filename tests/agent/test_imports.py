@@ -41,9 +41,8 @@ def test_agent_modules_import_nothing_heavy() -> None:
     assert "numpy" in loaded and "paho" in loaded  # the check sees real imports
     assert not loaded & set(FORBIDDEN)
     # A rules-only agent (no model yet, or the low tier) does not pay for onnxruntime,
-    # nor for signature checks, nor any agent for pydantic-settings (~8 MB).
-    assert "onnxruntime" not in loaded
-    assert not loaded & {"pydantic_settings", "cryptography"}
+    # nor for signature checks (cryptography).
+    assert "onnxruntime" not in loaded and "cryptography" not in loaded
 
 
 def test_edgewatch_agent_verb_imports_only_the_agent_side() -> None:

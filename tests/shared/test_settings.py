@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pytest
@@ -212,23 +211,3 @@ def test_a_directory_that_cannot_be_created_is_named_with_its_flag(tmp_path: Pat
     )
     check_writable_dir(tmp_path / "new" / "dir", "--data-dir")
     assert (tmp_path / "new" / "dir").is_dir()
-
-
-def test_the_agent_reads_its_variables_without_pydantic_settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # AgentSettings is a plain model: the loader reads EDGEWATCH_* itself, in any case,
-    # lists as JSON, as pydantic-settings does for the coordinator.
-    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
-    monkeypatch.setenv("EDGEWATCH_CSV", json.dumps([str(a), str(b)]))
-    monkeypatch.setenv("edgewatch_rate", "12.5")
-    monkeypatch.setenv("EDGEWATCH_EXIT_WHEN_DRAINED", "true")
-    s = load_settings(AgentSettings, _parse([]), "agent")
-    assert s.csv == [a, b] and s.rate == 12.5 and s.exit_when_drained is True
-    monkeypatch.setenv("EDGEWATCH_CSV", "a.csv")
-    with pytest.raises(ConfigError, match="EDGEWATCH_CSV: not a JSON list"):
-        load_settings(AgentSettings, _parse([]), "agent")
-    monkeypatch.delenv("EDGEWATCH_CSV")
-    monkeypatch.setenv("EDGEWATCH_RATE", "-1")
-    with pytest.raises(ConfigError, match=r"--rate \(EDGEWATCH_RATE\)"):
-        load_settings(AgentSettings, _parse([]), "agent")
