@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING
 
+from edgewatch.agent.models.fetches import Fetches, Key, Subscriber
 from edgewatch.agent.models.folder import ModelFolder
 from edgewatch.agent.models.keys import TrustedKeys
 from edgewatch.agent.models.local import hand_placed, verify_file
@@ -45,26 +45,6 @@ if TYPE_CHECKING:
     from edgewatch.shared.runtime import OnnxScorer
 
 log = logging.getLogger(__name__)
-Role = Literal["live", "shadow"]
-WAIT_NOTE_S = 30.0
-
-
-class Subscriber(Protocol):
-    """Where the manager asks for model topics (the uplink's MQTT link)."""
-
-    def subscribe_model(self, topic: str) -> None: ...
-
-    def unsubscribe_model(self, topic: str) -> None: ...
-
-
-@dataclass
-class _Want:
-    order: ModelOrder
-    topic: str
-    since: float
-    retry_at: float
-    backoff: float
-    refused: str | None = None
 
 
 class ModelManager:
@@ -84,17 +64,14 @@ class ModelManager:
         self.keys = keys
         self.topics = topics
         self.link = link
-        self.clock = clock
-        self.retry_s = retry_s
-        self.retry_max_s = retry_max_s
         self.hand_dir = data_dir / "models"
         self.folder = ModelFolder(self.hand_dir / "pushed")
         self.refused: dict[str, int] = {}
-        self._wants: dict[tuple[Role, str], _Want] = {}
-        self._problems: dict[tuple[Role, str], str] = {}
+        self._fetches = Fetches(link, clock, retry_s=retry_s, retry_max_s=retry_max_s)
+        self._problems: dict[Key, str] = {}
         self._pushed: set[str] = set()
         self._shadow_sha: dict[str, str] = {}
-        self._decided: set[tuple[Role, str, int, str]] = set()
+        self._decided: set[tuple[str, str, int, str]] = set()
 
     # -- start ------------------------------------------------------------------------------
 
@@ -118,10 +95,10 @@ class ModelManager:
     # -- orders (from the desired state) ------------------------------------------------------
 
     def apply(self, models: Mapping[str, ModelOrder], shadow: Mapping[str, ModelOrder]) -> None:
-        wanted: dict[tuple[Role, str], ModelOrder] = {("live", t): o for t, o in models.items()}
+        wanted: dict[Key, ModelOrder] = {("live", t): o for t, o in models.items()}
         wanted.update({("shadow", t): o for t, o in shadow.items()})
-        for key in [k for k, w in self._wants.items() if wanted.get(k) != w.order]:
-            self._drop(key)
+        for key in [k for k, w in self._fetches.wants.items() if wanted.get(k) != w.order]:
+            self._fetches.drop(key)
         for key in [k for k in self._problems if k not in wanted]:
             del self._problems[key]
         if self.scorer is not None:
@@ -133,9 +110,9 @@ class ModelManager:
         for key, order in sorted(wanted.items()):
             self._pursue(key, order)
 
-    def _pursue(self, key: tuple[Role, str], order: ModelOrder) -> None:
+    def _pursue(self, key: Key, order: ModelOrder) -> None:
         role, sensor_type = key
-        if key in self._wants:
+        if key in self._fetches:
             return  # fetching already
         if self.scorer is None:
             self._refuse_order(key, order, "no_onnx", "onnxruntime is not installed here")
@@ -160,12 +137,10 @@ class ModelManager:
             except (OSError, Refused) as exc:
                 log.warning("cannot use %s from disk (%s): fetching it", stored.path.name, exc)
         topic = self.topics.model(sensor_type, order.version)
-        now = self.clock.monotonic()
-        self._wants[key] = _Want(order, topic, now, now + self.retry_s, self.retry_s)
-        self.link.subscribe_model(topic)
+        self._fetches.start(key, order, topic)
         log.info("fetching model %s@%d (%s) from %s", sensor_type, order.version, role, topic)
 
-    def _running(self, key: tuple[Role, str], order: ModelOrder) -> bool:
+    def _running(self, key: Key, order: ModelOrder) -> bool:
         role, sensor_type = key
         assert self.scorer is not None
         if role == "shadow":
@@ -173,7 +148,7 @@ class ModelManager:
         info = self.scorer.models().get(sensor_type)
         return info is not None and info.version == order.version and info.sha256 == order.sha256
 
-    def _check_older(self, key: tuple[Role, str], order: ModelOrder) -> None:
+    def _check_older(self, key: Key, order: ModelOrder) -> None:
         role, sensor_type = key
         info = self.scorer.models().get(sensor_type) if self.scorer is not None else None
         older = role == "live" and info is not None and order.version < info.version
@@ -187,12 +162,12 @@ class ModelManager:
         if not payload:
             return  # a retained package being cleared: nothing to verify
         parsed = self.topics.parse_model(topic)
-        keys = [k for k, w in self._wants.items() if w.topic == topic]
+        keys = self._fetches.waiting_on(topic)
         if parsed is None or not keys:
             self.link.unsubscribe_model(topic)  # a stale retained copy: not wanted any more
             return
         sensor_type = parsed[0]
-        order = self._wants[keys[0]].order
+        order = self._fetches.wants[keys[0]].order
         try:
             data, signature = check_package(
                 payload, sensor_type=sensor_type, order=order, keys=self.keys
@@ -217,31 +192,18 @@ class ModelManager:
             log.warning("refused the signing key chain: %s", exc)
             return
         if moved:
-            self._resubscribe_all()  # packages refused under the old key come again
+            self._fetches.again_all()  # packages refused under the old key come again
 
     def tick(self) -> None:
         """Retry what is due: re-subscribing hands out the retained package again."""
-        now = self.clock.monotonic()
-        for key, want in self._wants.items():
-            if now - want.since >= WAIT_NOTE_S and want.refused is None:
-                self._problems[key] = f"waiting for model {key[1]}@{want.order.version}"
-            if now >= want.retry_at:
-                want.backoff = min(want.backoff * 2, self.retry_max_s)
-                want.retry_at = now + want.backoff
-                self.link.unsubscribe_model(want.topic)
-                self.link.subscribe_model(want.topic)
-
-    def _resubscribe_all(self) -> None:
-        for want in self._wants.values():
-            self.link.unsubscribe_model(want.topic)
-            self.link.subscribe_model(want.topic)
+        self._problems.update(self._fetches.tick())
 
     # -- swapping -------------------------------------------------------------------------------
 
-    def _install(self, key: tuple[Role, str], data: bytes, signature: ModelSignature) -> None:
+    def _install(self, key: Key, data: bytes, signature: ModelSignature) -> None:
         from edgewatch.agent.models.local import open_model
 
-        order = self._wants[key].order
+        order = self._fetches.wants[key].order
         scorer = open_model(data, f"push {key[1]}@{order.version}")
         if scorer.sensor_type != key[1]:
             raise Refused("wrong_type", f"the file holds a {scorer.sensor_type!r} model")
@@ -254,7 +216,7 @@ class ModelManager:
             raise Refused("write_failed", f"{self.folder.root}: {exc}") from exc
         self._swap(key, order, scorer)
 
-    def _swap(self, key: tuple[Role, str], order: ModelOrder, scorer: OnnxScorer) -> None:
+    def _swap(self, key: Key, order: ModelOrder, scorer: OnnxScorer) -> None:
         role, sensor_type = key
         assert self.scorer is not None
         if role == "live":
@@ -267,7 +229,7 @@ class ModelManager:
         else:
             self.scorer.set_shadow(sensor_type, scorer)
             self._shadow_sha[sensor_type] = scorer.sha256
-        self._drop(key)
+        self._fetches.drop(key)
         self._problems.pop(key, None)
 
     def _unpush(self, sensor_type: str) -> None:
@@ -282,16 +244,9 @@ class ModelManager:
         else:
             self.scorer.unload(sensor_type)
 
-    def _drop(self, key: tuple[Role, str]) -> None:
-        want = self._wants.pop(key, None)
-        if want is not None and not any(w.topic == want.topic for w in self._wants.values()):
-            self.link.unsubscribe_model(want.topic)
-
     # -- refusals and reports -------------------------------------------------------------------
 
-    def _refuse_order(
-        self, key: tuple[Role, str], order: ModelOrder, reason: str, why: str
-    ) -> None:
+    def _refuse_order(self, key: Key, order: ModelOrder, reason: str, why: str) -> None:
         decided = (key[0], key[1], order.version, order.sha256)
         if decided not in self._decided:  # one order is refused (and counted) once
             self._decided.add(decided)
@@ -299,8 +254,8 @@ class ModelManager:
             log.warning("refused model order %s@%d (%s): %s", key[1], order.version, reason, why)
         self._problems[key] = refusal_note(key[1], order.version, reason, why)
 
-    def _refused(self, key: tuple[Role, str], exc: Refused) -> None:
-        want = self._wants.get(key)
+    def _refused(self, key: Key, exc: Refused) -> None:
+        want = self._fetches.wants.get(key)
         self._count(exc.reason)
         version = want.order.version if want else 0
         self._problems[key] = refusal_note(key[1], version, exc.reason, exc.detail)
@@ -313,7 +268,7 @@ class ModelManager:
 
     def problems(self) -> list[str]:
         found = sorted(self._problems.values())
-        if self.keys is None and self._wants:
+        if self.keys is None and self._fetches.wants:
             found.insert(0, "model pushes need --model-pubkey (no key pinned)")
         return found
 
@@ -330,4 +285,4 @@ class ModelManager:
 
     def pending(self) -> dict[str, int]:
         """Live orders still being fetched: type -> version."""
-        return {t: w.order.version for (r, t), w in self._wants.items() if r == "live"}
+        return {t: w.order.version for (r, t), w in self._fetches.wants.items() if r == "live"}

@@ -30,7 +30,7 @@ from typing import Any
 from edgewatch.coordinator.errors import NotFoundError
 from edgewatch.coordinator.fleet.desired_book import AgentOrders
 from edgewatch.coordinator.models.errors import Conflict, Refused
-from edgewatch.coordinator.rollout import canary
+from edgewatch.coordinator.rollout import canary, states
 from edgewatch.coordinator.rollout.fleet_view import AgentView, FleetSource
 from edgewatch.coordinator.rollout.gate import GateSettings, GateVerdict, judge
 from edgewatch.coordinator.rollout.orders import RUNNING_STATES, plan_orders, targets
@@ -99,7 +99,7 @@ class RolloutController:
             model = self._model(model_id)
             if model.status in ("active", "canary"):
                 raise Conflict(f"model {model_id} is {model.status} already")
-            running = self._running(model.sensor_type, model.tier)
+            running = states.running(self.store.rollouts(50), model.sensor_type, model.tier)
             if running is not None:
                 raise Conflict(
                     f"rollout {running.id} of {model.sensor_type}/{model.tier} is still "
@@ -112,7 +112,7 @@ class RolloutController:
             if shadow and choice.everyone:
                 raise Refused("--shadow needs a canary (N% below 100, or agent ids)")
             now = self.clock.time()
-            baseline = self._active(model.sensor_type, model.tier, models)
+            baseline = states.active(models, model.sensor_type, model.tier)
             rollout = Rollout(
                 id=0,
                 model_id=model_id,
@@ -130,7 +130,7 @@ class RolloutController:
             if choice.everyone:
                 done = replace(rollout, state="promoted", finished_at=now, reason="canary 100%")
                 promoted = RolloutEvent(0, now, "promoted", "canary 100%: every agent at once")
-                statuses = self._promotion(model, models)
+                statuses = states.promotion(model, models)
                 saved = self.store.commit_rollout(done, statuses, [started, promoted])
             else:
                 saved = self.store.commit_rollout(rollout, {model_id: "canary"}, [started])
@@ -154,7 +154,7 @@ class RolloutController:
                 raise Conflict(f"rollout {rollout_id} is {r.state}: nothing to promote")
             model = self._model(r.model_id)
             now = self.clock.time()
-            statuses = self._promotion(model, self.store.models())
+            statuses = states.promotion(model, self.store.models())
             done = replace(r, state="promoted", finished_at=now, reason=reason)
             event = RolloutEvent(r.id, now, "promoted", reason, figures or {})
             saved = self.store.commit_rollout(done, statuses, [event])
@@ -215,7 +215,7 @@ class RolloutController:
             self.rollback(r.id, f"a canary refused the model: {refused[0]}", {"refusals": refused})
             return
         if r.state == "canary":
-            ready = [v.agent_id for v in mine if _runs(v, r, model)]
+            ready = [v.agent_id for v in mine if states.runs(v, r, model)]
             online = {v.agent_id for v in mine if v.online}
             waited = now - r.started_at
             if ready and online <= set(ready):
@@ -254,45 +254,13 @@ class RolloutController:
         everyone = [
             v for v in targets(views, r.sensor_type, r.tier, self.store.models()) if v.online
         ]
-        if all(_runs(v, replace(r, shadow=False), model) for v in everyone):
+        if all(states.runs(v, replace(r, shadow=False), model) for v in everyone):
             now = self.clock.time()
             event = RolloutEvent(r.id, now, "completed", f"{len(everyone)} online agent(s) run it")
             with self._lock:
                 self.store.commit_rollout(replace(r, completed_at=now), {}, [event])
 
     # -- helpers ----------------------------------------------------------------------------------
-
-    def _promotion(
-        self, model: ModelRecord, models: Sequence[ModelRecord]
-    ) -> dict[int, ModelStatus]:
-        statuses: dict[int, ModelStatus] = {model.id: "active"}
-        same = (model.sensor_type, model.tier)
-        for m in models:
-            if m.status == "active" and (m.sensor_type, m.tier) == same and m.id != model.id:
-                statuses[m.id] = "retired"
-        return statuses
-
-    def _active(
-        self, sensor_type: str, tier: str, models: Sequence[ModelRecord]
-    ) -> ModelRecord | None:
-        return next(
-            (
-                m
-                for m in models
-                if m.status == "active" and (m.sensor_type, m.tier) == (sensor_type, tier)
-            ),
-            None,
-        )
-
-    def _running(self, sensor_type: str, tier: str) -> Rollout | None:
-        return next(
-            (
-                r
-                for r in self.store.rollouts(50)
-                if r.state in RUNNING_STATES and (r.sensor_type, r.tier) == (sensor_type, tier)
-            ),
-            None,
-        )
 
     def _model(self, model_id: int) -> ModelRecord:
         model = self.store.model(model_id)
@@ -305,11 +273,3 @@ class RolloutController:
         if r is None:
             raise NotFoundError("rollout", str(rollout_id))
         return r
-
-
-def _runs(view: AgentView, r: Rollout, model: ModelRecord) -> bool:
-    if r.shadow:
-        shadow = view.reported.shadow.get(r.sensor_type) if view.reported else None
-        return shadow is not None and shadow.version == model.version
-    ref = view.running.get(r.sensor_type)
-    return ref is not None and ref.version == model.version and ref.sha256 == model.sha256
