@@ -53,6 +53,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/edgewatch bench recovery --json
 	$(BIN)/edgewatch bench scoring --json
 	$(BIN)/edgewatch bench rollout --json
+	$(BIN)/edgewatch bench alerts --json
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from edgewatch.agent.models.manager import ModelManager
 from edgewatch.agent.sources.base import AssignableSource, Source
 from edgewatch.shared.codec import decode
-from edgewatch.shared.desired import DesiredState
+from edgewatch.shared.desired import DesiredState, EdgeAlertSettings
 from edgewatch.shared.errors import PayloadError
 from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.schemas import MAX_ASSIGNED, ModelRef, ReportedState
@@ -33,6 +33,8 @@ class ControlPlane:
     agent_id: str
     source: Source
     generation: int = 0
+    # The alert rules the applied desired state gives the agent (None: its defaults).
+    alert_settings: EdgeAlertSettings | None = None
     errors: list[str] = field(default_factory=list)
     refused: dict[str, int] = field(default_factory=dict)
     # Carries out the model orders (None: an agent without the ONNX tier refuses them).
@@ -75,6 +77,7 @@ class ControlPlane:
         elif desired.models or desired.shadow:
             errors.append("model orders need the ONNX tier (onnxruntime) on this agent")
         self.generation = desired.generation
+        self.alert_settings = desired.config.alerts
         self.errors = errors[:32]
         log.info(
             "applied desired state generation %d: %d sensor(s), %d model order(s)%s",

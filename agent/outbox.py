@@ -31,6 +31,7 @@ from pathlib import Path
 
 from edgewatch.agent.errors import OutboxCorrupt, OutboxError, OutboxFull, OutboxMismatch
 from edgewatch.shared.clock import SYSTEM, Clock
+from edgewatch.shared.private_files import keep_private
 from edgewatch.shared.sqlite_errors import SQLITE_IOERR, is_damage, is_full, primary_code
 from edgewatch.shared.sqlite_migrations import Migration, migrate
 
@@ -82,6 +83,19 @@ MIGRATIONS = (
                 generation INTEGER NOT NULL,
                 received_at REAL NOT NULL,
                 document BLOB NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        4,
+        "alert events",
+        (
+            # Alert events this agent's own rules raised (agent/alert_log.py): their own
+            # sequence space, kept until the coordinator acks them.
+            """CREATE TABLE alert_events (
+                seq INTEGER PRIMARY KEY,
+                created REAL NOT NULL,
+                payload BLOB NOT NULL
             )""",
         ),
     ),
@@ -163,6 +177,8 @@ class Outbox:
     # -- opening ----------------------------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
+        # The only copy of unsent readings: the owner's, not every local user's.
+        keep_private(self.path)
         try:
             # timeout first: a lock held by a previous process still exiting is waited
             # for, never mistaken for damage.

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgewatch.agent.acks import AckGate
+from edgewatch.agent.alerting import EdgeAlerting
 from edgewatch.agent.announce import build_heartbeat, build_hello
 from edgewatch.agent.control import ControlPlane
 from edgewatch.agent.encoder import encode_batch
@@ -39,6 +40,7 @@ from edgewatch.agent.settings import AgentSettings
 from edgewatch.agent.sources.base import AssignableSource, Source
 from edgewatch.agent.uplink import LinkDown, LinkUp, Uplink
 from edgewatch.agent.window import Lane, SendWindow
+from edgewatch.shared.alert_schema import EdgeAlertAck
 from edgewatch.shared.clock import SYSTEM, Clock
 from edgewatch.shared.mqtt import BrokerAddress
 from edgewatch.shared.ratelog import RateLimitedLog
@@ -94,6 +96,7 @@ class Agent:
             inflight_max=settings.inflight_max,
             # Copies older than a few resend periods are stale: the outbox sends again.
             result_expiry_s=int(max(60.0, 3 * settings.ack_timeout_s)),
+            tls=settings.tls_options(),
         )
         self.models = ModelManager(
             scorer if isinstance(scorer, TieredScorer) else None,
@@ -110,6 +113,19 @@ class Agent:
         self.control = ControlPlane(settings.id, self.source, models=self.models)
         self.control.resume(self.outbox.desired())
         self._desired_pending: bytes | None = None
+        # The agent's own alert rules (docs/alerts.md, "Alerts at the edge").
+        self.alerting = EdgeAlerting(
+            settings.id,
+            settings.data_dir,
+            self.outbox.path,
+            self.outbox.epoch,
+            Topics(settings.topic_prefix),
+            site_broker=settings.site_broker,
+            mqtt_version=settings.mqtt_version,
+            ack_timeout_s=settings.ack_timeout_s,
+            clock=clock,
+        )
+        self.alerting.configure(self.control.alert_settings)
         self.window = SendWindow(settings.inflight_max, settings.ack_timeout_s)
         self.acks = AckGate(self.outbox.epoch)
         self.counters = AgentCounters()
@@ -122,6 +138,7 @@ class Agent:
         self._pending_since = 0.0
         self._exhausted = False
         self._next_heartbeat = 0.0
+        self._link_ready = False  # the worker has handled the link's latest LinkUp
         self.snapshot = self.outbox.stats()
         self._snapshot_at = 0.0
         self._late = 0
@@ -134,10 +151,16 @@ class Agent:
 
     @property
     def drained(self) -> bool:
-        return self._exhausted and not self._pending and self.outbox.rows == 0
+        return (
+            self._exhausted
+            and not self._pending
+            and self.outbox.rows == 0
+            and not self.alerting.unacked()
+        )
 
     def run(self) -> int:
         self.uplink.start()
+        self.alerting.start()
         try:
             while not self._stop.is_set():
                 self._turn()
@@ -148,6 +171,7 @@ class Agent:
             self._commit_pending()
             if isinstance(self.source, AssignableSource):
                 self.source.close()
+            self.alerting.close()
             self.uplink.stop()
             self.outbox.close()
         return 0
@@ -163,6 +187,7 @@ class Agent:
         lingered = now - self._pending_since >= self.settings.linger_ms / 1000
         if self._pending and (full or lingered or self._exhausted):
             self._commit_pending()
+        self.alerting.tick()
         self._pump()
         if now - self._snapshot_at >= 0.5:
             # Other threads (metrics, tests) read this snapshot, never the outbox itself.
@@ -211,6 +236,8 @@ class Agent:
             while True:
                 if isinstance(event, Ack):
                     acks.append(event)
+                elif isinstance(event, EdgeAlertAck):
+                    self.alerting.acked(event)
                 event = self.uplink.events.get_nowait()
         except queue.Empty:
             pass
@@ -248,6 +275,7 @@ class Agent:
                 self._desired_pending = payload
                 return
             self.control.apply(desired)
+            self.alerting.configure(desired.config.alerts)
         self._next_heartbeat = 0.0  # report what we run now, not in heartbeat_s
 
     def _flush_acks(self, acks: list[Ack]) -> None:
@@ -293,7 +321,12 @@ class Agent:
                 )
 
     def _link_event(self, event: LinkUp | LinkDown) -> None:
+        # Nothing is sent between the CONNACK and here: the reset below would forget what
+        # was, and send it a second time (a duplicate per chunk; a burst of them over TLS,
+        # whose longer connect lets more chunks queue up meanwhile).
+        self._link_ready = isinstance(event, LinkUp)
         if isinstance(event, LinkUp):
+            self.alerting.link_up()
             self.window.reset(self.outbox.oldest_seq(), self.outbox.next_seq)
             stats = self.outbox.stats()
             log.info("uplink up; %d readings (%d chunks) waiting", stats.rows, stats.chunks)
@@ -320,6 +353,7 @@ class Agent:
         scores = self.scorer.score(batch)
         self.counters.score_seconds += time.perf_counter() - t0
         self.counters.scored += len(batch)
+        self.alerting.observe(batch, scores, self.clock.monotonic())
         self._note_unjudged(batch, scores)
         enc = encode_batch(
             batch,
@@ -379,8 +413,9 @@ class Agent:
     # -- sending ------------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        if not self.uplink.connected:
+        if not (self.uplink.connected and self._link_ready):
             return
+        self.alerting.pump(self.uplink)
         now = self.clock.monotonic()
         self._late += self.window.expire(now)
         if self._late and now - self._late_logged >= 5.0:

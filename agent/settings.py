@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from edgewatch.shared.bundle import Bundle, bundle_tls, check_tls_flags, read_bundle
 from edgewatch.shared.desired import DEFAULT_ANOMALY_PROBABILITY, DEFAULT_MEAN_EPISODE_S
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.mqtt_options import BrokerAddress, merge_password
+from edgewatch.shared.tls import TlsOptions
 from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX
 
 
@@ -92,6 +94,19 @@ class AgentSettings(BaseSettings):
     exit_when_drained: bool = Field(
         default=False, description="with --count: exit once everything is acked"
     )
+    bundle: Path | None = Field(
+        default=None,
+        description="enrollment bundle from edgewatch enroll: id, broker, password, CA",
+    )
+    ca: Path | None = Field(
+        default=None, description="CA certificate (PEM) the mqtts:// broker must chain to"
+    )
+    tls_cert: Path | None = Field(default=None, description="client certificate (mutual TLS)")
+    tls_key: Path | None = Field(default=None, description="its private key (PEM)")
+    model_public_key: str | None = Field(
+        default=None, description="the coordinator's model-signing key (base64 Ed25519)"
+    )
+    _bundle: Bundle | None = PrivateAttr(default=None)
 
     @field_validator("broker")
     @classmethod
@@ -101,6 +116,42 @@ class AgentSettings(BaseSettings):
         except ConfigError as exc:
             raise ValueError(str(exc)) from exc
         return value
+
+    @model_validator(mode="after")
+    def _from_bundle(self) -> Self:
+        # The bundle fills what was not given; its identity cannot be overridden.
+        if self.bundle is None:
+            return self
+        try:
+            b = read_bundle(self.bundle)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        if b.role != "agent":
+            raise ValueError(f"{self.bundle} is the {b.role} {b.identity}'s bundle, not an agent's")
+        given = self.model_fields_set
+        if "id" in given and self.id != b.identity:
+            raise ValueError(f"--id {self.id} but the bundle enrolls {b.identity!r}: drop --id")
+        self.id = b.identity
+        if "broker" not in given:
+            self.broker = b.broker.replace("://", f"://{b.username}@", 1)
+        if "broker_password" not in given and BrokerAddress.parse(self.broker).password is None:
+            self.broker_password = b.password
+        for name, value in (("topic_prefix", b.topic_prefix), *b.settings.items()):
+            if name not in given and name in type(self).model_fields:
+                setattr(self, name, value)
+        if "model_public_key" not in given:
+            self.model_public_key = b.model_public_key
+        self._bundle = b
+        return self
+
+    @model_validator(mode="after")
+    def _tls_flags(self) -> Self:
+        check_tls_flags(self.broker, self.ca, self.tls_cert, self.tls_key)
+        return self
+
+    def tls_options(self) -> TlsOptions:
+        """What an mqtts:// link trusts and shows: --ca/--tls-* files, else the bundle's."""
+        return bundle_tls(self._bundle, self.ca, self.tls_cert, self.tls_key)
 
     @model_validator(mode="after")
     def _password_into_url(self) -> Self:

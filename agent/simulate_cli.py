@@ -23,7 +23,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from types import FrameType
 
 import orjson
@@ -36,12 +37,14 @@ from edgewatch.agent.sources.fleet_model import (
     build_fleet,
 )
 from edgewatch.agent.sources.site import MAX_BURST
+from edgewatch.shared.bundle import bundle_tls, read_bundle
 from edgewatch.shared.cli import fail
 from edgewatch.shared.desired import AssignedSensor, SimulatedSource
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink
 from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.readings import ReadingBatch
+from edgewatch.shared.tls import TlsOptions
 
 log = logging.getLogger(__name__)
 VERB = "simulate"
@@ -53,7 +56,15 @@ POLL_MAX = 5000
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--broker", required=True, metavar="URL", help="site broker, mqtt://[user:pass@]host:port")
+    add("--broker", default=None, metavar="URL", help="site broker, mqtt://[user:pass@]host:port")
+    add(
+        "--bundle",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a sensor identity's bundle (edgewatch enroll NAME --role sensor): broker, "
+        "password, CA, client id",
+    )
     add("--sensors", type=int, default=10, metavar="N", help="number of sensors (default 10)")
     add("--sensor-offset", type=int, default=0, metavar="O", help="first sensor number")
     add("--seed", type=int, default=None, metavar="K", help="fleet seed (default: random)")
@@ -169,17 +180,36 @@ class Tally:
     not_sent: int = 0  # readings lost while the broker was away (as a real sensor's are)
 
 
+def _connection(args: argparse.Namespace) -> tuple[BrokerAddress, str, TlsOptions | None]:
+    """Where to publish, as whom, trusting what: from --bundle or --broker."""
+    if (args.bundle is None) == (args.broker is None):
+        raise ConfigError("give --broker URL or --bundle FILE (one of them)")
+    if args.bundle is None:
+        address = BrokerAddress.parse(args.broker)
+        return address, args.client_id or f"edgewatch-simulate-{os.getpid()}", None
+    bundle = read_bundle(args.bundle)
+    if bundle.role != "sensor":
+        raise ConfigError(
+            f"--bundle {args.bundle} is the {bundle.role} {bundle.identity}'s, not a sensor's"
+        )
+    address = BrokerAddress.parse(bundle.broker)
+    secret = bundle.password.get_secret_value()
+    address = replace(address, username=bundle.username, password=secret)
+    # The broker binds this identity to its client id: another one would be refused.
+    return address, bundle.client_id, bundle_tls(bundle, None, None, None)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        address = BrokerAddress.parse(args.broker)
+        address, client_id, tls = _connection(args)
         job = plan(args, time.time())
+        link = MqttLink(
+            address,
+            LinkOptions(client_id=client_id, protocol=args.mqtt_version, session_expiry_s=0),
+            tls=tls,
+        )
     except ConfigError as exc:
         return fail(VERB, exc)
-    client_id = args.client_id or f"edgewatch-simulate-{os.getpid()}"
-    link = MqttLink(
-        address,
-        LinkOptions(client_id=client_id, protocol=args.mqtt_version, session_expiry_s=0),
-    )
     link.start()
     stop = threading.Event()
     _on_signals(stop.set)

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from edgewatch.shared import wire
-from edgewatch.shared.codec import encode
+from edgewatch.shared.alert_schema import EdgeAlertAck
+from edgewatch.shared.codec import decode, encode
 from edgewatch.shared.errors import PayloadError
 from edgewatch.shared.mqtt import BrokerAddress, LinkOptions, MqttLink, MqttVersion, Will
 from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.schemas import Ack, AgentStatus, Heartbeat, Hello
+from edgewatch.shared.tls import TlsOptions
 from edgewatch.shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ class Wake:
     """Tells the worker to look at the link events (nothing else)."""
 
 
-Event = Ack | Wake
+Event = Ack | EdgeAlertAck | Wake
 
 
 class Uplink:
@@ -61,10 +63,12 @@ class Uplink:
         inflight_max: int = 16,
         result_expiry_s: int = 60,
         events_max: int = 10_000,
+        tls: TlsOptions | None = None,
     ) -> None:
         self.agent_id = agent_id
         self._ack_topic = topics.ack(agent_id)
         self._desired_topic = topics.desired(agent_id)
+        self._alerts_ack_topic = topics.edge_alerts_ack(agent_id)
         self._desired: bytes | None = None
         self._keys_topic = topics.keys()
         self._keys: bytes | None = None
@@ -93,6 +97,7 @@ class Uplink:
                 (topics.ack(agent_id), 1),
                 (topics.desired(agent_id), 1),
                 (topics.keys(), 1),  # the model-signing key chain (retained)
+                (topics.edge_alerts_ack(agent_id), 1),
             ),
         )
         self.link = MqttLink(
@@ -102,6 +107,7 @@ class Uplink:
             on_connect=lambda present: self._link_event(LinkUp(present)),
             on_disconnect=lambda why: self._link_event(LinkDown(why)),
             logger=log,
+            tls=tls,
         )
 
     # -- network thread -------------------------------------------------------------------
@@ -176,6 +182,15 @@ class Uplink:
             with contextlib.suppress(queue.Full):
                 self.events.put_nowait(Wake())
             return
+        if topic == self._alerts_ack_topic:
+            try:
+                alert_ack = decode(payload, EdgeAlertAck, max_bytes=64 * 1024)
+            except PayloadError as exc:
+                self._bad(exc.reason)
+                return
+            if alert_ack.agent_id == self.agent_id:
+                self._put(alert_ack)
+            return
         if topic != self._ack_topic:
             # We subscribe to our ack topic only: anything else is the broker's mistake.
             self._bad("wrong_topic")
@@ -214,6 +229,11 @@ class Uplink:
         info = self.link.publish(
             self.topics.results(self.agent_id), payload, qos=1, expiry_s=self.result_expiry_s
         )
+        return info is not None
+
+    def send_alerts(self, payload: bytes) -> bool:
+        """An ``EdgeAlertBatch`` to the coordinator (QoS 1); False while the link is down."""
+        info = self.link.publish(self.topics.edge_alerts(self.agent_id), payload, qos=1)
         return info is not None
 
     def publish_status(self, state: Literal["online", "offline"]) -> None:

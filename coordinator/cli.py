@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(CoordinatorSettings, args, section="coordinator")
+        if settings.alerts:
+            from edgewatch.coordinator.alerts.rules import load_rules
+
+            load_rules(settings.alert_rules)  # a bad rule file: one line, before anything
     except ConfigError as exc:
         return fail(VERB, exc)
     try:

@@ -179,6 +179,7 @@ def _summary(base: str, token: str, last: dict[str, float]) -> str:
     online = sum(1 for a in agents if a["state"] == "online")
     depth = sum(a["outbox_rows"] or 0 for a in agents)
     anomalies = int(stats.get("anomalies_stored", 0))
+    alerts = _get(f"{base}/api/v1/alerts?state=active", token)["alerts"]
     owners = " ".join(
         f"{a.removeprefix('demo-agent-')}:{len(placed.get(a, []))}"
         for a in sorted(x["id"] for x in agents)
@@ -192,7 +193,8 @@ def _summary(base: str, token: str, last: dict[str, float]) -> str:
     return (
         f"{time.strftime('%H:%M:%S')}  {rate:7.0f} readings/s  stored {int(stored):>8}  "
         f"anomalies {anomalies}  agents online {online}/{AGENTS}  sensors per agent {owners}"
-        f"  outbox depth {depth}  models active {active}, {running} rolling out"
+        f"  outbox depth {depth}  alerts open {len(alerts)}"
+        f"  models active {active}, {running} rolling out"
     )
 
 
@@ -223,6 +225,9 @@ def run(args: argparse.Namespace) -> int:
 
     # The summary line is the demo's voice; per-request access logs would drown it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Each alert raised is a warning line of its own: the summary counts them instead
+    # (and mosquitto_sub on edgewatch/alerts/active/# lists them, see the banner).
+    logging.getLogger("edgewatch.coordinator.alerts").setLevel(logging.ERROR)
     lock = _prepare(args)
     if isinstance(lock, int):
         return lock
@@ -276,6 +281,10 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"  broker {broker.url} (embedded, also the site broker: {args.sensors} sensors on "
         f"{SITE_PREFIX}/#), {AGENTS} agents following their assignment, logs in {logs}",
+        flush=True,
+    )
+    print(
+        f"  alerts: mosquitto_sub -h 127.0.0.1 -p {broker.port} -t 'edgewatch/alerts/active/#' -v",
         flush=True,
     )
     print(

@@ -67,6 +67,29 @@ class CoordinatorMetrics:
             registry=r,
         )
 
+        # Aggregates and alerts (docs/aggregates.md, docs/alerts.md).
+        self.alert_transitions = Counter(
+            "edgewatch_alert_transitions",
+            "Alert transitions stored and published, by rule and kind",
+            ["rule", "kind"],
+            registry=r,
+        )
+        self.alerts_active = Gauge(
+            "edgewatch_alerts_active", "Alerts open or acknowledged", registry=r
+        )
+        self.aggregate_lag = Gauge(
+            "edgewatch_aggregate_lag_seconds",
+            "Commit of the newest feed entry applied -> its windows updated",
+            registry=r,
+        )
+        self.webhooks = Gauge(
+            "edgewatch_webhook_notifications",
+            "Webhook notifications since start, by outcome (sent, failed_attempts, "
+            "given_up, dropped_full)",
+            ["outcome"],
+            registry=r,
+        )
+
     def bind(self, queue_depth: Callable[[], float], agents_online: Callable[[], float]) -> None:
         """Read the two gauges from live state at scrape time."""
         self.queue_depth.set_function(queue_depth)

@@ -13,6 +13,7 @@ import socket
 import time
 from typing import Literal
 
+from edgewatch.coordinator.analytics import Analytics
 from edgewatch.coordinator.broker.embedded import EmbeddedBroker
 from edgewatch.coordinator.fleet.assignment.registry import make_strategy
 from edgewatch.coordinator.fleet.duty import DutySettings, FleetDuty
@@ -25,6 +26,7 @@ from edgewatch.coordinator.ingest.judge import Inbound, Limits
 from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
 from edgewatch.coordinator.metrics import CoordinatorMetrics
 from edgewatch.coordinator.models.lifecycle import ModelLifecycle
+from edgewatch.coordinator.security.enrollment_gate import EnrollmentGate
 from edgewatch.coordinator.settings import CoordinatorSettings
 from edgewatch.coordinator.store import SqliteStore, Store
 from edgewatch.shared.errors import ConfigError
@@ -57,6 +59,21 @@ class CoordinatorService:
         # Training, registry, signing, rollouts, cloud re-scoring (issue 9).
         self.models = ModelLifecycle(settings, self.store, self.topics, self.metrics)
         self.consumers.append(ConsumerRunner(self.models.rescoring, self.store, self.feed))
+        # Aggregates, alerts and retention (docs/aggregates.md, docs/alerts.md).
+        self.analytics = Analytics(
+            settings,
+            self.store,
+            self.topics,
+            self.feed,
+            self.fleet,
+            self.metrics,
+            publish=self._publish,
+            fleet_duty=lambda: self.fleet_duty,
+            consumers=[c.consumer.name for c in self.consumers],
+        )
+        self.consumers += self.analytics.consumers
+        self.alerts = self.analytics.alerts
+        self.aggregates = self.analytics.aggregates
         self.started_at = time.time()
         self._stopped = False
         self.metrics.bind(queue_depth=self.inbox.depth, agents_online=self.fleet.online)
@@ -71,6 +88,7 @@ class CoordinatorService:
             self._link_options(),
             on_message=self._enqueue,
             on_connect=self._link_up,
+            tls=self.settings.tls_options(),
         )
         self.fleet_duty = self._fleet_duty(self.link)
         self.models.attach(self.fleet, self.fleet_duty, self.link)
@@ -85,6 +103,7 @@ class CoordinatorService:
             feed=self.feed,
             drain_max=self.settings.drain_max,
             handover=self.fleet_duty.handover_sensors,
+            gate=EnrollmentGate(self.store) if self.settings.require_enrollment else None,
         )
         for consumer in self.consumers:
             consumer.start()  # catches up from its watermark first
@@ -92,6 +111,7 @@ class CoordinatorService:
         self.link.start()
         self.models.start()
         self.fleet_duty.start()
+        self.analytics.start()
         log.info("coordinator ingesting from %s into %s", self.broker_url, self.settings.db)
 
     def stop(self) -> None:
@@ -102,10 +122,12 @@ class CoordinatorService:
         if self.fleet_duty is not None:
             self.fleet_duty.stop()
         self.models.stop()
+        self.analytics.stop_duties()
         if self.worker is not None:
             self.worker.stop()  # closes the inbox, commits and acks what was queued
         for consumer in self.consumers:
             consumer.stop()
+        self.analytics.stop()
         if self.link is not None:
             self.link.stop()
         if self.broker is not None:
@@ -150,7 +172,7 @@ class CoordinatorService:
             keepalive=s.keepalive,
             session_expiry_s=s.session_expiry_s,
             max_inflight=256,
-            subscriptions=tuple((f, 1) for f in filters),
+            subscriptions=tuple((f, 1) for f in filters) + self.analytics.subscriptions(),
         )
 
     def _fleet_duty(self, link: MqttLink) -> FleetDuty:
@@ -182,6 +204,7 @@ class CoordinatorService:
                 converge_timeout_s=s.converge_timeout_s,
             ),
             on_stuck=self.metrics.agents_not_converged.set,
+            desired_config=self.analytics.desired_config(),
         )
         self.fleet.on_change(duty.wake)
         return duty
@@ -191,10 +214,17 @@ class CoordinatorService:
         if self.fleet_duty is not None:
             self.fleet_duty.republish()
         self.models.republish()
+        self.analytics.link_up()
 
     def _enqueue(self, topic: str, payload: bytes, retained: bool) -> None:
         # paho's network thread: hand off and return; everything else is the worker's.
+        if self.analytics.take(topic, bytes(payload), retained):
+            return
         self.inbox.put(Inbound(topic, bytes(payload), time.time(), retained))
+
+    def _publish(self, topic: str, payload: bytes, **kw: object) -> object:
+        """Publish on the coordinator's link (None while it has none, or it is down)."""
+        return None if self.link is None else self.link.publish(topic, payload, **kw)  # type: ignore[arg-type]
 
 
 def _start_embedded(port: int) -> EmbeddedBroker:

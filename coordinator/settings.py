@@ -13,13 +13,15 @@ import secrets
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edgewatch.coordinator.broker.embedded import parse_embedded
+from edgewatch.shared.bundle import Bundle, bundle_tls, check_tls_flags, read_bundle
 from edgewatch.shared.codec import DEFAULT_MAX_BYTES
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.mqtt_options import BrokerAddress, merge_password
+from edgewatch.shared.tls import TlsOptions
 from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX, Topics
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,44 @@ class CoordinatorSettings(BaseSettings):
     rescore_sample: float = Field(
         default=0.05, ge=0, le=1, description="share of model-judged readings the cloud re-scores"
     )
+    aggregates: bool = Field(
+        default=True, description="keep 1m/5m/15m/1h windows per sensor, type, agent, fleet"
+    )
+    alerts: bool = Field(default=True, description="run the alert engine (needs --aggregates)")
+    alert_rules: Path | None = Field(
+        default=None, description="TOML file of alert rules and webhooks (docs/alerts.md)"
+    )
+    retention_raw_days: float = Field(
+        default=30.0, ge=0, description="keep raw readings this long after storing (0: forever)"
+    )
+    retention_1m_days: float = Field(default=7.0, ge=0, description="keep 1m windows (0: forever)")
+    retention_5m_days: float = Field(default=30.0, ge=0, description="keep 5m windows (0: forever)")
+    retention_15m_days: float = Field(
+        default=90.0, ge=0, description="keep 15m windows (0: forever)"
+    )
+    retention_1h_days: float = Field(
+        default=730.0, ge=0, description="keep 1h windows (0: forever)"
+    )
+    bundle: Path | None = Field(
+        default=None,
+        description="coordinator bundle from edgewatch site init: broker, identity, CA",
+    )
+    ca: Path | None = Field(
+        default=None, description="CA certificate (PEM) the mqtts:// broker must chain to"
+    )
+    tls_cert: Path | None = Field(default=None, description="client certificate (mutual TLS)")
+    tls_key: Path | None = Field(default=None, description="its private key (PEM)")
+    require_enrollment: bool = Field(
+        default=False,
+        description="accept results only from agents enrolled with edgewatch enroll",
+    )
+    metrics_open: bool = Field(
+        default=False, description="serve /metrics without a token (else a read token)"
+    )
+    auth_fail_limit: int = Field(
+        default=10, ge=1, description="failed API logins per address and minute before 429"
+    )
+    _bundle: Bundle | None = PrivateAttr(default=None)
 
     @field_validator("broker")
     @classmethod
@@ -168,6 +208,45 @@ class CoordinatorSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _from_bundle(self) -> Self:
+        # The bundle fills what was not given (flags and variables still win).
+        if self.bundle is None:
+            return self
+        try:
+            b = read_bundle(self.bundle)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        if b.role != "coordinator":
+            raise ValueError(
+                f"{self.bundle} is the {b.role} {b.identity}'s bundle, not a coordinator's"
+            )
+        given = self.model_fields_set
+        if "broker" not in given:
+            self.broker = b.broker.replace("://", f"://{b.username}@", 1)
+        if "broker_password" not in given and BrokerAddress.parse(self.broker).password is None:
+            self.broker_password = b.password
+        defaults = {
+            "client_id": b.client_id,
+            "topic_prefix": b.topic_prefix,
+            "require_enrollment": True,
+            **b.settings,
+        }
+        for name, value in defaults.items():
+            if name not in given and name in type(self).model_fields:
+                setattr(self, name, Path(value) if name == "db" else value)
+        self._bundle = b
+        return self
+
+    @model_validator(mode="after")
+    def _tls_flags(self) -> Self:
+        check_tls_flags(self.broker, self.ca, self.tls_cert, self.tls_key)
+        return self
+
+    def tls_options(self) -> TlsOptions:
+        """What the mqtts:// link trusts and shows: --ca/--tls-* files, else the bundle's."""
+        return bundle_tls(self._bundle, self.ca, self.tls_cert, self.tls_key)
+
+    @model_validator(mode="after")
     def _password_into_url(self) -> Self:
         # The link reads `broker` alone: the password from its file joins the URL here,
         # in memory only (everything that logs the URL goes through shared.redact).
@@ -187,6 +266,12 @@ class CoordinatorSettings(BaseSettings):
             return self
         if self.embedded_port is not None or self.mqtt_version != "5":
             raise ValueError("--share-group needs --mqtt-version 5 and an external broker")
+        return self
+
+    @model_validator(mode="after")
+    def _alerts_need_aggregates(self) -> Self:
+        if self.alerts and not self.aggregates:
+            raise ValueError("--alerts needs --aggregates (or turn alerts off: --no-alerts)")
         return self
 
     @property

@@ -47,6 +47,25 @@ VERBS: dict[str, tuple[str, str]] = {
         "roll a model out (canary, quality gate), list rollouts, promote or roll back",
     ),
     "keys": ("edgewatch.coordinator.models.keys_cli", "the model-signing key: show, rotate"),
+    "aggregates": (
+        "edgewatch.coordinator.aggregates.cli",
+        "windowed aggregates: rebuild from raw readings, show",
+    ),
+    "alerts": (
+        "edgewatch.coordinator.alerts.cli",
+        "alerts of a coordinator: list, ack, clear, silence; check a rule file",
+    ),
+    "site": (
+        "edgewatch.coordinator.site.cli",
+        "make a secure site: TLS broker config, CA, identities",
+    ),
+    "enroll": ("edgewatch.coordinator.site.enroll_cli", "enroll an agent: one bundle file for it"),
+    "revoke": (
+        "edgewatch.coordinator.site.revoke_cli",
+        "revoke an identity (disconnected at once)",
+    ),
+    "agents": ("edgewatch.coordinator.site.agents_cli", "list enrolled agents and their state"),
+    "tokens": ("edgewatch.coordinator.security.tokens_cli", "API tokens: create, list, revoke"),
 }
 # Top-level modules of the coordinator extra (pyproject.toml) and what they pull in.
 EXTRA_MODULES = frozenset(

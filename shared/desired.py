@@ -22,9 +22,9 @@ Where a sensor is read (``source``):
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from edgewatch.shared.schemas import (
     MAX_ASSIGNED,
@@ -48,6 +48,7 @@ __all__ = [
     "AssignedSensor",
     "ConfigOverrides",
     "DesiredState",
+    "EdgeAlertSettings",
     "LocalSource",
     "ModelOrder",
     "ReportedState",
@@ -66,7 +67,16 @@ DEFAULT_ANOMALY_PROBABILITY = 0.005
 DEFAULT_MEAN_EPISODE_S = 30.0
 
 
+def _kind_required(schema: dict[str, Any]) -> None:
+    """Parsing a source needs its ``kind`` (the discriminator): say so in the JSON schema
+    (the OpenAPI document), where its default would otherwise make it look optional."""
+    required = schema.setdefault("required", [])
+    if "kind" not in required:
+        required.insert(0, "kind")
+
+
 class SimulatedSource(WireModel):
+    model_config = ConfigDict(json_schema_extra=_kind_required)
     kind: Literal["simulated"] = "simulated"
     seed: int = Field(ge=0, le=MAX_INT)
     number: Count  # the sensor's number in the simulated fleet: its type, place, base values
@@ -77,6 +87,7 @@ class SimulatedSource(WireModel):
 
 
 class SiteSource(WireModel):
+    model_config = ConfigDict(json_schema_extra=_kind_required)
     kind: Literal["site"] = "site"
     topic: SiteTopic
     rate_hz: Rate | None = None  # nominal rate, for gap accounting
@@ -86,6 +97,7 @@ class LocalSource(WireModel):
     """Read by one agent from its own source (a CSV file, its local simulator): nobody
     else can read it, so it is registered, never assigned."""
 
+    model_config = ConfigDict(json_schema_extra=_kind_required)
     kind: Literal["local"] = "local"
     agent_id: AgentId
     rate_hz: Rate | None = None
@@ -117,11 +129,25 @@ class ModelOrder(WireModel):
     rollback: bool = False
 
 
+class EdgeAlertSettings(WireModel):
+    """The agent's own alert rules (``shared.alert_rules.EdgeRules``), set by the coordinator."""
+
+    enabled: bool = True
+    critical_confidence: Unit = 0.9
+    critical_clear_s: float = Field(default=60.0, gt=0, le=86_400)
+    rate_window_s: float = Field(default=300.0, ge=10, le=86_400)
+    rate_raise: Unit = 0.15
+    rate_clear: Unit = 0.10
+    rate_min_count: int = Field(default=60, ge=1, le=1_000_000)
+
+
 class ConfigOverrides(WireModel):
     """Settings the coordinator may change on a running agent (room for later duties)."""
 
     # Share of readings the coordinator re-scores in the cloud (hybrid routing).
     rescore_sample: Unit | None = None
+    # The agent's own alert rules (None: the agent's defaults).
+    alerts: EdgeAlertSettings | None = None
 
 
 class DesiredState(WireModel):

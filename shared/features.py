@@ -27,13 +27,13 @@ Definitions (per sensor, readings in batch order):
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from edgewatch.shared.readings import FloatArray, ReadingBatch
 
@@ -116,13 +116,25 @@ class FeatureSpec:
 
 def metric_matrix(batch: ReadingBatch, metrics: Sequence[str]) -> FloatArray:
     """The batch's metrics as an ``(n, len(metrics))`` matrix; absent and +-inf are NaN."""
-    out = np.full((len(batch), len(metrics)), np.nan)
-    for j, name in enumerate(metrics):
-        column = batch.metrics.get(name)
-        if column is not None:
-            out[:, j] = column
-    out[np.isinf(out)] = np.nan  # one pass over the matrix, not one per metric
-    return out
+    return _metric_matrix(batch, metrics)[0]
+
+
+def _metric_matrix(batch: ReadingBatch, metrics: Sequence[str]) -> tuple[FloatArray, bool]:
+    """``metric_matrix`` and whether every value is present (nothing to impute)."""
+    n = len(batch)
+    if n == 1:  # one reading: plain floats, one array built
+        nan = math.nan
+        row = [
+            float(c[0]) if (c := batch.metrics.get(name)) is not None else nan for name in metrics
+        ]
+        if all(map(math.isfinite, row)):
+            return np.array([row]), True
+        return np.array([[v if not math.isinf(v) else nan for v in row]]), False
+    absent = np.full(n, np.nan)
+    out = np.array([batch.metrics.get(name, absent) for name in metrics], dtype=np.float64).T
+    if np.isfinite(out).all():  # one check for the common case of clean readings
+        return np.ascontiguousarray(out), True
+    return np.ascontiguousarray(np.where(np.isinf(out), np.nan, out)), False
 
 
 def _carry_forward(rows: FloatArray, previous: FloatArray) -> FloatArray:
@@ -137,28 +149,42 @@ def _carry_forward(rows: FloatArray, previous: FloatArray) -> FloatArray:
     return np.where(source >= 0, picked, previous)
 
 
-def _rolling(windows: FloatArray, stats: Sequence[str]) -> list[FloatArray]:
-    """Stats of ``windows`` shaped ``(k, m, W)``, each ``(k, m)``.
+def _windows(extended: FloatArray, k: int, width: int) -> FloatArray:
+    """The last ``k`` windows of ``width`` rows of ``extended``, shaped ``(k, width, m)``.
 
-    Sums run one window position at a time on purpose: element-wise arithmetic gives the
+    One reading (the agent's common case) is a plain slice; more are gathered at once.
+    """
+    if k == 1:
+        return extended[None, -width:]
+    start = extended.shape[0] - k - width + 1
+    index = start + np.arange(k)[:, None] + np.arange(width)[None, :]
+    out: FloatArray = extended[index]
+    return out
+
+
+def _rolling(windows: FloatArray, stats: Sequence[str]) -> list[FloatArray]:
+    """Stats of ``windows`` shaped ``(k, W, m)``, each ``(k, m)``.
+
+    Sums run one window position after the other (``add.accumulate`` is sequential by
+    definition, unlike ``sum``, whose pairwise order depends on the array's shape): the
     same bits whatever the batch shape, so streaming and batch results are identical.
     """
-    width = windows.shape[2]
-    total = windows[:, :, 0].copy()
-    for j in range(1, width):
-        total += windows[:, :, j]
-    mean = total / width
+    width = windows.shape[1]
+    mean = np.add.accumulate(windows, axis=1)[:, -1]
+    mean /= width
     out: list[FloatArray] = []
     for stat in stats:
         if stat == "mean":
             out.append(mean)
         elif stat == "std":
-            square = np.zeros_like(mean)
-            for j in range(width):
-                square += (windows[:, :, j] - mean) ** 2
-            out.append(np.sqrt(square / width))
+            square = windows - mean[:, None]
+            np.multiply(square, square, out=square)
+            np.add.accumulate(square, axis=1, out=square)
+            total = square[:, -1]
+            total /= width
+            out.append(np.sqrt(total, out=total))
         else:  # delta
-            out.append(windows[:, :, -1] - windows[:, :, 0])
+            out.append(windows[:, -1] - windows[:, 0])
     return out
 
 
@@ -179,6 +205,10 @@ class FeatureState:
         self.evicted = 0
         self._tails: OrderedDict[str, FloatArray] = OrderedDict()
         self._keep = spec.history
+        self._width = len(spec.names)  # computed once: the spec is frozen
+        self._fill = spec.fill_values
+        self._plain = not spec.stats and not spec.lags
+        self._lag_rows = self._keep - np.asarray(spec.lags, dtype=np.intp)
 
     def __len__(self) -> int:
         return len(self._tails)
@@ -189,38 +219,56 @@ class FeatureState:
 
     def update(self, batch: ReadingBatch) -> FloatArray:
         """Feature matrix ``(len(batch), len(spec.names))`` for ``batch``; advances state."""
-        return self.update_matrix(batch.sensor_id, metric_matrix(batch, self.spec.metrics))
+        values, complete = _metric_matrix(batch, self.spec.metrics)
+        return self._update(batch.sensor_id, values, complete)
 
     def update_matrix(self, keys: Sequence[str], values: FloatArray) -> FloatArray:
         """Like ``update`` for a ready matrix of raw metric values (NaN = absent)."""
-        out = np.empty((values.shape[0], len(self.spec.names)))
+        return self._update(keys, values, not np.isnan(values).any())
+
+    def _update(self, keys: Sequence[str], values: FloatArray, complete: bool) -> FloatArray:
+        n = values.shape[0]
+        out = np.empty((n, self._width))
+        if n == 1 or len(set(keys)) == 1:  # one sensor: no grouping, no scatter
+            self._sensor_features(keys[0], values, out, complete)
+            return out
         for key, index in _group(keys).items():
-            out[index] = self._sensor_features(key, values[index])
+            part = np.empty((len(index), self._width))
+            self._sensor_features(key, values[index], part, complete)
+            out[index] = part
         return out
 
-    def _sensor_features(self, key: str, rows: FloatArray) -> FloatArray:
+    def _sensor_features(self, key: str, rows: FloatArray, out: FloatArray, complete: bool) -> None:
+        """Write the features of one sensor's ``rows`` into ``out``; advance its tail."""
         tail = self._tails.pop(key, None)
-        previous = self.spec.fill_values if tail is None else tail[-1]
-        rows = _carry_forward(rows, previous)
+        if not complete:
+            rows = _carry_forward(rows, self._fill if tail is None else tail[-1])
         if tail is None:
             tail = np.repeat(rows[:1], self._keep, axis=0)
-        extended = np.vstack([tail, rows])
-        self._remember(key, extended[-self._keep :].copy())
-        if not self.spec.stats and not self.spec.lags:
-            return rows
-        parts = [rows]
+        extended = np.concatenate((tail, rows))
+        keep = extended[-self._keep :]
+        # A few new rows: keep a view (one row more than needed is cheaper than a copy);
+        # many: copy, so a sensor never pins a whole batch's rows.
+        self._remember(key, keep if rows.shape[0] <= 4 else keep.copy())
+        m = rows.shape[1]
+        out[:, :m] = rows
+        if self._plain:
+            return
+        col = m
+        k = rows.shape[0]
         if self.spec.stats:
-            windows = sliding_window_view(extended, self.spec.window, axis=0)[-len(rows) :]
-            parts.extend(_rolling(windows, self.spec.stats))
-        k = len(rows)
-        for lag in self.spec.lags:
+            for part in _rolling(_windows(extended, k, self.spec.window), self.spec.stats):
+                out[:, col : col + m] = part
+                col += m
+        if self.spec.lags:
             # Row i of ``rows`` is row ``keep + i`` of ``extended``; the tail pads the start.
-            parts.append(extended[self._keep - lag : self._keep - lag + k])
-        return np.hstack(parts)
+            # All lags in one gather: (k, lags, m) is the columns' order, lag by lag.
+            index = self._lag_rows if k == 1 else self._lag_rows + np.arange(k)[:, None]
+            out[:, col:] = extended[index].reshape(k, -1)
 
     def _remember(self, key: str, tail: FloatArray) -> None:
         self._tails[key] = tail
-        if self.max_sensors is not None:
+        if self.max_sensors is not None and len(self._tails) > self.max_sensors:
             while len(self._tails) > self.max_sensors:
                 self._tails.popitem(last=False)
                 self.evicted += 1
@@ -243,20 +291,68 @@ class ScoreSmoother:
     """Causal per-sensor rolling mean of scores over the last ``width`` readings.
 
     A verdict on a smoothed score needs a few anomalous readings in a row, which trades
-    a few readings of delay for far fewer one-off false alarms. It is the same rolling
-    kernel as the features, so training (threshold) and agent (verdict) agree.
+    a few readings of delay for far fewer one-off false alarms. Until a sensor has
+    ``width`` scores its first one stands in for the missing ones, as in the features.
+
+    The window sum runs position after position, oldest first, whether one reading comes
+    (plain float arithmetic: the agent's common case, no numpy call per reading) or many
+    (``add.accumulate``): both are the same IEEE additions in the same order, so training
+    (threshold) and agent (verdict) agree to the bit however readings were batched.
+    Per sensor it keeps ``width - 1`` floats, for at most ``max_sensors`` sensors.
     """
 
     def __init__(self, width: int, max_sensors: int | None = DEFAULT_MAX_SENSORS) -> None:
         if width < 1:
             raise ValueError("smoothing width must be >= 1")
+        if max_sensors is not None and max_sensors < 1:
+            raise ValueError("max_sensors must be >= 1")
         self.width = width
-        spec = FeatureSpec(("score",), window=width, stats=("mean",)) if width > 1 else None
-        self._state = FeatureState(spec, max_sensors) if spec is not None else None
+        self.max_sensors = max_sensors
+        self._tails: OrderedDict[str, list[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._tails)
 
     def update(self, keys: Sequence[str], scores: FloatArray) -> FloatArray:
-        if self._state is None:
+        if self.width == 1:
             return scores
-        # A column of the feature matrix is a strided view: hand out a contiguous copy,
-        # as every other score array is (orjson refuses to serialise strided arrays).
-        return np.ascontiguousarray(self._state.update_matrix(keys, scores[:, None])[:, 1])
+        n = len(scores)
+        if n == 1:
+            return np.array([self._one(keys[0], float(scores[0]))])
+        if len(set(keys)) == 1:
+            return self._many(keys[0], scores)
+        out = np.empty(n)
+        for key, index in _group(keys).items():
+            out[index] = self._many(key, scores[index])
+        return out
+
+    def _one(self, key: str, score: float) -> float:
+        tail = self._tails.pop(key, None)
+        if score != score:  # NaN: carry the last score forward, as features do
+            score = tail[-1] if tail else 0.0
+        if tail is None:
+            tail = [score] * (self.width - 1)
+        total = tail[0]
+        for value in tail[1:]:
+            total += value
+        total += score
+        tail.append(score)
+        del tail[0]
+        self._remember(key, tail)
+        return total / self.width
+
+    def _many(self, key: str, scores: FloatArray) -> FloatArray:
+        tail = self._tails.pop(key, None)
+        previous = np.array([tail[-1] if tail else 0.0])
+        rows = _carry_forward(np.asarray(scores, dtype=np.float64)[:, None], previous)[:, 0]
+        head = tail if tail is not None else [float(rows[0])] * (self.width - 1)
+        extended = np.concatenate((np.asarray(head, dtype=np.float64), rows))
+        windows = _windows(extended[:, None], len(rows), self.width)
+        self._remember(key, extended[len(extended) - self.width + 1 :].tolist())
+        return np.asarray(np.add.accumulate(windows, axis=1)[:, -1, 0] / self.width)
+
+    def _remember(self, key: str, tail: list[float]) -> None:
+        self._tails[key] = tail
+        if self.max_sensors is not None:
+            while len(self._tails) > self.max_sensors:
+                self._tails.popitem(last=False)

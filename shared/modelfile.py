@@ -11,11 +11,17 @@ detector:
 - ``pca``: ``max(T² / T²_ref, Q / Q_ref)``, Hotelling's T² in the principal subspace and
   the squared prediction error Q off it, each over its training 99th percentile;
 - ``autoencoder``: the mean squared reconstruction error of an MLP autoencoder over its
-  training 99th percentile.
+  training 99th percentile;
+- ``knn``: the distance to the nearest training pattern, per time scale, over its
+  training 99th percentile, the largest of the scales (``univariate`` PCA likewise adds
+  the largest squared z-score of one feature).
 
-Formats: ``edgewatch.model/2`` (written now: any detector, ``detector`` and ``policy``
+Formats: ``edgewatch.model/3`` (written now: adds the ``knn`` detector, its
+``references`` and ``scales``, PCA's ``univariate`` and the adaptive policy's ``clip``),
+``edgewatch.model/2`` (any of the first three detectors, ``detector`` and ``policy``
 fields) and ``edgewatch.iforest/1`` (the first release: IsolationForest, static
-threshold), which is still read.
+threshold); both older formats are still read, and a file that claims an older format
+but uses a newer field is refused.
 
 The coordinator writes it (``coordinator.training.export``); the agent reads it with
 onnxruntime only, so this module must not import ``onnx``: metadata arrive as the plain
@@ -39,10 +45,12 @@ from edgewatch.shared.errors import ModelError
 from edgewatch.shared.features import FeatureSpec
 
 FORMAT_V1: Literal["edgewatch.iforest/1"] = "edgewatch.iforest/1"
-FORMAT: Literal["edgewatch.model/2"] = "edgewatch.model/2"
-Format = Literal["edgewatch.iforest/1", "edgewatch.model/2"]
-Detector = Literal["iforest", "pca", "autoencoder"]
-DETECTORS: tuple[str, ...] = ("iforest", "pca", "autoencoder")
+FORMAT_V2: Literal["edgewatch.model/2"] = "edgewatch.model/2"
+FORMAT: Literal["edgewatch.model/3"] = "edgewatch.model/3"
+Format = Literal["edgewatch.iforest/1", "edgewatch.model/2", "edgewatch.model/3"]
+Detector = Literal["iforest", "pca", "autoencoder", "knn"]
+DETECTORS: tuple[str, ...] = ("iforest", "pca", "autoencoder", "knn")
+V3_FIELDS = frozenset({"references", "scales", "univariate"})
 META_KEY = "edgewatch.meta"
 INPUT_NAME = "features"
 OUTPUT_NAME = "score"
@@ -76,6 +84,7 @@ class PolicyMeta(BaseModel):
     transform: Literal["log1p", "identity"] = "log1p"
     start_mean: float = 0.0
     start_var: float = Field(default=1.0, ge=0, le=1e300)
+    clip: float | None = Field(default=None, gt=0, le=1e6)  # format 3
 
     @field_validator("start_mean", "start_var")
     @classmethod
@@ -106,6 +115,11 @@ class ModelMeta(BaseModel):
     # PCA: components kept; autoencoder: hidden layer widths.
     components: int | None = Field(default=None, ge=1)
     hidden: list[int] | None = None
+    # Format 3. PCA: the per-feature part is in the graph; knn: references kept and the
+    # readings each time scale looks at (empty: one scale over every feature).
+    univariate: bool | None = None
+    references: int | None = Field(default=None, ge=1)
+    scales: list[int] | None = None
     created_at: datetime
     training: TrainingSummary
 
@@ -141,6 +155,13 @@ class ModelMeta(BaseModel):
             self.detector != "iforest" or "policy" in self.model_fields_set
         ):
             raise ModelError(f"format {FORMAT_V1} holds a static IsolationForest only")
+        newer = any(getattr(self, name) is not None for name in V3_FIELDS)
+        if self.format != FORMAT and (
+            self.detector == "knn" or newer or self.policy.clip is not None
+        ):
+            raise ModelError(f"format {self.format} has no knn detector, {sorted(V3_FIELDS)}, clip")
+        if self.detector == "knn" and (self.references is None or self.scales is None):
+            raise ModelError("a knn model needs references and scales")
 
     def to_props(self) -> dict[str, str]:
         """The ``metadata_props`` to write into the ONNX model."""

@@ -38,6 +38,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgewatch.shared.mqtt_options import BrokerAddress, LinkOptions, MqttVersion, Will
 from edgewatch.shared.ratelog import RateLimitedLog
+from edgewatch.shared.tls import TlsOptions
 
 __all__ = ["BrokerAddress", "LinkOptions", "MqttLink", "MqttVersion", "Refusal", "Will"]
 
@@ -82,9 +83,12 @@ class MqttLink:
         on_connect: ConnectHandler | None = None,
         on_disconnect: Callable[[str], None] | None = None,
         logger: logging.Logger | None = None,
+        tls: TlsOptions | None = None,
     ) -> None:
         self.address = address
         self.options = options
+        # Built once, so a bad CA or key is a ConfigError here, not a reconnect loop.
+        self._tls_context = (tls or TlsOptions()).context() if address.tls else None
         self._on_message = on_message
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
@@ -227,8 +231,8 @@ class MqttLink:
         client.max_queued_messages_set(0)  # 0 = no cap: the callers bound what is in flight
         if self.address.username:
             client.username_pw_set(self.address.username, self.address.password)
-        if self.address.tls:
-            client.tls_set()
+        if self._tls_context is not None:
+            client.tls_set_context(self._tls_context)
         if self.options.will is not None:
             w = self.options.will
             client.will_set(w.topic, w.payload, qos=w.qos, retain=w.retain)

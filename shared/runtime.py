@@ -25,8 +25,10 @@ how normal data scored"):
 
 from __future__ import annotations
 
+import bisect
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +78,12 @@ class Calibration:
     levels: FloatArray
     cut: float  # F(threshold)
     spread: float  # 99th percentile - median of training scores
+    _points: list[float] = field(default_factory=list, repr=False)
+    _levels: list[float] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_points", self.quantiles.tolist())
+        object.__setattr__(self, "_levels", self.levels.tolist())
 
     @staticmethod
     def of(threshold: float, quantiles: FloatArray) -> Calibration:
@@ -85,11 +93,36 @@ class Calibration:
         return Calibration(threshold, quantiles, levels, cut, max(spread, 1e-12))
 
     def __call__(self, score: FloatArray) -> FloatArray:
+        if len(score) == 1:  # the agent's common case: float arithmetic, no numpy calls
+            return np.array([self.one(float(score[0]))])
         rank = np.interp(score, self.quantiles, self.levels)
         normal = 1.0 - np.minimum(rank / self.cut, 1.0) / 2.0
         excess = np.maximum(score - self.threshold, 0.0) / self.spread
         anomalous = 1.0 - np.exp(-excess) / 2.0
-        return np.clip(np.where(score > self.threshold, anomalous, normal), 0.0, 1.0)
+        # Both branches lie in [0.5, 1] by construction (rank and levels are in [0, 1]).
+        return np.where(score > self.threshold, anomalous, normal)
+
+    def one(self, score: float) -> float:
+        """``self(np.array([score]))[0]`` (equal up to the last bit of ``exp``)."""
+        if score > self.threshold:
+            return 1.0 - math.exp(-(score - self.threshold) / self.spread) / 2.0
+        if score != score:
+            return score  # NaN stays NaN, as in the vectorised form
+        rank = _interp(score, self._points, self._levels)
+        return 1.0 - min(rank / self.cut, 1.0) / 2.0
+
+
+def _interp(x: float, xs: list[float], ys: list[float]) -> float:
+    """``np.interp`` for one point on sorted ``xs`` (ties: the rightmost, as numpy)."""
+    if x < xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    i = bisect.bisect_right(xs, x)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    if x1 == x0:
+        return y1
+    return y0 + (x - x0) * (y1 - y0) / (x1 - x0)
 
 
 def confidence(score: FloatArray, threshold: float, quantiles: FloatArray) -> FloatArray:
@@ -154,6 +187,18 @@ class OnnxScorer:
         out = self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
+    def warm(self, batch: ReadingBatch) -> None:
+        """Advance the feature windows and smoothing over ``batch`` without judging it.
+
+        For readings that are history, not news: the rows a model was just trained on
+        (NAB's probationary period), so the first reading judged has full windows while
+        the threshold policy starts from the training scores, not from these rows' scores
+        (a nearest-neighbour model would score its own references 0).
+        """
+        if len(batch):
+            raw = self.score_features(self._features.update(batch))
+            self._smoother.update(batch.sensor_id, raw)
+
     def score(self, batch: ReadingBatch) -> Scores:
         """Score ``batch`` (all of it, whatever its ``sensor_type``); advances the state."""
         n = len(batch)
@@ -183,6 +228,7 @@ def make_policy(meta: ModelMeta, calibration: Calibration, max_sensors: int | No
             transform=policy.transform,
             mean=policy.start_mean,
             var=policy.start_var,
+            clip=policy.clip,
         )
     except ValueError as exc:
         raise ModelError(f"bad threshold policy: {exc}") from exc

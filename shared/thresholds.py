@@ -12,7 +12,11 @@ into verdicts and confidences. It is a wrapper around the score, never part of t
   ``z = (u - mu) / sqrt(var)``, ``anomaly = z > k``, and after a verdict the sensor stays
   quiet for ``refractory`` readings (one alarm per event, not one per reading). It adapts
   to a sensor's slow drift without retraining; ``alpha`` sets how fast. Confidence is
-  ``1 - exp(-|z - k|) / 2``: 0.5 at the threshold, towards 1 either side.
+  ``1 - exp(-|z - k|) / 2``: 0.5 at the threshold, towards 1 either side. With ``clip``,
+  each update is winsorised at ``clip`` standard deviations (``u - mu`` clipped to
+  ``+-clip * sqrt(var)``): the baseline still follows drift, but one huge anomaly no
+  longer inflates the variance for the next ``1/alpha`` readings and hides the anomalies
+  after it (a robust EWMA; without it NAB's second windows of a file went unseen).
 
 Per-sensor state is three floats and a counter, kept for at most ``max_sensors`` sensors
 (least recently seen forgotten first, as ``shared.features.FeatureState`` does). Updates
@@ -64,10 +68,13 @@ class AdaptiveSpec:
     transform: Transform
     mean: float
     var: float
+    clip: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.k > 0 and 0 < self.alpha < 1 and self.refractory >= 0):
             raise ValueError("adaptive threshold needs k > 0, 0 < alpha < 1, refractory >= 0")
+        if self.clip is not None and not (math.isfinite(self.clip) and self.clip > 0):
+            raise ValueError("adaptive threshold clip must be a positive number")
         if not (math.isfinite(self.mean) and math.isfinite(self.var) and self.var >= 0):
             raise ValueError("adaptive threshold needs a finite start mean and variance")
 
@@ -99,30 +106,38 @@ class AdaptivePolicy:
         return len(self._state)
 
     def judge(self, keys: Sequence[str], scores: FloatArray) -> tuple[BoolArray, FloatArray]:
+        # Reading by reading in plain float arithmetic: the state is sequential anyway, and
+        # one reading (the agent's common case) then costs no numpy call at all.
         spec = self.spec
-        u = transform(scores, spec.transform).tolist()
-        anomaly = np.zeros(len(u), dtype=np.bool_)
-        z_out = np.empty(len(u))
-        for i, (key, value) in enumerate(zip(keys, u, strict=True)):
+        log1p = spec.transform == "log1p"
+        k, alpha, clip = spec.k, spec.alpha, spec.clip
+        anomaly: list[bool] = []
+        confidence: list[float] = []
+        for key, score in zip(keys, scores.tolist(), strict=True):
+            value = math.log1p(max(score, 0.0)) if log1p else score
             state = self._state.pop(key, None)
             if state is None:
                 state = [spec.mean, max(spec.var, MIN_VAR), 0.0]
             mean, var, quiet = state
-            z = (value - mean) / math.sqrt(var)
-            if z > spec.k and quiet <= 0:
-                anomaly[i] = True
+            sd = math.sqrt(var)
+            z = (value - mean) / sd
+            alarm = z > k and quiet <= 0
+            if alarm:
                 quiet = float(spec.refractory)
             else:
                 quiet -= 1.0
             d = value - mean
-            mean += spec.alpha * d
-            var = max((1.0 - spec.alpha) * (var + spec.alpha * d * d), MIN_VAR)
-            z_out[i] = z
+            if clip is not None:
+                d = min(max(d, -clip * sd), clip * sd)
+            mean += alpha * d
+            var = max((1.0 - alpha) * (var + alpha * d * d), MIN_VAR)
             self._remember(key, [mean, var, quiet])
-        confidence = 1.0 - np.exp(-np.abs(z_out - spec.k)) / 2.0
-        # A reading above k but silenced by the refractory period is not a confident normal.
-        confidence[(z_out > spec.k) & ~anomaly] = 0.5
-        return anomaly, confidence
+            anomaly.append(alarm)
+            # A reading above k but silenced by the refractory period is not a confident
+            # normal; NaN scores give NaN confidence, as everywhere else.
+            silenced = z > k and not alarm
+            confidence.append(0.5 if silenced else 1.0 - math.exp(-abs(z - k)) / 2.0)
+        return np.array(anomaly, dtype=np.bool_), np.array(confidence)
 
     def _remember(self, key: str, state: list[float]) -> None:
         self._state[key] = state

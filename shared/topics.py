@@ -12,6 +12,11 @@ Layout under one prefix (default ``edgewatch``)::
     {p}/alerts/{severity}/{key}       coordinator -> anyone alerts
     {p}/models/{sensor_type}/{version} coordinator -> agents signed model package, retained
     {p}/keys                          coordinator -> agents model-signing key chain, retained
+    {p}/agents/{agent_id}/alerts      agent -> coordinator  alert events raised at the edge (QoS 1)
+    {p}/agents/{agent_id}/alerts_ack  coordinator -> agent  their acknowledgements (QoS 1)
+    {p}/local/{agent_id}/alerts       agent -> site broker  its own alerts, at once (uplink or not)
+    {p}/alerts/events/{severity}/{rule}/{scope}  coordinator -> anyone  one per transition
+    {p}/alerts/active/{rule}/{scope}  coordinator -> anyone  the active set, retained
 
 Agent ids are restricted to ``[A-Za-z0-9_.-]{1,64}`` so they can never contain the MQTT
 wildcards or separators, and so a broker ACL pattern on ``%u`` / ``%c`` matches exactly.
@@ -40,6 +45,8 @@ class Kind(StrEnum):
     ACK = "ack"
     DESIRED = "desired"
     CMD = "cmd"
+    ALERTS = "alerts"
+    ALERTS_ACK = "alerts_ack"
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,27 @@ class Topics:
     def keys(self) -> str:
         """The model-signing key chain (retained)."""
         return f"{self.prefix}/keys"
+
+    def alert_event(self, severity: str, key: str) -> str:
+        """One alert transition; ``key`` is the dedupe key ``rule/scope``."""
+        return f"{self.prefix}/alerts/events/{severity}/{key}"
+
+    def alert_active(self, key: str) -> str:
+        """The retained state of one active alert (an empty payload: none)."""
+        return f"{self.prefix}/alerts/active/{key}"
+
+    def alerts_active_filter(self) -> str:
+        return f"{self.prefix}/alerts/active/#"
+
+    def local_alerts(self, agent_id: str) -> str:
+        """Where an agent publishes its own alerts on the site broker, at once."""
+        return f"{self.prefix}/local/{check_agent_id(agent_id)}/alerts"
+
+    def edge_alerts(self, agent_id: str) -> str:
+        return self.agent(agent_id, Kind.ALERTS)
+
+    def edge_alerts_ack(self, agent_id: str) -> str:
+        return self.agent(agent_id, Kind.ALERTS_ACK)
 
     @staticmethod
     def shared(group: str, topic_filter: str) -> str:

@@ -15,6 +15,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from edgewatch.coordinator.api.allow import AllowHeader
+from edgewatch.coordinator.api.auth import AuthGuard, QueryTokenGuard
+from edgewatch.coordinator.api.deps import Authenticated
 from edgewatch.coordinator.api.routes import api_router
 from edgewatch.coordinator.errors import (
     AuthError,
@@ -25,9 +28,11 @@ from edgewatch.coordinator.errors import (
 )
 from edgewatch.coordinator.metrics import CoordinatorMetrics
 from edgewatch.coordinator.models.errors import Conflict, NotEnoughData, Refused
+from edgewatch.coordinator.security import logfilter
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.settings import CoordinatorSettings, ensure_api_token
 from edgewatch.shared import __version__
+from edgewatch.shared.clock import SYSTEM, Clock
 
 _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (AuthError, 401),
@@ -39,8 +44,11 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
 )
 
 
-def create_app(settings: CoordinatorSettings) -> FastAPI:
-    """The app; the service starts with the lifespan (i.e. when the server starts)."""
+def create_app(settings: CoordinatorSettings, *, clock: Clock = SYSTEM) -> FastAPI:
+    """The app; the service starts with the lifespan (i.e. when the server starts).
+
+    ``clock`` times the failed-login window (tests pass a ``ManualClock``).
+    """
     metrics = CoordinatorMetrics(CollectorRegistry())
 
     @asynccontextmanager
@@ -68,9 +76,21 @@ def create_app(settings: CoordinatorSettings) -> FastAPI:
     )
     app.state.api_token = ensure_api_token(settings)
     app.state.metrics = metrics
+    guard = AuthGuard(
+        app.state.api_token, metrics.registry, fail_limit=settings.auth_fail_limit, clock=clock
+    )
+    app.state.auth = guard
+    logfilter.install(app.state.api_token)  # no token ever reaches the access log
     app.include_router(api_router)
     app.add_exception_handler(CoordinatorError, _error_response)  # type: ignore[arg-type]
-    app.add_api_route("/metrics", _metrics_endpoint(metrics), include_in_schema=False)
+    app.add_api_route(
+        "/metrics",
+        _metrics_endpoint(metrics),
+        include_in_schema=False,
+        dependencies=[] if settings.metrics_open else [Authenticated],
+    )
+    app.add_middleware(AllowHeader, routes=app.routes)
+    app.add_middleware(QueryTokenGuard, guard=guard)  # outermost: before anything logs the URL
     return app
 
 
@@ -86,8 +106,7 @@ async def _error_response(request: Request, exc: CoordinatorError) -> JSONRespon
 
 
 def _metrics_endpoint(metrics: CoordinatorMetrics) -> Callable[[], Response]:
-    # Unauthenticated like /health: aggregate figures only, and Prometheus scrape configs
-    # should not have to follow a token that is regenerated at every start.
+    # Behind a read token unless --metrics-open: the figures name agents and rates.
     def metrics_view() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

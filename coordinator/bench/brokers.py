@@ -7,6 +7,7 @@ in both cases, so the pipeline and the transport-only baseline pay the same cost
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -22,14 +23,45 @@ from edgewatch.shared.errors import ConfigError
 class BrokerProcess:
     """``kind`` is ``mosquitto`` or ``embedded``; use as a context manager."""
 
-    def __init__(self, kind: str, workdir: Path, *, max_queued: int = 100_000) -> None:
+    def __init__(
+        self, kind: str, workdir: Path, *, max_queued: int = 100_000, tls: bool = False
+    ) -> None:
         if kind not in ("mosquitto", "embedded"):
             raise ConfigError(f"broker must be mosquitto or embedded, not {kind!r}")
+        if tls and kind != "mosquitto":
+            raise ConfigError("--tls needs --broker mosquitto (the embedded broker has no TLS)")
         self.kind = kind
         self.workdir = workdir
         self.port = free_port()
+        # A second listener with TLS (a throw-away CA's certificate for 127.0.0.1), so a
+        # benchmark compares both through the very same broker process.
+        self.tls_port = free_port() if tls else None
         self.max_queued = max_queued
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def tls_url(self) -> str:
+        return f"mqtts://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.workdir / "bench-ca.crt"
+
+    def _tls_listener(self) -> str:
+        from edgewatch.coordinator.site import pki
+        from edgewatch.shared.private_files import write_private
+
+        ca = pki.make_ca("bench")
+        server = pki.make_server_cert(ca, ["127.0.0.1", "localhost"])
+        self.ca_file.write_text(ca.cert_pem)
+        (self.workdir / "bench-server.crt").write_text(server.cert_pem)
+        write_private(self.workdir / "bench-server.key", server.key_pem)
+        return (
+            f"listener {self.tls_port} 127.0.0.1\n"
+            f"certfile {self.workdir / 'bench-server.crt'}\n"
+            f"keyfile {self.workdir / 'bench-server.key'}\n"
+            f"cafile {self.ca_file}\ntls_version tlsv1.2\n"
+        )
 
     @property
     def url(self) -> str:
@@ -62,6 +94,10 @@ class BrokerProcess:
             # Benchmarks measure our pipeline, not the broker's default queue cap of 1000.
             f"max_queued_messages {self.max_queued}\nmax_inflight_messages 0\n"
             f"log_dest file {self.workdir / 'mosquitto.log'}\n"
+            + (self._tls_listener() if self.tls_port else "")
+            # As root Mosquitto drops to the `mosquitto` user, who cannot read our
+            # private temporary directory (its log, the TLS files).
+            + ("user root\n" if os.geteuid() == 0 else "")
         )
         return [binary, "-c", str(conf)]
 

@@ -117,15 +117,20 @@ class _Run:
         return found
 
     def _running_all(self, agents: set[str]) -> bool:
-        """Every sensor runs, and every one of ``agents`` has a share and reports it."""
+        """Every sensor runs on exactly one agent: every one of ``agents`` has a share and
+        runs exactly it. Handovers are over, so no old owner still runs a moved sensor
+        (measured from there, a loss would look served before it happened)."""
         listed = {a["id"]: a for a in self.agents()}
         if not agents <= set(listed):
             return False
         mine = [listed[a] for a in agents]
         if not all(a["converged"] and a["desired"]["sensors"] and a["reported"] for a in mine):
             return False
-        running = {s for a in mine for s in a["reported"]["active_sensors"]}
-        return len(running) == self.sensors
+        runs = [a["reported"]["active_sensors"] for a in mine]
+        if any(set(r) != set(a["desired"]["sensors"]) for r, a in zip(runs, mine, strict=True)):
+            return False
+        running = {s for r in runs for s in r}
+        return len(running) == self.sensors == sum(len(r) for r in runs)
 
     def sensors_of(self, agent_id: str) -> set[str]:
         mine = next(a for a in self.agents() if a["id"] == agent_id)

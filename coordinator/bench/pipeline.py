@@ -50,6 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="agent scores with rules (none) or an ONNX model per simulated type of that tier",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="also run the pipeline over TLS (mqtts://, --ca) through the same broker, "
+        "alternating plain and TLS runs, and report what TLS costs",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="with --tls: plain/TLS pairs to run (median)"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this")
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -102,14 +111,21 @@ def write_models(folder: Path, tier: str, sensors: int, seed: int) -> None:
         export_model(trained, folder / f"{sensor_type}.onnx")
 
 
-def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) -> dict[str, Any]:
+def run_pipeline(
+    args: argparse.Namespace, work: Path, broker: BrokerProcess, *, tls: bool = False
+) -> dict[str, Any]:
+    """One agent -> broker -> coordinator run in ``work``; ``tls``: over mqtts://."""
+    work.mkdir(parents=True, exist_ok=True)
+    url = broker.tls_url if tls else broker.url
+    verify = ["--ca", str(broker.ca_file)] if tls else []
     api_port = free_port()
     db = work / "coordinator.db"
     coord = spawn(
         edgewatch_argv(
             "coordinator",
             "--broker",
-            broker.url,
+            url,
+            *verify,
             "--db",
             str(db),
             "--port",
@@ -133,7 +149,8 @@ def run_pipeline(args: argparse.Namespace, work: Path, broker: BrokerProcess) ->
                 "--id",
                 AGENT_ID,
                 "--broker",
-                broker.url,
+                url,
+                *verify,
                 "--data-dir",
                 str(work / "agent"),
                 "--source",
@@ -190,13 +207,14 @@ def run(args: argparse.Namespace) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="edgewatch-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
-    with BrokerProcess(args.broker, work) as broker:
+    with BrokerProcess(args.broker, work, tls=args.tls) as broker:
         say(f"broker: {broker.kind} on {broker.url}")
         payloads = make_payloads(args.count, args.sensors, args.batch_max, args.seed)
         say(f"transport only: {len(payloads)} batches ...")
         transport = run_transport("127.0.0.1", broker.port, broker.protocol, payloads)
         say(f"pipeline: {args.count} readings, rate {args.rate or 'unpaced'} ...")
         figures = run_pipeline(args, work, broker)
+        tls = _tls_rounds(args, work, broker, figures) if args.tls else None
     span = figures.pop("span_s")
     result = {
         "broker": args.broker,
@@ -215,5 +233,37 @@ def run(args: argparse.Namespace) -> int:
         if result["transport_only_readings_per_s"]
         else None
     )
+    if tls is not None:
+        result["tls"] = tls
     print(json.dumps(result, indent=None if args.json else 2))
-    return 0 if result["lost"] == 0 and result["duplicates"] == 0 else 1
+    clean = result["lost"] == 0 and result["duplicates"] == 0
+    return 0 if clean and (tls is None or tls["clean"]) else 1
+
+
+def _rate(figures: dict[str, Any]) -> float:
+    span = float(figures["span_s"])
+    return round(figures["stored"] / span, 0) if span > 0 else 0.0
+
+
+def _tls_rounds(
+    args: argparse.Namespace, work: Path, broker: BrokerProcess, first: dict[str, Any]
+) -> dict[str, Any]:
+    """Plain and TLS runs alternated (the first plain one is ``first``): the cost of TLS
+    as 1 - median(TLS) / median(plain), both measured through the same broker, now."""
+    plain: list[float] = [_rate(first)]
+    secure: list[float] = []
+    clean = True
+    for n in range(max(1, args.rounds)):
+        for tls in (True, False) if n else (True,):
+            figures = run_pipeline(args, work / f"{'tls' if tls else 'plain'}-{n}", broker, tls=tls)
+            (secure if tls else plain).append(_rate(figures))
+            clean = clean and figures["lost"] == 0 and figures["duplicates"] == 0
+    plain_median, tls_median = float(np.median(plain)), float(np.median(secure))
+    return {
+        "plain_readings_per_s": plain,
+        "tls_readings_per_s": secure,
+        "plain_median": plain_median,
+        "tls_median": tls_median,
+        "cost": round(1.0 - tls_median / plain_median, 3) if plain_median else None,
+        "clean": clean,
+    }

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-rows", type=int, default=400, help="skab: rows to train on")
     parser.add_argument(
         "--detector",
-        choices=["iforest", "pca", "autoencoder"],
+        choices=["iforest", "pca", "autoencoder", "knn"],
         help="score this detector instead of the fixed recipe's (with its other settings)",
     )
 
@@ -76,8 +76,8 @@ def _skab(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _nab(args: argparse.Namespace) -> dict[str, Any]:
-    from edgewatch.coordinator.evaluation.nab import NAB_CANDIDATES, evaluate
-    from edgewatch.coordinator.evaluation.recipe import NAB_RECIPE
+    from edgewatch.coordinator.evaluation.nab import evaluate
+    from edgewatch.coordinator.evaluation.recipe import NAB_CANDIDATES, NAB_RECIPE
 
     recipe = replace(NAB_RECIPE, detector=args.detector) if args.detector else NAB_RECIPE
     candidates = None if args.no_validate else NAB_CANDIDATES
@@ -95,7 +95,11 @@ def _table(result: dict[str, Any]) -> str:
             lines.append(f"{name:10} {f['f1']:6.3f} {f['far']:7.2%} {f['mar']:7.2%}")
         if result["validation"]:
             v = result["validation"]["held_out_pooled"]
-            lines.append(f"{'validated':10} {v['f1']:6.3f} {v['far']:7.2%} {v['mar']:7.2%}")
+            lines.append(f"{'by group':10} {v['f1']:6.3f} {v['far']:7.2%} {v['mar']:7.2%}")
+            files = result["validation"]["leave_one_file_out"]
+            if files:
+                f = files["held_out_pooled"]
+                lines.append(f"{'by file':10} {f['f1']:6.3f} {f['far']:7.2%} {f['mar']:7.2%}")
         lines.append("published: baseline F1 0.29 (FAR 2.56 %, MAR 82.89 %), best F1 0.78")
         return "\n".join(lines)
     lines = [f"NAB: {result['files']} files, {result['windows']} windows"]

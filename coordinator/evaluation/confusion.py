@@ -30,6 +30,12 @@ class Confusion:
             self.tp + other.tp, self.fp + other.fp, self.tn + other.tn, self.fn + other.fn
         )
 
+    def __sub__(self, other: Confusion) -> Confusion:
+        """The pool without ``other`` (a part of it): leave-one-out folds."""
+        return Confusion(
+            self.tp - other.tp, self.fp - other.fp, self.tn - other.tn, self.fn - other.fn
+        )
+
     @property
     def f1(self) -> float:
         return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +38,10 @@ from edgewatch.coordinator.evaluation.nab_scoring import (
     probation_length,
     score_file,
 )
-from edgewatch.coordinator.evaluation.recipe import NAB_RECIPE, Recipe
+from edgewatch.coordinator.evaluation.recipe import NAB_CANDIDATES, NAB_RECIPE, Recipe
 from edgewatch.coordinator.evaluation.skab import stream
 from edgewatch.coordinator.models.export import to_onnx
-from edgewatch.coordinator.models.trainer import AdaptiveConfig, train_table
+from edgewatch.coordinator.models.trainer import train_table
 from edgewatch.shared.csvfile import CsvTable, parse_time, read_csv
 from edgewatch.shared.errors import ConfigError
 from edgewatch.shared.modelfile import read_model_bytes
@@ -74,20 +74,6 @@ PUBLISHED = {
     },
     "whole_corpus": {"numenta_htm": 70.5, "windowed_gaussian": 39.6},
 }
-
-
-def _candidates() -> tuple[Recipe, ...]:
-    lags = replace(NAB_RECIPE, lags=tuple(range(1, 10)), window=1, stats=())
-    rolling = replace(NAB_RECIPE, lags=(), window=10, stats=("mean", "std", "delta"))
-    out = []
-    for base in (lags, rolling):
-        for k in (3.0, 4.0):
-            for refractory in (100, 200, 400):
-                out.append(replace(base, adaptive=AdaptiveConfig(k, 0.001, refractory)))
-    return tuple(out)
-
-
-NAB_CANDIDATES: tuple[Recipe, ...] = _candidates()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +123,11 @@ def _limits(path: Path, key: str, window: object) -> tuple[float, float]:
 
 
 def detect_ours(table: CsvTable, recipe: Recipe) -> BoolArray:
-    """Our verdicts on a whole file, trained on its probationary period, via ONNX."""
+    """Our verdicts on a whole file, trained on its probationary period, via ONNX.
+
+    The probationary records warm the scorer's windows (``OnnxScorer.warm``) and are
+    not judged (NAB never scores them); every record after them is, in micro-batches.
+    """
     rows = max(probation_length(len(table)), 2)
     trained = train_table(
         table,
@@ -148,7 +138,10 @@ def detect_ours(table: CsvTable, recipe: Recipe) -> BoolArray:
         version=1,
     )
     scorer = OnnxScorer(read_model_bytes(to_onnx(trained).SerializeToString()))
-    return stream(scorer, table.to_batch(SENSOR_TYPE), BATCH)
+    batch = table.to_batch(SENSOR_TYPE)
+    scorer.warm(batch.take(range(rows)))
+    judged = stream(scorer, batch.take(range(rows, len(batch))), BATCH)
+    return np.concatenate([np.zeros(rows, dtype=np.bool_), judged])
 
 
 Scores = dict[str, list[FileScore]]  # profile -> one FileScore per file

@@ -17,7 +17,7 @@ import orjson
 from edgewatch.coordinator.fleet.planner import Plan
 from edgewatch.coordinator.store import CatalogSensor, StoredDesired
 from edgewatch.shared.clock import SYSTEM, Clock
-from edgewatch.shared.desired import AssignedSensor, DesiredState, ModelOrder
+from edgewatch.shared.desired import AssignedSensor, ConfigOverrides, DesiredState, ModelOrder
 
 Publish = Callable[[str, bytes], None]  # (agent_id, document) -> retained QoS 1 publish
 
@@ -73,8 +73,16 @@ def _content(doc: DesiredState) -> bytes:
 
 
 class DesiredBook:
-    def __init__(self, stored: Mapping[str, StoredDesired], *, clock: Clock = SYSTEM) -> None:
+    def __init__(
+        self,
+        stored: Mapping[str, StoredDesired],
+        *,
+        clock: Clock = SYSTEM,
+        config: ConfigOverrides | None = None,
+    ) -> None:
         self.clock = clock
+        # Settings every agent gets (e.g. its own alert rules, from the coordinator's).
+        self.config = config or ConfigOverrides()
         self._docs: dict[str, StoredDesired] = dict(stored)
         self._content = {
             a: _content(DesiredState.model_validate_json(d.document)) for a, d in stored.items()
@@ -120,6 +128,7 @@ class DesiredBook:
                 sensors=sensors,
                 models=dict(wanted.live),
                 shadow=dict(wanted.shadow),
+                config=self.config,
             )
             content = _content(doc)
             if self._content.get(agent_id) == content:

@@ -32,7 +32,7 @@ from edgewatch.coordinator.fleet.planner import Plan, Planner
 from edgewatch.coordinator.fleet.registry import AgentRecord, FleetRegistry
 from edgewatch.coordinator.store import CatalogSensor, Store
 from edgewatch.shared.clock import SYSTEM, Clock
-from edgewatch.shared.desired import LocalSource
+from edgewatch.shared.desired import ConfigOverrides, LocalSource
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ class FleetDuty:
         clock: Clock = SYSTEM,
         on_stuck: Callable[[int], None] | None = None,
         model_orders: Callable[[], Mapping[str, AgentOrders]] | None = None,
+        desired_config: ConfigOverrides | None = None,
     ) -> None:
         self.store = store
         # What the model rollout wants each agent to run (shared.desired.ModelOrder).
@@ -105,7 +106,7 @@ class FleetDuty:
         self._on_stuck = on_stuck
         self.liveness = Liveness(s.timeout_s, s.hold_down_s, clock)
         self.planner = Planner(strategy, handover_timeout_s=s.handover_timeout_s, clock=clock)
-        self.book = DesiredBook(store.desired_states(), clock=clock)
+        self.book = DesiredBook(store.desired_states(), clock=clock, config=desired_config)
         placements = store.placements()
         self.plan = Plan(placements, {}, {})
         self.changed_at: float | None = max((p.since for p in placements.values()), default=None)

@@ -91,6 +91,7 @@ class IngestWorker:
         backoff_s: float = 0.5,
         clock: Clock = SYSTEM,
         handover: Callable[[], frozenset[str]] | None = None,
+        gate: Callable[[Judged], Judged] | None = None,
     ) -> None:
         self._inbox, self._store, self._fleet = inbox, store, fleet
         self._topics, self._limits, self._acks = topics, limits, acks
@@ -100,6 +101,8 @@ class IngestWorker:
         self._backoff_s = backoff_s
         self._clock = clock
         self._handover = handover
+        # Refuses what the site does not admit (coordinator.security.enrollment_gate).
+        self._gate = gate
         self._warn = RateLimitedLog(log, clock=clock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -145,7 +148,7 @@ class IngestWorker:
 
     def process(self, items: Sequence[Inbound]) -> None:
         """Judge, write in one transaction, commit, then ack (the worker's whole job)."""
-        judged = [_Item(item, judge(item, self._topics, self._limits)) for item in items]
+        judged = [_Item(item, self._judge(item)) for item in items]
         for item in judged:
             self._apply_to_fleet(item)
         agents = self._fleet.take_dirty()
@@ -161,6 +164,10 @@ class IngestWorker:
                     "a transaction of %d messages was refused (%s); isolating", len(judged), exc
                 )
                 self._one_by_one(judged, agents)
+
+    def _judge(self, item: Inbound) -> Judged:
+        verdict = judge(item, self._topics, self._limits)
+        return verdict if self._gate is None else self._gate(verdict)
 
     def _commit(self, judged: Sequence[_Item], agents: Sequence[AgentRecord]) -> None:
         batches = [i.verdict for i in judged if isinstance(i.verdict, ResultBatch)]
@@ -179,7 +186,7 @@ class IngestWorker:
         if faults.AFTER_COMMIT is not None:  # test-only crash between commit and ack
             faults.AFTER_COMMIT.committed(len(batches))
         self._send(acks_for(batches, [r for _, r in refused], result))
-        self._feed.published(result.feed_position)
+        self._feed.published(result.feed_position, batches, result)
         self._account(batches, [r for _, r in refused], result)
 
     def _store_unavailable(self, agents: Sequence[AgentRecord], messages: int) -> None:

@@ -46,6 +46,9 @@ class AutoencoderDetector:
     def scores(self, features: FloatArray) -> FloatArray:
         return self.errors(features) / self.ref
 
+    def training_scores(self, features: FloatArray) -> FloatArray:
+        return self.scores(features)
+
     def meta_fields(self) -> dict[str, Any]:
         return {"hidden": [int(w.shape[1]) for w in self.weights[:-1]]}
 

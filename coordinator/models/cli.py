@@ -86,7 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--detector",
         default="iforest",
         choices=DETECTORS,
-        help="iforest (default), pca (T² + Q) or autoencoder; the model file records it",
+        help="iforest (default), pca (T² + Q), autoencoder or knn (nearest training "
+        "pattern); the model file records it",
     )
     model.add_argument(
         "--tier", default="medium", metavar="medium|high", help="medium: 50 trees, high: 100"
@@ -107,6 +108,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("K", "ALPHA", "REFRACTORY"),
         help="streaming threshold instead of a fixed one: z > K on an EWMA (rate ALPHA), "
         "then REFRACTORY quiet readings",
+    )
+    model.add_argument(
+        "--clip",
+        type=float,
+        metavar="C",
+        help="with --adaptive: winsorise each EWMA update at C standard deviations",
+    )
+    model.add_argument(
+        "--univariate",
+        action="store_true",
+        help="pca: also flag a single feature far off its training range (max z²)",
+    )
+    model.add_argument(
+        "--scales",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="S",
+        help="knn: time scales in readings, each the current reading and its lags < S",
     )
     model.add_argument(
         "--version", type=int, metavar="N", help="model version (default: now, in epoch seconds)"
@@ -200,7 +220,20 @@ def _config(args: argparse.Namespace) -> TrainConfig:
             raise ConfigError(
                 "--adaptive needs K > 0, 0 < ALPHA < 1 and an integer REFRACTORY >= 0"
             )
-        adaptive = AdaptiveConfig(k=k, alpha=alpha, refractory=int(refractory))
+        adaptive = AdaptiveConfig(k=k, alpha=alpha, refractory=int(refractory), clip=args.clip)
+    knobs = {
+        "--clip needs --adaptive and C > 0": args.clip is not None
+        and not (adaptive and math.isfinite(args.clip) and args.clip > 0),
+        "--univariate is a pca option": args.univariate and args.detector != "pca",
+        "--scales is a knn option": bool(args.scales) and args.detector != "knn",
+        "--scales needs --lags (a scale reads the lags below it)": bool(args.scales)
+        and not args.lags,
+        "--scales must be distinct numbers >= 1": len(set(args.scales)) != len(args.scales)
+        or any(s < 1 for s in args.scales),
+    }
+    for message, failed in knobs.items():
+        if failed:
+            raise ConfigError(message)
     return TrainConfig.for_tier(
         args.tier,
         threshold=policy,
@@ -208,6 +241,8 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         random_state=args.seed,
         detector=args.detector,
         adaptive=adaptive,
+        univariate=args.univariate,
+        scales=tuple(args.scales),
     )
 
 
@@ -266,9 +301,10 @@ def _skipped(table: CsvTable) -> str:
 def _threshold_line(trained: TrainedModel) -> str:
     p = trained.policy
     if p.kind == "adaptive":
+        clip = f", clipped at {p.clip:g} sd" if p.clip is not None else ""
         return (
-            f"  threshold  adaptive: z > {p.k:g} (EWMA rate {p.alpha:g}, quiet {p.refractory}),"
-            f" score smoothed over {trained.smooth}"
+            f"  threshold  adaptive: z > {p.k:g} (EWMA rate {p.alpha:g}, quiet {p.refractory}"
+            f"{clip}), score smoothed over {trained.smooth}"
         )
     return f"  threshold  {trained.threshold:.6g}  (score smoothed over {trained.smooth})"
 

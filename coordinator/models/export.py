@@ -1,7 +1,8 @@
 """Export a trained model to the compact ONNX graph the agent scores with.
 
 Every detector kind becomes one graph with the same contract (``features`` float64
-``[N, F]`` -> ``score`` float64 ``[N, 1]``); PCA and autoencoder graphs are in ``graphs``.
+``[N, F]`` -> ``score`` float64 ``[N, 1]``); PCA, autoencoder and nearest-neighbour
+graphs are in ``graphs``.
 The IsolationForest graph::
 
     features ─ TreeEnsemble (ai.onnx.ml v5, SUM of leaf path lengths) ─ path_sum
@@ -27,7 +28,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgewatch.coordinator.models.autoencoder import AutoencoderDetector
 from edgewatch.coordinator.models.forest import ForestArrays, average_path_length, flatten_forest
-from edgewatch.coordinator.models.graphs import autoencoder_graph, pca_graph
+from edgewatch.coordinator.models.graphs import autoencoder_graph, knn_graph, pca_graph
+from edgewatch.coordinator.models.knn import KnnDetector
 from edgewatch.coordinator.models.pca import PcaDetector
 from edgewatch.coordinator.models.trainer import TrainedModel
 from edgewatch.shared.modelfile import INPUT_NAME, OUTPUT_NAME
@@ -100,6 +102,8 @@ def to_onnx(trained: TrainedModel) -> onnx.ModelProto:
         model = pca_graph(detector, width)
     elif isinstance(detector, AutoencoderDetector):
         model = autoencoder_graph(detector, width)
+    elif isinstance(detector, KnnDetector):
+        model = knn_graph(detector, width)
     else:
         model = forest_graph(trained)
     del model.opset_import[:]

@@ -25,6 +25,9 @@ class IForestDetector:
     def scores(self, features: FloatArray) -> FloatArray:
         return -self.decision_function(features)
 
+    def training_scores(self, features: FloatArray) -> FloatArray:
+        return self.scores(features)
+
     def meta_fields(self) -> dict[str, Any]:
         return {
             "n_trees": len(self.forest.estimators_),

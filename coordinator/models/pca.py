@@ -8,6 +8,13 @@ far it lies inside the subspace (unusual combinations of usual directions) and
 training 99th percentile and the larger is the score, so 1.0 means "as odd as the
 oddest 1 % of training". The classic multivariate process-monitoring detector and the
 SKAB leaderboard's T²+Q entry; as a graph it is two MatMuls and a few element-wise nodes.
+
+``univariate`` adds a third part: the largest squared z-score of a single feature,
+``max_j z_j²``, over its training 99th percentile (a Shewhart chart on every feature at
+once). T² sums squares over every retained direction, so one metric far off its
+training range is diluted among 30 ordinary ones (a flow 6 σ low scores like the
+chi-square noise of 32 features); the per-feature maximum is not. On SKAB it is what
+finds the valve faults that only move one reading (``docs/models.md``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class PcaDetector:
     eigenvalues: FloatArray  # (k,)
     t2_ref: float
     q_ref: float
+    z_ref: float | None = None  # univariate part (None: T² and Q only)
     kind: str = "pca"
 
     def parts(self, features: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -41,16 +49,31 @@ class PcaDetector:
         r = z - t @ self.components
         return t2, np.sum(r * r, axis=1)
 
+    def largest_z2(self, features: FloatArray) -> FloatArray:
+        """``max_j z_j²`` per row: the most unusual single feature."""
+        z = self.scaling(features, self.centre)
+        return np.asarray(np.max(z * z, axis=1))
+
     def scores(self, features: FloatArray) -> FloatArray:
         t2, q = self.parts(features)
-        return np.asarray(np.maximum(t2 / self.t2_ref, q / self.q_ref))
+        score = np.maximum(t2 / self.t2_ref, q / self.q_ref)
+        if self.z_ref is not None:
+            score = np.maximum(score, self.largest_z2(features) / self.z_ref)
+        return np.asarray(score)
+
+    def training_scores(self, features: FloatArray) -> FloatArray:
+        return self.scores(features)
 
     def meta_fields(self) -> dict[str, Any]:
-        return {"components": len(self.eigenvalues)}
+        out: dict[str, Any] = {"components": len(self.eigenvalues)}
+        if self.z_ref is not None:
+            out["univariate"] = True
+        return out
 
 
-def fit_pca(features: FloatArray, *, variance: float) -> PcaDetector:
-    """Fit on ``features``; keep the components explaining ``variance`` (0 < v <= 1)."""
+def fit_pca(features: FloatArray, *, variance: float, univariate: bool = False) -> PcaDetector:
+    """Fit on ``features``; keep the components explaining ``variance`` (0 < v <= 1);
+    ``univariate`` adds the per-feature part (see the module docstring)."""
     from sklearn.decomposition import PCA
 
     if not 0 < variance <= 1:
@@ -79,4 +102,5 @@ def fit_pca(features: FloatArray, *, variance: float) -> PcaDetector:
         detector.eigenvalues,
         t2_ref=reference_level(t2),
         q_ref=reference_level(q),
+        z_ref=reference_level(detector.largest_z2(features)) if univariate else None,
     )

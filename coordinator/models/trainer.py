@@ -86,6 +86,7 @@ class AdaptiveConfig:
     k: float = 4.0
     alpha: float = 0.001
     refractory: int = 0
+    clip: float | None = None  # winsorise each update at clip x sd (None: plain EWMA)
 
     def policy(self, scores: FloatArray, detector: str) -> PolicyMeta:
         """The file's policy, started from the (smoothed) training ``scores``."""
@@ -99,6 +100,7 @@ class AdaptiveConfig:
             transform=transform,
             start_mean=mean,
             start_var=var,
+            clip=self.clip,
         )
 
 
@@ -106,10 +108,12 @@ class AdaptiveConfig:
 class TrainConfig:
     """Knobs of one training run. ``for_tier`` gives the tier's tree count.
 
-    ``detector`` picks the kind (``iforest``, ``pca``, ``autoencoder``); ``n_trees``,
-    ``contamination`` and ``max_samples`` are the forest's, ``variance`` the PCA's (share
-    of variance its components keep), ``hidden`` the autoencoder's layer widths.
-    ``adaptive`` replaces the static threshold by the streaming one.
+    ``detector`` picks the kind (``iforest``, ``pca``, ``autoencoder``, ``knn``);
+    ``n_trees``, ``contamination`` and ``max_samples`` are the forest's, ``variance`` the
+    PCA's (share of variance its components keep) and ``univariate`` its per-feature
+    part, ``hidden`` the autoencoder's layer widths, ``scales`` (readings per time scale)
+    and ``max_references`` the nearest-neighbour detector's. ``adaptive`` replaces the
+    static threshold by the streaming one.
     """
 
     n_trees: int = 100
@@ -122,6 +126,9 @@ class TrainConfig:
     variance: float = 0.99
     hidden: tuple[int, ...] = (16,)
     adaptive: AdaptiveConfig | None = None
+    univariate: bool = False
+    scales: tuple[int, ...] = ()
+    max_references: int = 1000
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -217,8 +224,10 @@ def train_matrix(
     if not np.isfinite(features).all():
         raise ValueError("training features must be finite")
     keys = list(keys) if keys is not None else ["train"] * n
-    detector = fit_detector(config.detector, features, config)
-    scores = ScoreSmoother(config.smooth, max_sensors=None).update(keys, detector.scores(features))
+    detector = fit_detector(config.detector, features, config, spec)
+    # Thresholds and calibration see training rows as unseen rows would score.
+    held_out = detector.training_scores(features)
+    scores = ScoreSmoother(config.smooth, max_sensors=None).update(keys, held_out)
     created = datetime.now(UTC)
     first, last = _span(ts)
     std = np.std(features, axis=0)

@@ -2,7 +2,11 @@
 and the SQLite store (``sqlite``), the embedded default."""
 
 from edgewatch.coordinator.store.contract import (
+    AggregateStore,
+    AlertStore,
+    AuditStore,
     CatalogStore,
+    EnrollmentStore,
     FeedStore,
     FleetStore,
     ModelStore,
@@ -10,6 +14,7 @@ from edgewatch.coordinator.store.contract import (
     ReadingStore,
     SensorStore,
     Store,
+    TokenStore,
     VerdictStore,
 )
 from edgewatch.coordinator.store.records import (
@@ -31,12 +36,16 @@ from edgewatch.coordinator.store.records import (
 from edgewatch.coordinator.store.sqlite.store import SqliteStore
 
 __all__ = [
+    "AggregateStore",
+    "AlertStore",
     "AssignmentEvent",
+    "AuditStore",
     "BatchOutcome",
     "CatalogSensor",
     "CatalogStore",
     "CommitResult",
     "CounterSnapshot",
+    "EnrollmentStore",
     "FeedEntry",
     "FeedStore",
     "FleetStore",
@@ -53,6 +62,7 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoredDesired",
+    "TokenStore",
     "VerdictStore",
     "WriteSet",
 ]

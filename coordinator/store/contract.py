@@ -10,9 +10,14 @@
     ├── PlanStore      placements, desired states per agent, assignment events
     ├── ModelStore     the model registry (files included), public signing keys,
     │                  rollouts and their events, training data by sensor type
-    └── VerdictStore   cloud re-scoring: verdicts beside the edge's, verdict figures
+    ├── VerdictStore   cloud re-scoring: verdicts beside the edge's, verdict figures
+    ├── AggregateStore windows per scope and size, written by the ``aggregates`` consumer;
+    │                  retention of windows and raw readings
+    ├── AlertStore     alerts by dedupe key with their history, silences, edge receipts
+    ├── EnrollmentStore  the identities enrolled at the site (agents, coordinators ...)
+    ├── TokenStore     API tokens with scopes, by their hash
+    └── AuditStore     the audit log of admin actions
 
-Alerts and aggregates join as further concerns when they land.
 ``tests/coordinator/store/test_contract.py`` runs one suite against every store.
 
 Threads: ``write`` and the consumers' ``apply_*`` calls may come from different threads;
@@ -22,9 +27,26 @@ for long (SQLite: WAL and a reader connection per query).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from edgewatch.coordinator.aggregates.compute import Columns, Contribution, WindowKey
+from edgewatch.coordinator.aggregates.records import (
+    AggregateQuery,
+    Expired,
+    Retention,
+    WindowAggregate,
+)
+from edgewatch.coordinator.alerts.records import (
+    Alert,
+    AlertEvent,
+    AlertQuery,
+    Change,
+    CriticalReading,
+    EdgeReceipt,
+    Silence,
+    Transition,
+)
 from edgewatch.coordinator.fleet.registry import AgentRecord
 from edgewatch.coordinator.store.model_records import (
     CloudVerdict,
@@ -51,6 +73,11 @@ from edgewatch.coordinator.store.records import (
     SensorActivity,
     StoredDesired,
     WriteSet,
+)
+from edgewatch.coordinator.store.security_records import (
+    ApiToken,
+    AuditEntry,
+    Enrollment,
 )
 from edgewatch.shared.schemas import Result
 
@@ -241,6 +268,125 @@ class VerdictStore(Protocol):
     ) -> dict[tuple[str, int, int], CloudVerdict]: ...
 
 
+class AggregateStore(Protocol):
+    """Windowed aggregates (``coordinator.aggregates``)."""
+
+    def feed_columns(self, entries: Sequence[FeedEntry]) -> Columns:
+        """The readings ``entries`` stored, in columns."""
+        ...
+
+    def apply_aggregates(
+        self,
+        updates: Mapping[WindowKey, Contribution],
+        consumer: str,
+        after: int,
+        position: int,
+    ) -> bool:
+        """Merge ``updates`` into the stored windows and move ``consumer``'s watermark from
+        ``after`` to ``position``, atomically. False (nothing written) when the watermark
+        is no longer ``after``: someone else (a rebuild, another replica) got there first."""
+        ...
+
+    def rebuild_aggregates(
+        self,
+        since: int,
+        until: int,
+        compute: Callable[[Columns], Mapping[WindowKey, Contribution]],
+        consumer: str,
+    ) -> int:
+        """Replace the windows starting in ``[since, until)`` (whole hours) by ``compute``
+        of the raw readings in that span the consumer has applied; how many readings."""
+        ...
+
+    def aggregates(self, query: AggregateQuery) -> list[WindowAggregate]: ...
+
+    def expire(self, now: float, policy: Retention, consumers: Sequence[str]) -> Expired:
+        """One retention pass; raw readings only past every consumer's watermark."""
+        ...
+
+
+class AlertStore(Protocol):
+    """Alerts (``coordinator.alerts``): one not-cleared alert per dedupe key."""
+
+    def apply_alert_changes(
+        self,
+        changes: Sequence[Change],
+        consumer: str | None = None,
+        position: int | None = None,
+    ) -> list[Transition]:
+        """Carry out ``changes`` in order (and move ``consumer``'s watermark), atomically;
+        the transitions that happened (a raise of an open key only adds its source)."""
+        ...
+
+    def apply_edge_alerts(
+        self,
+        receipts: Sequence[EdgeReceipt],
+        to_changes: Callable[[Sequence[EdgeReceipt]], Sequence[Change]],
+    ) -> list[Transition]:
+        """Record ``receipts``; apply ``to_changes`` of those never seen before, atomically."""
+        ...
+
+    def feed_critical(
+        self, entries: Sequence[FeedEntry], min_confidence: float
+    ) -> list[CriticalReading]:
+        """Readings of ``entries`` judged anomalous with at least ``min_confidence``."""
+        ...
+
+    def alerts(self, query: AlertQuery) -> list[Alert]: ...
+
+    def alert(self, alert_id: int) -> Alert | None: ...
+
+    def alert_history(self, alert_id: int) -> list[AlertEvent]: ...
+
+    def add_silence(self, silence: Silence) -> Silence: ...
+
+    def end_silence(self, silence_id: int, at: float) -> bool: ...
+
+    def silences(self, active_at: float | None = None) -> list[Silence]: ...
+
+
+class EnrollmentStore(Protocol):
+    """Who is enrolled at the site (``edgewatch enroll``): the coordinator accepts results
+    only from active agent enrollments."""
+
+    def enroll(self, record: Enrollment) -> bool:
+        """Record ``record``; False (nothing written) if it is enrolled and not revoked.
+        A revoked enrollment of the same identity is replaced."""
+        ...
+
+    def enrollment(self, identity: str) -> Enrollment | None: ...
+
+    def enrollments(self) -> list[Enrollment]: ...
+
+    def revoke_enrollment(self, identity: str, at: float, by: str) -> bool:
+        """Mark it revoked; False if there is no active enrollment of ``identity``."""
+        ...
+
+
+class TokenStore(Protocol):
+    """API tokens, stored by the SHA-256 of the token (never the token)."""
+
+    def add_token(self, token: ApiToken, digest: str) -> None: ...
+
+    def token_by_digest(self, digest: str) -> ApiToken | None: ...
+
+    def tokens(self) -> list[ApiToken]: ...
+
+    def revoke_token(self, token_id: str, at: float) -> bool:
+        """False if there is no active token ``token_id``."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The audit log of admin actions: append-only."""
+
+    def add_audit(self, entry: AuditEntry) -> int:
+        """Append ``entry``; its id (growing)."""
+        ...
+
+    def audit_entries(self, after: int, limit: int) -> list[AuditEntry]: ...
+
+
 class Store(
     ReadingStore,
     FleetStore,
@@ -250,6 +396,11 @@ class Store(
     PlanStore,
     ModelStore,
     VerdictStore,
+    AggregateStore,
+    AlertStore,
+    EnrollmentStore,
+    TokenStore,
+    AuditStore,
     Protocol,
 ):
     """Everything the coordinator persists."""

@@ -17,6 +17,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from edgewatch.agent.sources.simulator import expected_stream
 from edgewatch.shared import wire
 from edgewatch.shared.schemas import Ack
 from edgewatch.shared.signing import SignKey
@@ -28,6 +29,8 @@ from tests.support.procs import ProcGroup, wait_until
 TOPICS = Topics()
 KEY = SignKey.generate()
 AGENT = "r1"
+# A simulator seed whose 12 sensors include medical ones: results of the type must flow.
+SEED = next(s for s in range(100) if "medical" in expected_stream(s, 12, 0, 12).sensor_type)
 
 
 @dataclass
@@ -116,7 +119,7 @@ def test_bad_pushes_are_refused_counted_and_change_nothing(
         procs.edgewatch(
             "agent", "--id", AGENT, "--broker", mosquitto.url, "--data-dir", str(tmp_path / AGENT),
             "--tier", "medium", "--model-pubkey", str(pub), "--rate", "200", "--sensors", "12",
-            "--heartbeat-s", "0.5", name=AGENT,
+            "--seed", str(SEED), "--heartbeat-s", "0.5", name=AGENT,
         )  # fmt: skip
         good = model_bytes("medical", 20)
         sha = hashlib.sha256(good).hexdigest()

@@ -59,6 +59,10 @@ def test_metric_matrix_orders_columns_and_marks_absent_and_infinite() -> None:
     batch = make_batch(["s", "s"], {"b": [1.0, np.inf], "a": [2.0, 3.0]})
     got = metric_matrix(batch, ("a", "b", "c"))
     np.testing.assert_array_equal(got, [[2.0, 1.0, np.nan], [3.0, np.nan, np.nan]])
+    for i in range(2):  # one reading at a time takes a shorter path to the same matrix
+        np.testing.assert_array_equal(
+            metric_matrix(batch.take([i]), ("a", "b", "c")), got[i : i + 1]
+        )
 
 
 def test_absent_metric_carries_last_value_forward_else_fill() -> None:
@@ -142,6 +146,21 @@ def test_streaming_in_chunks_equals_one_batch_exactly(
     assert streamed.tobytes() == whole.tobytes()
 
 
+@settings(max_examples=30, deadline=None)
+@given(rows=sensor_rows, window=st.integers(2, 6), lags=st.sampled_from([(), (1, 3)]))
+def test_one_reading_at_a_time_equals_one_batch_exactly(
+    rows: list[tuple[str, float, float]], window: int, lags: tuple[int, ...]
+) -> None:
+    spec = FeatureSpec(
+        ("a", "b"), window=window, stats=("mean", "std", "delta"), fill=(0.5, -1.0), lags=lags
+    )
+    batch = make_batch([r[0] for r in rows], {"a": [r[1] for r in rows], "b": [r[2] for r in rows]})
+    whole = compute_features(batch, spec)
+    state = FeatureState(spec)
+    singles = np.vstack([state.update(batch.take([i])) for i in range(len(rows))])
+    assert singles.tobytes() == whole.tobytes()
+
+
 def test_state_is_bounded_and_forgets_least_recently_seen_sensor() -> None:
     spec = FeatureSpec(("a",), window=3, stats=("mean",))
     state = FeatureState(spec, max_sensors=2)
@@ -165,6 +184,54 @@ def test_score_smoother_is_a_causal_mean_per_sensor() -> None:
     second = smoother.update(["x"], np.array([9.0]))
     np.testing.assert_allclose(first, [3.0, 30.0, 4.0])
     np.testing.assert_allclose(second, [6.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["s1", "s2", "s3"]),
+            st.one_of(st.floats(-1e6, 1e6), st.just(float("nan"))),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    cuts=st.lists(st.integers(1, 59), max_size=8),
+    width=st.integers(2, 12),
+    singles=st.booleans(),
+)
+def test_score_smoother_streaming_equals_one_batch_exactly(
+    rows: list[tuple[str, float]], cuts: list[int], width: int, singles: bool
+) -> None:
+    keys = [r[0] for r in rows]
+    scores = np.array([r[1] for r in rows])
+    whole = ScoreSmoother(width, max_sensors=None).update(keys, scores)
+    streaming = ScoreSmoother(width, max_sensors=3)
+    if singles:  # the agent's one-reading path (float arithmetic) against the batch path
+        bounds = list(range(len(rows) + 1))
+    else:
+        bounds = sorted({0, len(rows), *(c for c in cuts if c < len(rows))})
+    parts = [streaming.update(keys[a:b], scores[a:b]) for a, b in itertools.pairwise(bounds)]
+    assert np.concatenate(parts).tobytes() == whole.tobytes()
+    # And it is the rolling mean it claims, first score padding a new sensor's window.
+    first = keys[0]
+    own = scores[[i for i, k in enumerate(keys) if k == first]]
+    filled = np.array(own)
+    for i in range(len(filled)):
+        if np.isnan(filled[i]):
+            filled[i] = filled[i - 1] if i else 0.0
+    padded = np.concatenate([np.full(width - 1, filled[0]), filled])
+    expected = [padded[i : i + width].mean() for i in range(len(filled))]
+    got = whole[[i for i, k in enumerate(keys) if k == first]]
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-6)
+
+
+def test_score_smoother_forgets_the_least_recently_seen_sensor() -> None:
+    smoother = ScoreSmoother(2, max_sensors=1)
+    smoother.update(["x"], np.array([4.0]))
+    smoother.update(["y"], np.array([8.0]))
+    assert len(smoother) == 1
+    np.testing.assert_array_equal(smoother.update(["x"], np.array([6.0])), [6.0])  # afresh
 
 
 def test_score_smoother_of_width_one_passes_scores_through() -> None:

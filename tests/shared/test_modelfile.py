@@ -61,6 +61,7 @@ def test_first_release_files_are_still_read() -> None:
 
 def test_version_2_records_detector_and_policy() -> None:
     fields = meta_fields(
+        format="edgewatch.model/2",  # as the previous release wrote it
         detector="pca",
         n_trees=None,
         max_samples=None,
@@ -72,6 +73,37 @@ def test_version_2_records_detector_and_policy() -> None:
     assert meta.format == "edgewatch.model/2" and meta.detector == "pca"
     assert meta.policy.kind == "adaptive" and meta.policy.refractory == 200
     assert parse_meta(meta.to_props()) == meta
+
+
+def knn_fields(**changes: Any) -> dict[str, Any]:
+    forestless = {"n_trees": None, "max_samples": None, "offset": None}
+    return meta_fields(detector="knn", references=400, scales=[5, 10], **forestless) | changes
+
+
+def test_version_3_records_knn_univariate_and_clip() -> None:
+    policy = {"kind": "adaptive", "k": 3.0, "refractory": 100, "clip": 3.0}
+    meta = parse_meta({META_KEY: json.dumps(knn_fields(policy=policy), default=str)})
+    assert meta.format == "edgewatch.model/3" and meta.detector == "knn"
+    assert meta.references == 400 and meta.scales == [5, 10] and meta.policy.clip == 3.0
+    assert parse_meta(meta.to_props()) == meta
+    pca = meta_fields(detector="pca", univariate=True, components=2)
+    assert parse_meta({META_KEY: json.dumps(pca, default=str)}).univariate is True
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        knn_fields(format="edgewatch.model/2"),
+        meta_fields(format="edgewatch.model/2", detector="pca", univariate=True),
+        meta_fields(format="edgewatch.model/2", policy={"kind": "adaptive", "clip": 3.0}),
+        knn_fields(references=None),
+        meta_fields(policy={"kind": "adaptive", "clip": 0.0}),
+    ],
+    ids=["v2-knn", "v2-univariate", "v2-clip", "knn-without-references", "clip-zero"],
+)
+def test_fields_newer_than_the_files_format_are_refused(fields: dict[str, Any]) -> None:
+    with pytest.raises(ModelError):
+        parse_meta({META_KEY: json.dumps(fields, default=str)})
 
 
 @pytest.mark.parametrize(

@@ -105,13 +105,13 @@ def test_concurrent_large_publishes_never_corrupt_the_stream(
 
 # -- publishes the broker refuses -----------------------------------------------------------
 
-ACL = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "acl"
-
 
 @pytest.fixture
-def acl_broker(mosquitto_factory: MosquittoFactory) -> MosquittoProcess:
-    """Mosquitto with the shipped ACL: user pi-7 may write under edgewatch/agents/pi-7/."""
-    return mosquitto_factory(MosquittoConfig(users={"pi-7": "pw-7"}, acl_file=ACL))
+def acl_broker(mosquitto_factory: MosquittoFactory, tmp_path: Path) -> MosquittoProcess:
+    """Mosquitto with an ACL: user pi-7 may write its own results, nothing else."""
+    acl = tmp_path / "acl"
+    acl.write_text("user pi-7\ntopic write edgewatch/agents/pi-7/results\n")
+    return mosquitto_factory(MosquittoConfig(users={"pi-7": "pw-7"}, acl_file=acl))
 
 
 def _as_pi7(broker: MosquittoProcess, protocol: str) -> MqttLink:

@@ -99,13 +99,14 @@ def adaptive_model(detector: str = "pca", refractory: int = 20) -> TrainedModel:
         n_trees=30,
         detector=detector,
         threshold=ThresholdPolicy("quantile", quantile=1.0, margin=0.2),
-        adaptive=AdaptiveConfig(k=3.0, alpha=0.01, refractory=refractory),
+        adaptive=AdaptiveConfig(k=3.0, alpha=0.01, refractory=refractory, clip=3.0),
+        scales=(2, 4) if detector == "knn" else (),
     )
     batch = readings(np.random.default_rng(0), 600)
     return train_batch(batch, spec, config, sensor_type="industrial", version=4)
 
 
-@pytest.mark.parametrize("detector", ["pca", "autoencoder", "iforest"])
+@pytest.mark.parametrize("detector", ["pca", "autoencoder", "iforest", "knn"])
 def test_every_detector_streams_like_one_batch_with_adaptive_threshold(detector: str) -> None:
     data = to_onnx(adaptive_model(detector)).SerializeToString()
     batch = readings(np.random.default_rng(5), 400, sensors=3, shift=6.0)
@@ -131,6 +132,60 @@ def test_adaptive_threshold_alarms_once_per_event_per_sensor() -> None:
     assert scorer.sensor_state_bytes() <= 4096
 
 
+def test_single_readings_score_exactly_like_one_batch() -> None:
+    # The agent's common case, one reading per call, takes the fast paths (one sensor, no
+    # grouping; smoothing in float arithmetic): the same bits as the batch path.
+    spec = FeatureSpec(METRICS, window=5, stats=("mean", "std", "delta"), lags=(1, 4))
+    config = TrainConfig(
+        detector="pca",
+        univariate=True,
+        smooth=4,
+        threshold=ThresholdPolicy("quantile", quantile=1.0, margin=0.5),
+    )
+    batch = readings(np.random.default_rng(0), 600)
+    trained = train_batch(batch, spec, config, sensor_type="industrial")
+    data = to_onnx(trained).SerializeToString()
+    batch = readings(np.random.default_rng(8), 120, sensors=2, shift=4.0)
+    whole = OnnxScorer(read_model_bytes(data)).score(batch)
+    one_by_one = OnnxScorer(read_model_bytes(data))
+    parts = [one_by_one.score(batch.take([i])) for i in range(120)]
+    # Features and smoothing are bit for bit (tests/shared/test_features.py); MatMul may
+    # round a one-row product differently from a 120-row one.
+    np.testing.assert_allclose(np.concatenate([p.score for p in parts]), whole.score, atol=1e-12)
+    assert np.array_equal(np.concatenate([p.anomaly for p in parts]), whole.anomaly)
+    assert whole.anomaly[60:].any()  # the shift is seen, so the verdicts compared mean something
+
+
+def test_warm_fills_windows_without_judging() -> None:
+    trained = trained_model(smooth=3, window=6)
+    data = to_onnx(trained).SerializeToString()
+    batch = readings(np.random.default_rng(4), 200, sensors=2)
+    whole = OnnxScorer(read_model_bytes(data)).score(batch)
+    warmed = OnnxScorer(read_model_bytes(data))
+    warmed.warm(batch.take(range(120)))
+    rest = warmed.score(batch.take(range(120, 200)))
+    assert rest.score.tobytes() == whole.score[120:].tobytes()
+    cold = OnnxScorer(read_model_bytes(data)).score(batch.take(range(120, 200)))
+    assert not np.array_equal(cold.score, rest.score)  # the windows did start full
+
+
+def test_clipped_adaptive_threshold_still_sees_the_second_anomaly() -> None:
+    from edgewatch.shared.thresholds import AdaptivePolicy, AdaptiveSpec
+
+    # Quiet scores, a huge anomaly, 300 quiet readings, then a modest one.
+    scores = np.full(700, 0.5)
+    scores[100:105] = 1e6
+    scores[400] = 5.0
+    verdicts = {}
+    for clip in (None, 3.0):
+        spec = AdaptiveSpec(3.0, 0.002, 50, "log1p", float(np.log1p(0.5)), 0.01, clip=clip)
+        verdicts[clip] = np.flatnonzero(AdaptivePolicy(spec).judge(["s"] * 700, scores)[0])
+    assert verdicts[3.0].tolist() == [100, 400]
+    assert verdicts[None].tolist() == [100]  # the first inflated the variance for ~1/alpha
+    with pytest.raises(ValueError, match="clip"):
+        AdaptiveSpec(3.0, 0.01, 50, "log1p", 0.0, 1.0, clip=-1.0)
+
+
 def test_adaptive_state_is_bounded_per_sensor() -> None:
     from edgewatch.shared.thresholds import AdaptivePolicy, AdaptiveSpec
 
@@ -149,6 +204,21 @@ def test_confidence_is_in_unit_interval_and_grows_away_from_threshold() -> None:
     assert conf[0] == 1.0 and conf[1] == 1.0
     assert conf[2] < conf[1]
     assert 0.5 < conf[4] < conf[5] < conf[6] < 1.0
+
+
+def test_one_reading_confidence_equals_the_vectorised_form() -> None:
+    from edgewatch.shared.runtime import Calibration
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        quantiles = np.sort(np.round(rng.normal(size=101), 1))  # ties, as discrete data has
+        threshold = float(quantiles[rng.integers(0, 101)]) + float(rng.choice([0.0, 0.05]))
+        calibration = Calibration.of(threshold, quantiles)
+        edges = [threshold, quantiles[0] - 1, quantiles[-1] + 1, float("nan")]
+        scores = np.concatenate([quantiles, rng.normal(size=30) * 2, edges])
+        vectorised = calibration(np.concatenate([scores, scores]))[: len(scores)]
+        single = np.array([calibration(np.array([x]))[0] for x in scores])
+        np.testing.assert_allclose(single, vectorised, rtol=0, atol=1e-12)
 
 
 def test_missing_metric_column_is_imputed_not_an_error(model_path: Path) -> None:

@@ -325,6 +325,7 @@ class MqttProbe:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        release_client(self.client)
 
     def subscribe(self, topic: str, qos: int = 1) -> None:
         """Subscribe now and after every reconnect (the session is clean)."""
@@ -383,3 +384,11 @@ class MqttProbe:
 
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         self.messages.put((msg.topic, bytes(msg.payload)))
+
+
+def release_client(client: paho.Client) -> None:
+    """Break the cycle probe <-> client (its callbacks are our bound methods), so the
+    client is freed, and its socket pair closed by paho, now rather than by a later
+    garbage collection (which may free the sockets first: a ResourceWarning, an error)."""
+    client.on_connect = client.on_disconnect = client.on_message = None
+    client.on_subscribe = client.on_publish = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import socket
@@ -11,10 +10,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from edgewatch.shared.codec import DEFAULT_MAX_BYTES
 from tests.support import mosquitto as mosquitto_module
@@ -25,12 +20,11 @@ from tests.support.mosquitto import (
     MosquittoMissing,
     MosquittoProcess,
     MqttProbe,
-    write_password_file,
 )
 from tests.support.procs import free_port, spawn
 
 ACL = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "acl"
-USERS = {"pi-a": "secret-a", "pi-b": "secret-b", "coordinator": "secret-c", "monitor": "m"}
+USERS = {"agent-1": "secret-a", "agent-2": "secret-b", "coordinator": "secret-c", "monitor": "m"}
 
 
 def _refuses_connections(port: int) -> bool:
@@ -136,56 +130,56 @@ def _login(broker: MosquittoProcess, user: str) -> MqttProbe:
 
 def test_acl_agent_cannot_publish_as_another_agent(secured: MosquittoProcess) -> None:
     coordinator = _login(secured, "coordinator")
-    agent_a = _login(secured, "pi-a")
+    agent_a = _login(secured, "agent-1")
     try:
         coordinator.subscribe("edgewatch/agents/+/results")
-        agent_a.publish("edgewatch/agents/pi-b/results", b"forged")
-        agent_a.publish("edgewatch/agents/pi-a/results", b"own")
+        agent_a.publish("edgewatch/agents/agent-2/results", b"forged")
+        agent_a.publish("edgewatch/agents/agent-1/results", b"own")
         # Same connection, same QoS: had the forgery passed it would have arrived first.
         seen = coordinator.expect(lambda t, p: p == b"own")
     finally:
         agent_a.stop()
         coordinator.stop()
-    assert seen == [("edgewatch/agents/pi-a/results", b"own")]
+    assert seen == [("edgewatch/agents/agent-1/results", b"own")]
 
 
 def test_acl_agent_cannot_read_another_agents_acks(secured: MosquittoProcess) -> None:
     coordinator = _login(secured, "coordinator")
-    agent_a, agent_b = _login(secured, "pi-a"), _login(secured, "pi-b")
+    agent_a, agent_b = _login(secured, "agent-1"), _login(secured, "agent-2")
     try:
         agent_a.subscribe("edgewatch/agents/+/ack")
-        agent_b.subscribe("edgewatch/agents/pi-b/ack")
-        coordinator.publish("edgewatch/agents/pi-b/ack", b"for-b")
-        coordinator.publish("edgewatch/agents/pi-a/ack", b"for-a")
+        agent_b.subscribe("edgewatch/agents/agent-2/ack")
+        coordinator.publish("edgewatch/agents/agent-2/ack", b"for-b")
+        coordinator.publish("edgewatch/agents/agent-1/ack", b"for-a")
         seen_a = agent_a.expect(lambda t, p: p == b"for-a")
         seen_b = agent_b.expect(lambda t, p: p == b"for-b")
     finally:
         for probe in (agent_a, agent_b, coordinator):
             probe.stop()
-    assert seen_b == [("edgewatch/agents/pi-b/ack", b"for-b")], "B's ack was never published"
-    assert seen_a == [("edgewatch/agents/pi-a/ack", b"for-a")]
+    assert seen_b == [("edgewatch/agents/agent-2/ack", b"for-b")], "B's ack was never published"
+    assert seen_a == [("edgewatch/agents/agent-1/ack", b"for-a")]
 
 
 def test_acl_monitor_reads_everything_and_writes_nothing(secured: MosquittoProcess) -> None:
-    monitor, agent_a = _login(secured, "monitor"), _login(secured, "pi-a")
+    monitor, agent_a = _login(secured, "monitor"), _login(secured, "agent-1")
     try:
-        monitor.subscribe("edgewatch/#")
-        agent_a.subscribe("edgewatch/agents/pi-a/ack")
-        monitor.publish("edgewatch/agents/pi-a/ack", b"from-monitor")
-        agent_a.publish("edgewatch/agents/pi-a/heartbeat", b"beat")
+        monitor.subscribe("edgewatch/agents/+/heartbeat")
+        agent_a.subscribe("edgewatch/agents/agent-1/ack")
+        monitor.publish("edgewatch/agents/agent-1/ack", b"from-monitor")
+        agent_a.publish("edgewatch/agents/agent-1/heartbeat", b"beat")
         seen = monitor.expect(lambda t, p: p == b"beat")
         # The monitor's forged ack went out before the heartbeat came back through it.
         assert agent_a.collect(quiet_s=0.3) == []
     finally:
         agent_a.stop()
         monitor.stop()
-    assert seen == [("edgewatch/agents/pi-a/heartbeat", b"beat")]
+    assert seen == [("edgewatch/agents/agent-1/heartbeat", b"beat")]
 
 
 def test_acl_agents_read_models_and_keys_only_the_coordinator_writes_them(
     secured: MosquittoProcess,
 ) -> None:
-    coordinator, agent_a = _login(secured, "coordinator"), _login(secured, "pi-a")
+    coordinator, agent_a = _login(secured, "coordinator"), _login(secured, "agent-1")
     try:
         agent_a.subscribe("edgewatch/models/#")
         agent_a.subscribe("edgewatch/keys")
@@ -203,56 +197,65 @@ def test_acl_agents_read_models_and_keys_only_the_coordinator_writes_them(
 
 
 def test_acl_refuses_anonymous_and_wrong_password(secured: MosquittoProcess) -> None:
-    for username, password in ((None, None), ("pi-a", "wrong")):
+    for username, password in ((None, None), ("agent-1", "wrong")):
         probe = MqttProbe(secured.host, secured.port, username=username, password=password)
         with pytest.raises(AssertionError, match="could not connect"):
             probe.start(timeout=1.0)
 
 
+def test_acl_coordinator_and_monitor_cannot_publish_readings(secured: MosquittoProcess) -> None:
+    # With `pattern` lines every user could publish under its own name: no longer.
+    coordinator, monitor = _login(secured, "coordinator"), _login(secured, "monitor")
+    try:
+        coordinator.subscribe("edgewatch/agents/+/results")
+        for who, probe in (("coordinator", coordinator), ("monitor", monitor)):
+            probe.publish(f"edgewatch/agents/{who}/results", b"forged")
+        agent = _login(secured, "agent-1")
+        agent.publish("edgewatch/agents/agent-1/results", b"own")
+        seen = coordinator.expect(lambda t, p: p == b"own")
+        agent.stop()
+    finally:
+        coordinator.stop()
+        monitor.stop()
+    assert seen == [("edgewatch/agents/agent-1/results", b"own")]
+
+
+def test_the_compose_acl_is_the_roles_rendered() -> None:
+    from edgewatch.coordinator.site.identity import make_identity
+    from edgewatch.coordinator.site.roles import aclfile_block
+
+    text = ACL.read_text()
+    for role, name in (
+        ("coordinator", "coordinator"),
+        ("operator", "monitor"),
+        ("agent", "agent-1"),
+        ("agent", "agent-2"),
+    ):
+        ident = make_identity(role, name, prefix="edgewatch", sensor_prefix="site/sensors")  # type: ignore[arg-type]
+        block = "\n".join([f"# identity {role} {name}", *aclfile_block(name, list(ident.acls))])
+        assert block in text, name
+    rules = [line for line in text.splitlines() if not line.startswith("#")]
+    assert not any(line.startswith("pattern") for line in rules)
+
+
 # -- the shipped production config ------------------------------------------------------
 
 
-def _self_signed(workdir: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = workdir / "server.crt", workdir / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+def test_shipped_config_runs_with_tls_only(tmp_path: Path, mosquitto_binary: Path) -> None:
+    """deploy/mosquitto/mosquitto.conf is what `site init /etc/edgewatch/site` writes:
+    run it with the paths of a site made here, a free port and this machine's plugin."""
+    from edgewatch.coordinator.site.broker_conf import find_plugin
+    from edgewatch.coordinator.site.init import SiteRequest, init_site
 
-
-def test_shipped_config_runs_with_tls(tmp_path: Path, mosquitto_binary: Path) -> None:
-    cert, key = _self_signed(tmp_path)
-    plain, tls = free_port(), free_port()
+    init_site(SiteRequest(tmp_path / "site", hosts=("localhost",)))
+    site = (tmp_path / "site").resolve()
+    tls = free_port()
     conf = (ACL.parent / "mosquitto.conf").read_text()
-    # Only paths and ports change: every setting is the one we ship.
+    plugin = next(line.split()[1] for line in conf.splitlines() if line.startswith("plugin "))
     for old, new in {
-        "/etc/mosquitto/passwd": str(write_password_file(tmp_path / "passwd", USERS)),
-        "/etc/mosquitto/acl": str(ACL),
-        "/var/lib/mosquitto/": f"{tmp_path}/",
-        "/etc/mosquitto/certs/server.crt": str(cert),
-        "/etc/mosquitto/certs/server.key": str(key),
-        "/etc/mosquitto/certs/ca.crt": str(cert),
-        "listener 1883 127.0.0.1": f"listener {plain} 127.0.0.1",
+        "/etc/edgewatch/site/": f"{site}/",
         "listener 8883\n": f"listener {tls} 127.0.0.1\n",
+        plugin: str(find_plugin()),
     }.items():
         assert old in conf, f"deploy/mosquitto/mosquitto.conf no longer contains {old!r}"
         conf = conf.replace(old, new)
@@ -264,14 +267,14 @@ def test_shipped_config_runs_with_tls(tmp_path: Path, mosquitto_binary: Path) ->
     )
     try:
         broker.wait_for_log(r"mosquitto version \S+ running", timeout=10)
-        context = ssl.create_default_context(cafile=str(cert))
+        context = ssl.create_default_context(cafile=str(site / "ca.crt"))
         with (
             socket.create_connection(("127.0.0.1", tls), timeout=5) as raw,
             context.wrap_socket(raw, server_hostname="localhost") as conn,
         ):
             assert conn.version() in ("TLSv1.2", "TLSv1.3")
-        probe = MqttProbe("127.0.0.1", plain, username="coordinator", password=USERS["coordinator"])
-        probe.start().stop()
+        # No plaintext listener at all: one port, TLS.
+        assert conf.count("\nlistener ") == 1
     finally:
         broker.terminate()
 

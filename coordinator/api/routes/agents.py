@@ -128,7 +128,7 @@ def list_agents(store: StoreDep, service: ServiceDep) -> list[AgentOut]:
     ]
 
 
-@router.get("/{agent_id}")
+@router.get("/{agent_id}", responses={404: {"description": "no such agent"}})
 def get_agent(agent_id: str, store: StoreDep, service: ServiceDep) -> AgentOut:
     rec = store.agent(agent_id)
     if rec is None:

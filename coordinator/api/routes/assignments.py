@@ -63,7 +63,7 @@ def assignments(store: StoreDep, service: ServiceDep) -> AssignmentsOut:
 @router.get("/events")
 def events(
     store: StoreDep,
-    after: Annotated[int, Query(ge=0, description="events with a larger id")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="events with a larger id")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> EventsPage:
     found = store.assignment_events(after, limit)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgewatch.coordinator.api.deps import ServiceDep, StoreDep
@@ -26,6 +26,8 @@ from edgewatch.shared.modelpack import ModelSignature, ModelTier
 from edgewatch.shared.schemas import SensorType, Timestamp
 
 router = APIRouter(prefix="/models", tags=["models"])
+ModelId = Annotated[int, Path(ge=1, le=2**53)]
+NOT_FOUND: dict[int | str, dict[str, str]] = {404: {"description": "no such model"}}
 
 
 class TrainIn(BaseModel):
@@ -71,7 +73,7 @@ def model_out(m: ModelRecord) -> ModelOut:
     )
 
 
-def _record(store: StoreDep, model_id: int) -> ModelRecord:
+def _record(store: StoreDep, model_id: ModelId) -> ModelRecord:
     found = store.model(model_id)
     if found is None:
         raise NotFoundError("model", str(model_id))
@@ -87,7 +89,13 @@ def list_models(
     return [model_out(m) for m in store.models(sensor_type) if status in (None, m.status)]
 
 
-@router.post("/train")
+@router.post(
+    "/train",
+    responses={
+        409: {"description": "another training runs"},
+        422: {"description": "too little data"},
+    },
+)
 def train(body: TrainIn, service: ServiceDep) -> ModelOut:
     record = service.models.registry.train(
         body.sensor_type, body.tier, since=body.since, until=body.until
@@ -95,13 +103,14 @@ def train(body: TrainIn, service: ServiceDep) -> ModelOut:
     return model_out(record)
 
 
-@router.get("/{model_id}")
-def get_model(model_id: int, store: StoreDep) -> ModelOut:
+# ``:int``: a path that is not a number (``/models/train``) is no model (405 for GET, not 422).
+@router.get("/{model_id:int}", responses=NOT_FOUND)
+def get_model(model_id: ModelId, store: StoreDep) -> ModelOut:
     return model_out(_record(store, model_id))
 
 
-@router.get("/{model_id}/file", response_class=Response)
-def get_file(model_id: int, store: StoreDep) -> Response:
+@router.get("/{model_id:int}/file", response_class=Response, responses=NOT_FOUND)
+def get_file(model_id: ModelId, store: StoreDep) -> Response:
     m = _record(store, model_id)
     data = store.model_file(model_id) or b""
     name = f"{m.sensor_type}@{m.version}.onnx"
@@ -112,8 +121,8 @@ def get_file(model_id: int, store: StoreDep) -> Response:
     )
 
 
-@router.get("/{model_id}/signature")
-def get_signature(model_id: int, store: StoreDep) -> ModelSignature:
+@router.get("/{model_id:int}/signature", responses=NOT_FOUND)
+def get_signature(model_id: ModelId, store: StoreDep) -> ModelSignature:
     m = _record(store, model_id)
     return ModelSignature(
         sensor_type=m.sensor_type,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgewatch.coordinator.api.deps import ServiceDep, StoreDep
@@ -21,12 +21,18 @@ from edgewatch.coordinator.store import Store
 from edgewatch.coordinator.store.model_records import Rollout, RolloutEvent, RolloutState
 
 router = APIRouter(prefix="/rollouts", tags=["rollouts"])
+RolloutId = Annotated[int, Path(ge=1, le=2**53)]
+NOT_FOUND: dict[int | str, dict[str, str]] = {404: {"description": "no such rollout"}}
+DECIDE: dict[int | str, dict[str, str]] = {
+    **NOT_FOUND,
+    409: {"description": "the rollout is not running (promote) or cannot go back (rollback)"},
+}
 
 
 class RolloutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model_id: int = Field(ge=1)
+    model_id: int = Field(ge=1, le=2**53)
     canary: str = Field(default="10%", min_length=1, max_length=4000)
     shadow: bool = False
 
@@ -115,7 +121,13 @@ def _controller(service: CoordinatorService) -> RolloutController:
     return controller
 
 
-@router.post("")
+@router.post(
+    "",
+    responses={
+        404: {"description": "no such model"},
+        409: {"description": "the model is out already, or its type and tier has a rollout"},
+    },
+)
 def start_rollout(body: RolloutIn, service: ServiceDep, store: StoreDep) -> RolloutOut:
     controller = _controller(service)
     rollout = controller.start(body.model_id, body.canary, shadow=body.shadow)
@@ -133,7 +145,7 @@ def list_rollouts(
 @router.get("/events")
 def list_events(
     store: StoreDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**53)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> EventsPage:
     events = store.rollout_events(after, limit)
@@ -142,26 +154,26 @@ def list_events(
     )
 
 
-@router.get("/{rollout_id}")
-def get_rollout(rollout_id: int, service: ServiceDep, store: StoreDep) -> RolloutOut:
+@router.get("/{rollout_id:int}", responses=NOT_FOUND)
+def get_rollout(rollout_id: RolloutId, service: ServiceDep, store: StoreDep) -> RolloutOut:
     found = store.rollout(rollout_id)
     if found is None:
         raise NotFoundError("rollout", str(rollout_id))
     return rollout_out(found, store, _controller(service))
 
 
-@router.post("/{rollout_id}/promote")
+@router.post("/{rollout_id:int}/promote", responses=DECIDE)
 def promote(
-    rollout_id: int, service: ServiceDep, store: StoreDep, body: DecisionIn | None = None
+    rollout_id: RolloutId, service: ServiceDep, store: StoreDep, body: DecisionIn | None = None
 ) -> RolloutOut:
     controller = _controller(service)
     reason = body.reason if body is not None else "operator"
     return rollout_out(controller.promote(rollout_id, reason), store, controller)
 
 
-@router.post("/{rollout_id}/rollback")
+@router.post("/{rollout_id:int}/rollback", responses=DECIDE)
 def rollback(
-    rollout_id: int, service: ServiceDep, store: StoreDep, body: DecisionIn | None = None
+    rollout_id: RolloutId, service: ServiceDep, store: StoreDep, body: DecisionIn | None = None
 ) -> RolloutOut:
     controller = _controller(service)
     reason = body.reason if body is not None else "operator"

@@ -29,7 +29,8 @@ Tier = Literal["low", "medium", "high"]
 
 
 class SensorIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `false` is not a longitude (lax mode would take it as 0.0).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sensor_id: SensorId
     sensor_type: SensorType
@@ -41,7 +42,8 @@ class SensorIn(BaseModel):
 
 
 class PinIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `false` is not a longitude (lax mode would take it as 0.0).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     pinned_to: AgentId | None
 
@@ -156,7 +158,7 @@ def register_sensors(body: list[SensorIn], store: StoreDep, service: ServiceDep)
     return RegisteredOut(registered=len(records), new=new)
 
 
-@router.get("/{sensor_id}")
+@router.get("/{sensor_id}", responses={404: {"description": "no such sensor"}})
 def get_sensor(sensor_id: str, store: StoreDep) -> SensorOut:
     sensor = store.catalog_sensor(sensor_id)
     seen = store.sensor(sensor_id)
@@ -166,7 +168,7 @@ def get_sensor(sensor_id: str, store: StoreDep) -> SensorOut:
     return sensor_out(sensor_id, sensor, seen, placed.agent_id if placed else None)
 
 
-@router.put("/{sensor_id}")
+@router.put("/{sensor_id}", responses={404: {"description": "no such sensor"}})
 def pin_sensor(sensor_id: str, body: PinIn, store: StoreDep, service: ServiceDep) -> SensorOut:
     if not store.pin_sensor(sensor_id, body.pinned_to):
         raise NotFoundError("sensor", sensor_id)

@@ -89,6 +89,12 @@ def watermark(conn: sqlite3.Connection, consumer: str) -> int:
     return 0 if row is None else int(row[0])
 
 
+def watermark_of(cur: sqlite3.Cursor, consumer: str) -> int:
+    """``watermark`` inside a write transaction (on the writer's cursor)."""
+    row = cur.execute("SELECT position FROM watermarks WHERE consumer = ?", (consumer,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def set_watermark(cur: sqlite3.Cursor, consumer: str, position: int, now: float) -> None:
     # MAX: a watermark never moves back, even if a stale consumer instance writes late.
     cur.execute(

@@ -185,6 +185,126 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         7,
+        "aggregates",
+        (
+            # One row per window (scope, size, start); per-metric statistics as JSON
+            # {name: [count, mean, m2, min, max]} (coordinator/aggregates/stats.py).
+            """CREATE TABLE aggregates (
+                scope TEXT NOT NULL,
+                window_s INTEGER NOT NULL,
+                start INTEGER NOT NULL,
+                count INTEGER NOT NULL,
+                anomalies INTEGER NOT NULL,
+                statuses TEXT NOT NULL,
+                latency TEXT NOT NULL,
+                metrics TEXT NOT NULL,
+                revisions INTEGER NOT NULL DEFAULT 0,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL,
+                revised_at REAL,
+                PRIMARY KEY (scope, window_s, start)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX aggregates_window_start ON aggregates (window_s, start)",
+            "CREATE INDEX aggregates_start ON aggregates (start)",
+            "CREATE INDEX aggregates_updated ON aggregates (window_s, updated_at)",
+        ),
+    ),
+    Migration(
+        8,
+        "alerts",
+        (
+            """CREATE TABLE alerts (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                key TEXT NOT NULL,
+                rule TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                severity TEXT NOT NULL,
+                state TEXT NOT NULL,
+                value REAL,
+                message TEXT NOT NULL,
+                raised_at REAL NOT NULL,
+                updated_at REAL NOT NULL,
+                acknowledged_at REAL,
+                acknowledged_by TEXT,
+                cleared_at REAL,
+                cleared_by TEXT,
+                sources TEXT NOT NULL,
+                silenced INTEGER NOT NULL DEFAULT 0
+            )""",
+            # At most one alert per dedupe key that is not cleared.
+            "CREATE UNIQUE INDEX alerts_active_key ON alerts (key) WHERE state != 'cleared'",
+            "CREATE INDEX alerts_updated ON alerts (updated_at)",
+            """CREATE TABLE alert_events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                alert_id INTEGER NOT NULL REFERENCES alerts (id),
+                at REAL NOT NULL,
+                kind TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                value REAL,
+                note TEXT NOT NULL
+            )""",
+            "CREATE INDEX alert_events_alert ON alert_events (alert_id)",
+            """CREATE TABLE silences (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                rule TEXT,
+                scope TEXT,
+                starts_at REAL NOT NULL,
+                ends_at REAL NOT NULL,
+                reason TEXT NOT NULL,
+                created_by TEXT NOT NULL
+            )""",
+            # Alert events an agent raised on its own (its alert sequence), stored once.
+            """CREATE TABLE edge_alert_events (
+                agent_id TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                received_at REAL NOT NULL,
+                payload BLOB NOT NULL,
+                PRIMARY KEY (agent_id, epoch, seq)
+            ) WITHOUT ROWID""",
+        ),
+    ),
+    Migration(
+        9,
+        "enrollments, api tokens, audit log",
+        (
+            """CREATE TABLE enrollments (
+                identity TEXT PRIMARY KEY,
+                role TEXT NOT NULL,
+                username TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                tier TEXT,
+                latitude REAL,
+                longitude REAL,
+                enrolled_at REAL NOT NULL,
+                enrolled_by TEXT NOT NULL,
+                revoked_at REAL,
+                revoked_by TEXT
+            )""",
+            # The token itself is never stored: its SHA-256 finds it (tokens are 256-bit
+            # random, so a plain hash is as good as a slow one and costs nothing per call).
+            """CREATE TABLE api_tokens (
+                token_id TEXT PRIMARY KEY,
+                digest TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                created_by TEXT NOT NULL,
+                revoked_at REAL
+            )""",
+            """CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at REAL NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                source TEXT NOT NULL,
+                outcome TEXT NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        10,
         "model registry, signing keys, rollouts, cloud verdicts",
         (
             # One row per trained model, its file included (a 100-tree model is ~200 KB).

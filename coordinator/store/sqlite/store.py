@@ -13,10 +13,27 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from edgewatch.coordinator.aggregates.compute import Columns, Contribution, WindowKey
+from edgewatch.coordinator.aggregates.records import (
+    AggregateQuery,
+    Expired,
+    Retention,
+    WindowAggregate,
+)
+from edgewatch.coordinator.alerts.records import (
+    Alert,
+    AlertEvent,
+    AlertQuery,
+    Change,
+    CriticalReading,
+    EdgeReceipt,
+    Silence,
+    Transition,
+)
 from edgewatch.coordinator.errors import StoreError, StoreUnavailable, WriteRefused
 from edgewatch.coordinator.fleet.registry import AgentRecord
 from edgewatch.coordinator.store.records import (
@@ -32,10 +49,14 @@ from edgewatch.coordinator.store.records import (
     StoredDesired,
     WriteSet,
 )
-from edgewatch.coordinator.store.sqlite import feed, plan, queries
+from edgewatch.coordinator.store.security_records import ApiToken, AuditEntry, Enrollment
+from edgewatch.coordinator.store.sqlite import aggregates as agg
+from edgewatch.coordinator.store.sqlite import alerts as alert_rows
+from edgewatch.coordinator.store.sqlite import feed, plan, queries, security
 from edgewatch.coordinator.store.sqlite.migrations import migrate
 from edgewatch.coordinator.store.sqlite.model_tables import ModelTables
 from edgewatch.coordinator.store.sqlite.writes import IngestTransaction
+from edgewatch.shared.private_files import keep_private
 from edgewatch.shared.schemas import Result
 from edgewatch.shared.sqlite_errors import is_database_failure
 
@@ -58,6 +79,8 @@ class SqliteStore(ModelTables):
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Readings, token hashes and the audit log: not for every local user.
+            keep_private(path)
             self._conn = _connect(str(path), busy_ms=busy_timeout_ms)
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
@@ -143,7 +166,47 @@ class SqliteStore(ModelTables):
         with self._transaction() as cur:
             plan.set_fleet_meta(cur, key, value)
 
+    def enroll(self, record: Enrollment) -> bool:
+        with self._transaction() as cur:
+            return security.enroll(cur, record)
+
+    def revoke_enrollment(self, identity: str, at: float, by: str) -> bool:
+        with self._transaction() as cur:
+            return security.revoke_enrollment(cur, identity, at, by)
+
+    def add_token(self, token: ApiToken, digest: str) -> None:
+        with self._transaction() as cur:
+            security.add_token(cur, token, digest)
+
+    def revoke_token(self, token_id: str, at: float) -> bool:
+        with self._transaction() as cur:
+            return security.revoke_token(cur, token_id, at)
+
+    def add_audit(self, entry: AuditEntry) -> int:
+        with self._transaction() as cur:
+            return security.add_audit(cur, entry)
+
     # -- read side (API, consumers: any thread) ----------------------------------------------
+
+    def enrollment(self, identity: str) -> Enrollment | None:
+        with self._reader() as conn:
+            return security.enrollment(conn, identity)
+
+    def enrollments(self) -> list[Enrollment]:
+        with self._reader() as conn:
+            return security.enrollments(conn)
+
+    def token_by_digest(self, digest: str) -> ApiToken | None:
+        with self._reader() as conn:
+            return security.token_by_digest(conn, digest)
+
+    def tokens(self) -> list[ApiToken]:
+        with self._reader() as conn:
+            return security.tokens(conn)
+
+    def audit_entries(self, after: int, limit: int) -> list[AuditEntry]:
+        with self._reader() as conn:
+            return security.audit_entries(conn, after, limit)
 
     def catalog(self) -> list[CatalogSensor]:
         with self._reader() as conn:
@@ -230,6 +293,102 @@ class SqliteStore(ModelTables):
     def sensor(self, sensor_id: str) -> SensorActivity | None:
         with self._reader() as conn:
             return feed.sensor(conn, sensor_id)
+
+    # -- aggregates (coordinator.aggregates) ------------------------------------------------
+
+    def feed_columns(self, entries: Sequence[FeedEntry]) -> Columns:
+        with self._reader() as conn:
+            return agg.feed_columns(conn, entries)
+
+    def apply_aggregates(
+        self, updates: Mapping[WindowKey, Contribution], consumer: str, after: int, position: int
+    ) -> bool:
+        now = time.time()
+        with self._transaction() as cur:
+            if feed.watermark_of(cur, consumer) != after:
+                return False
+            agg.merge_windows(cur, updates, now)
+            feed.set_watermark(cur, consumer, position, now)
+        return True
+
+    def rebuild_aggregates(
+        self,
+        since: int,
+        until: int,
+        compute: Callable[[Columns], Mapping[WindowKey, Contribution]],
+        consumer: str,
+    ) -> int:
+        # The write lock is held while the span is recomputed: the consumer cannot move in
+        # between, so the span holds exactly the readings up to its watermark.
+        with self._transaction() as cur:
+            conn = cur.connection
+            position = feed.watermark_of(cur, consumer)
+            cols = agg.span_columns(conn, since, until, position)
+            agg.replace_span(cur, since, until, compute(cols), time.time())
+        return len(cols)
+
+    def aggregates(self, query: AggregateQuery) -> list[WindowAggregate]:
+        with self._reader() as conn:
+            return agg.windows(conn, query)
+
+    def expire(self, now: float, policy: Retention, consumers: Sequence[str]) -> Expired:
+        with self._transaction() as cur:
+            floor = min((feed.watermark_of(cur, c) for c in consumers), default=0)
+            return agg.expire(cur, now, policy, floor)
+
+    # -- alerts (coordinator.alerts) --------------------------------------------------------
+
+    def apply_alert_changes(
+        self,
+        changes: Sequence[Change],
+        consumer: str | None = None,
+        position: int | None = None,
+    ) -> list[Transition]:
+        with self._transaction() as cur:
+            done = [t for c in changes if (t := alert_rows.apply_change(cur, c)) is not None]
+            if consumer is not None and position is not None:
+                feed.set_watermark(cur, consumer, position, time.time())
+        return done
+
+    def apply_edge_alerts(
+        self,
+        receipts: Sequence[EdgeReceipt],
+        to_changes: Callable[[Sequence[EdgeReceipt]], Sequence[Change]],
+    ) -> list[Transition]:
+        with self._transaction() as cur:
+            new = alert_rows.receive_edge(cur, receipts)
+            changes = to_changes(new) if new else ()
+            return [t for c in changes if (t := alert_rows.apply_change(cur, c)) is not None]
+
+    def feed_critical(
+        self, entries: Sequence[FeedEntry], min_confidence: float
+    ) -> list[CriticalReading]:
+        with self._reader() as conn:
+            return alert_rows.feed_critical(conn, entries, min_confidence)
+
+    def alerts(self, query: AlertQuery) -> list[Alert]:
+        with self._reader() as conn:
+            return alert_rows.alerts(conn, query)
+
+    def alert(self, alert_id: int) -> Alert | None:
+        with self._reader() as conn:
+            return alert_rows.alert(conn, alert_id)
+
+    def alert_history(self, alert_id: int) -> list[AlertEvent]:
+        with self._reader() as conn:
+            return alert_rows.history(conn, alert_id)
+
+    def add_silence(self, silence: Silence) -> Silence:
+        with self._transaction() as cur:
+            return alert_rows.add_silence(cur, silence)
+
+    def end_silence(self, silence_id: int, at: float) -> bool:
+        with self._transaction() as cur:
+            return alert_rows.end_silence(cur, silence_id, at)
+
+    def silences(self, active_at: float | None = None) -> list[Silence]:
+        with self._reader() as conn:
+            return alert_rows.silences(conn, active_at)
 
     def ping(self) -> bool:
         try:

@@ -199,7 +199,10 @@ def test_metrics_expose_ingest_counters(coord_api: ApiServer, coord_publisher: P
     coord_publisher.publish(TOPICS.results("m1"), b"not json")
     coord_publisher.send(make_batch("m1", 25, first_seq=25))
     coord_publisher.wait_acks(2, "m1")
-    text = httpx.get(coord_api.base_url + "/metrics").text
+    refused = httpx.get(coord_api.base_url + "/metrics")
+    with coord_api.client() as client:
+        text = client.get("/metrics").text
+    assert refused.status_code == 401  # behind a token unless --metrics-open
     assert "edgewatch_readings_stored_total 50.0" in text
     assert 'edgewatch_rejected_total{reason="json"} 1.0' in text
     assert "edgewatch_end_to_end_lag_seconds_count 50.0" in text

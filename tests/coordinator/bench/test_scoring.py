@@ -53,3 +53,19 @@ def test_command_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> N
     (pca,) = result["detectors"]
     assert pca["detector"] == "pca" and pca["max_abs_diff_vs_reference"] <= 1e-9
     assert pca["rows_per_s"] > 0 and pca["scorer_p50_us"] > 0 and pca["state_bytes"] > 0
+    assert "detector_agent_rows_per_s>=150k" in result["targets"]
+
+
+def test_shipped_recipes_are_measured_as_their_evaluations_train_them() -> None:
+    from edgewatch.coordinator.evaluation.recipe import NAB_RECIPE, SKAB_RECIPE
+
+    skab = scoring.measure_detector("skab", 0, scoring.QUICK)
+    nab = scoring.measure_detector("nab", 0, scoring.QUICK)
+    assert (skab["recipe"], skab["features"], skab["training_rows"]) == (SKAB_RECIPE.name, 32, 400)
+    assert (nab["recipe"], nab["features"], nab["training_rows"]) == (NAB_RECIPE.name, 20, 750)
+    assert nab["policy"] == "adaptive" and skab["policy"] == "static"
+    # Per sensor: SKAB's 9 rows of 8 metrics and 9 smoothing floats; NAB's 19 values and
+    # the adaptive policy's 4 numbers.
+    assert skab["state_bytes"] == 9 * 8 * 8 + 9 * 8 and nab["state_bytes"] == 19 * 8 + 32
+    for row in (skab, nab):
+        assert row["max_abs_diff_vs_reference"] <= 1e-6 and row["file_bytes"] < 1024 * 1024

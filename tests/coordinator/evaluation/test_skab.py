@@ -123,6 +123,41 @@ def test_validation_chooses_on_the_other_group_only(skab_dir: Path) -> None:
     assert len(out["per_file"]) == 3  # type: ignore[arg-type]
 
 
+def test_leave_one_file_out_scores_each_file_with_the_choice_made_on_the_others() -> None:
+    from edgewatch.coordinator.evaluation.validation import leave_one_file_out
+
+    keen, calm = POINTWISE_IFOREST, SMALL_GRID[1]
+    # Three files: ``keen`` wins everywhere but pays a FAR over the cap on file 2, so
+    # only the folds that leave file 2 out may choose it.
+    per_file = {
+        keen: [Confusion(tp=90, fp=5, tn=95, fn=10)] * 2 + [Confusion(tp=90, fp=60, tn=40)],
+        calm: [Confusion(tp=50, fp=1, tn=99, fn=50)] * 3,
+    }
+    got = leave_one_file_out(per_file)
+    assert got.chosen == {keen.name: 1, calm.name: 2}
+    assert got.pooled == per_file[calm][0] + per_file[calm][1] + per_file[keen][2]
+    assert "leave one file out" in str(got.to_dict()["protocol"])
+
+
+@pytest.fixture(scope="module")
+def real_skab() -> Path:
+    path = ROOT.parent / "shared" / "data" / "skab"
+    if not (path / "valve1" / "0.csv").is_file():
+        pytest.fail(f"SKAB data missing at {path} (slow tests read ../shared/data/skab)", False)
+    return path
+
+
+@pytest.mark.slow
+def test_fixed_recipe_and_baseline_on_the_real_skab_files(real_skab: Path) -> None:
+    # The shipped recipe's in-sample figures and the reproduced published baseline
+    # (docs/BENCHMARKS.md, "SKAB"); the held-out figures need every candidate (minutes).
+    report = evaluate(real_skab, EvalConfig(), candidates=None)
+    assert len(report.files) == 30 and report.test_rows == 21089
+    assert report.ours.f1 >= 0.80 and report.ours.far <= 0.15
+    assert abs(report.baseline.f1 - 0.29) <= 0.03
+    assert report.parity.label_mismatches == 0
+
+
 def test_baseline_smoothing_is_a_majority_of_three(skab_dir: Path) -> None:
     table = read_csv(skab_dir / "valve1" / "1.csv")
     smoothed = predict_baseline(table, 400)

@@ -132,6 +132,26 @@ def test_separator_and_type_options(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert scorer.meta.feature_names == ["y"]  # "when,x" is text with ";" as separator
 
 
+def test_nearest_neighbour_model_with_scales_and_clipped_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_generated(tmp_path / "press.csv")
+    out = tmp_path / "knn.onnx"
+    argv = ["--csv", path, "--detector", "knn", "--lags", 1, 2, 3, 4, 5, "--scales", 3, 6]
+    argv += ["--adaptive", 3, 0.001, 50, "--clip", 3, "--smooth", 1, "--out", out]
+    assert run_in_process(*argv) == 0
+    printed = capsys.readouterr().out
+    assert "knn  (references 600, scales [3, 6])" in field(printed, "detector")
+    assert "clipped at 3 sd" in field(printed, "threshold")
+    scorer = OnnxScorer.from_path(out)
+    assert scorer.meta.detector == "knn" and scorer.meta.policy.clip == 3.0
+    assert scorer.meta.scales == [3, 6] and scorer.meta.format == "edgewatch.model/3"
+    pca = tmp_path / "pca.onnx"
+    argv = ["--csv", path, "--detector", "pca", "--univariate", "--margin", 1, "--out", pca]
+    assert run_in_process(*argv) == 0
+    assert OnnxScorer.from_path(pca).meta.univariate is True
+
+
 def one_line_error(returncode: int, stdout: str, stderr: str) -> str:
     lines = stderr.splitlines()
     assert returncode == 2 and len(lines) == 1, stderr
@@ -187,6 +207,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         (["--quantile", "1.5"], "--quantile must be in [0, 1]"),
         (["--margin", "nan"], "--margin must be a number >= 0"),
         (["--seed", "-1"], "--seed must be in [0, 2**32)"),
+        (["--clip", "3"], "--clip needs --adaptive"),
+        (["--adaptive", "3", "0.01", "10", "--clip", "0"], "--clip needs --adaptive and C > 0"),
+        (["--univariate"], "--univariate is a pca option"),
+        (["--scales", "5"], "--scales is a knn option"),
+        (["--detector", "knn", "--scales", "5", "5", "--lags", "1"], "--scales must be distinct"),
+        (["--detector", "knn", "--scales", "5"], "--scales needs --lags"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(

@@ -25,6 +25,7 @@ from edgewatch.coordinator.store import (
     Store,
     WriteSet,
 )
+from edgewatch.coordinator.store.security_records import ApiToken, AuditEntry, Enrollment
 from edgewatch.shared.schemas import ModelRef
 from tests.support.coordinator import make_batch, rechunk
 
@@ -244,3 +245,128 @@ def test_a_retained_refusal_is_counted_once(reopen: StoreFactory) -> None:
     result = store.write(WriteSet(refusals=[bad, Refusal("schema", "a")]))
     assert result.refusals_counted == (False, True)
     assert store.counters().fleet.rejected == {"schema": 2}
+
+
+# -- aggregates and alerts (AggregateStore, AlertStore) ------------------------------------
+
+
+def test_windows_merge_move_the_watermark_by_compare_and_set_and_survive(
+    reopen: StoreFactory,
+) -> None:
+    from edgewatch.coordinator.aggregates.compute import contributions
+    from edgewatch.coordinator.aggregates.records import AggregateQuery
+
+    store = reopen()
+    store.write(WriteSet(batches=[make_batch("a", 6, ts=1_700_000_030.0)]))
+    entries = store.feed_after(0, 10)
+    updates = contributions(store.feed_columns(entries))
+    assert store.apply_aggregates(updates, "aggregates", 0, entries[-1].position)
+    assert not store.apply_aggregates(updates, "aggregates", 0, entries[-1].position)
+    assert store.watermark("aggregates") == entries[-1].position
+    again = reopen()
+    fleet = again.aggregates(AggregateQuery(size_s=60, scope="fleet"))
+    assert [(w.start, w.stats.count) for w in fleet] == [(1_699_999_980, 6)]
+    sensors = again.aggregates(AggregateQuery(size_s=3600, scope_kind="sensor"))
+    assert sorted(w.scope for w in sensors) == ["sensor:s-0", "sensor:s-1", "sensor:s-2"]
+    assert sum(w.stats.count for w in sensors) == 6
+
+
+def test_one_active_alert_per_key_with_its_history(store: Store) -> None:
+    from edgewatch.coordinator.alerts.records import AlertQuery, Change
+
+    def change(kind: str, at: float, source: str = "cloud", alert_id: int | None = None) -> Change:
+        return Change(
+            kind=kind,  # type: ignore[arg-type]
+            key="low_battery/agent:a",
+            rule="low_battery",
+            scope="agent:a",
+            severity="warning",
+            at=at,
+            actor="rule" if source == "cloud" else source,
+            value=10.0,
+            source=source,
+            alert_id=alert_id,
+        )
+
+    raised = store.apply_alert_changes([change("raise", 1.0)])
+    assert [t.event.kind for t in raised] == ["raised"]
+    assert store.apply_alert_changes([change("raise", 2.0)]) == []  # already open
+    both = store.apply_alert_changes([change("raise", 3.0, "edge:a")])
+    assert both[0].alert.sources == ("cloud", "edge:a") and both[0].event.kind == "updated"
+    alert_id = raised[0].alert.id
+    store.apply_alert_changes([change("ack", 4.0, alert_id=alert_id)])
+    store.apply_alert_changes([change("clear", 5.0)])
+    assert store.apply_alert_changes([change("clear", 6.0)]) == []  # nothing open to clear
+    again = store.apply_alert_changes([change("raise", 7.0)])
+    assert again[0].alert.id != alert_id  # a new alert for the same key
+    kinds = [e.kind for e in store.alert_history(alert_id)]
+    assert kinds == ["raised", "updated", "acknowledged", "cleared"]
+    assert [a.state for a in store.alerts(AlertQuery(rule="low_battery"))] == ["open", "cleared"]
+
+
+def test_edge_receipts_are_applied_once(store: Store) -> None:
+    from edgewatch.coordinator.alerts.records import EdgeReceipt
+
+    receipts = [EdgeReceipt("a", 1, seq, 1.0, b"{}") for seq in (0, 1)]
+    seen: list[int] = []
+    store.apply_edge_alerts(receipts, lambda new: seen.append(len(new)) or [])
+    store.apply_edge_alerts(
+        [*receipts, EdgeReceipt("a", 1, 2, 2.0, b"{}")], lambda new: seen.append(len(new)) or []
+    )
+    assert seen == [2, 1]
+
+
+def test_silences_in_force_and_ended(store: Store) -> None:
+    from edgewatch.coordinator.alerts.records import Silence
+
+    made = store.add_silence(Silence(0, "low_battery", None, 10.0, 100.0, "work", "ops"))
+    assert [s.id for s in store.silences(50.0)] == [made.id]
+    assert store.silences(100.0) == []
+    assert store.end_silence(made.id, 20.0) and not store.end_silence(made.id, 30.0)
+    assert store.silences(50.0) == [] and len(store.silences(None)) == 1
+
+
+# -- enrollments, API tokens, audit log -------------------------------------------------
+
+
+def _enrollment(identity: str, at: float = 1.0, role: str = "agent") -> Enrollment:
+    return Enrollment(identity, role, identity, f"edgewatch-agent-{identity}", at, "test")
+
+
+def test_an_enrollment_is_recorded_once_revoked_and_enrolled_again(reopen: StoreFactory) -> None:
+    store = reopen()
+    assert store.enroll(_enrollment("pi-1", 1.0))
+    assert not store.enroll(_enrollment("pi-1", 2.0))  # active: refused, nothing replaced
+    assert store.revoke_enrollment("pi-1", 3.0, "ops")
+    assert not store.revoke_enrollment("pi-1", 4.0, "ops")  # already revoked
+    revoked = reopen().enrollment("pi-1")
+    assert revoked is not None and not revoked.active and revoked.revoked_by == "ops"
+    assert store.enroll(_enrollment("pi-1", 5.0))  # a revoked one may come back
+    again = reopen().enrollment("pi-1")
+    assert again is not None and again.active and again.enrolled_at == 5.0
+    assert [e.identity for e in store.enrollments()] == ["pi-1"]
+    assert store.enrollment("nobody") is None
+
+
+def test_tokens_are_found_by_digest_and_revoked(reopen: StoreFactory) -> None:
+    store = reopen()
+    token = ApiToken("t1", "grafana", "read", 1.0, "test")
+    store.add_token(token, "d" * 64)
+    assert reopen().token_by_digest("d" * 64) == token
+    assert store.token_by_digest("e" * 64) is None
+    assert store.revoke_token("t1", 2.0) and not store.revoke_token("t1", 3.0)
+    found = reopen().token_by_digest("d" * 64)
+    assert found is not None and not found.active
+    assert [t.token_id for t in store.tokens()] == ["t1"]
+
+
+def test_the_audit_log_appends_and_pages(reopen: StoreFactory) -> None:
+    store = reopen()
+    ids = [
+        store.add_audit(AuditEntry(float(i), "ops", "POST /x", "/x", "10.0.0.1", "201"))
+        for i in range(5)
+    ]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    page = reopen().audit_entries(ids[1], 2)
+    assert [e.entry_id for e in page] == ids[2:4]
+    assert (page[0].actor, page[0].source, page[0].outcome) == ("ops", "10.0.0.1", "201")
