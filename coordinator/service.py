@@ -90,8 +90,8 @@ class CoordinatorService:
             on_connect=self._link_up,
             tls=self.settings.tls_options(),
         )
+        self.models.attach(self.fleet, self.link, lambda: self.fleet_duty)
         self.fleet_duty = self._fleet_duty(self.link)
-        self.models.attach(self.fleet, self.fleet_duty, self.link)
         self.worker = IngestWorker(
             inbox=self.inbox,
             store=self.store,
@@ -109,8 +109,8 @@ class CoordinatorService:
             consumer.start()  # catches up from its watermark first
         self.worker.start()
         self.link.start()
-        self.models.start()
         self.fleet_duty.start()
+        self.models.held(True)  # the model duty runs beside the fleet duty
         self.analytics.start()
         log.info("coordinator ingesting from %s into %s", self.broker_url, self.settings.db)
 
@@ -119,9 +119,9 @@ class CoordinatorService:
         if self._stopped:
             return
         self._stopped = True
+        self.models.stop()
         if self.fleet_duty is not None:
             self.fleet_duty.stop()
-        self.models.stop()
         self.analytics.stop_duties()
         if self.worker is not None:
             self.worker.stop()  # closes the inbox, commits and acks what was queued
@@ -205,7 +205,9 @@ class CoordinatorService:
             ),
             on_stuck=self.metrics.agents_not_converged.set,
             desired_config=self.analytics.desired_config(),
+            model_orders=self.models.orders,
         )
+        self.models.prepare()  # the first desired states carry the model orders
         self.fleet.on_change(duty.wake)
         return duty
 

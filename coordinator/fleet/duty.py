@@ -340,13 +340,3 @@ class FleetDuty:
     def unassigned(self) -> dict[str, str]:
         with self._lock:
             return dict(self.plan.unassigned)
-
-    def sensor_types(self) -> dict[str, set[str]]:
-        """Per agent, the sensor types of the sensors placed on it (model rollout)."""
-        with self._lock:
-            found: dict[str, set[str]] = {}
-            for sid, p in self.plan.placements.items():
-                sensor = self._catalog.get(sid)
-                if sensor is not None:
-                    found.setdefault(p.agent_id, set()).add(sensor.sensor_type)
-            return found

@@ -2,14 +2,20 @@
 rollout controller, publisher, model duty and cloud re-scoring.
 
 Built with the service (the keyring is opened at once: a missing or foreign key file is
-a ``ConfigError`` before anything starts); ``attach`` connects it to the fleet (registry,
-fleet duty, MQTT link) once those exist; ``start``/``stop`` run its duty thread.
+a ``ConfigError`` before anything starts); ``attach`` connects it to the fleet registry
+and the MQTT link once those exist. The model duty (rollouts, scheduled training,
+publishing) runs beside the fleet duty on the replica that holds the ``fleet`` role
+(``held``), so the orders it computes are where the desired states are built; the API's
+calls (train, start, promote, roll back) work on any replica, through the store.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Mapping
 
+from edgewatch.coordinator.fleet.desired_book import AgentOrders
 from edgewatch.coordinator.fleet.duty import FleetDuty
 from edgewatch.coordinator.fleet.registry import FleetRegistry
 from edgewatch.coordinator.metrics import CoordinatorMetrics
@@ -68,23 +74,31 @@ class ModelLifecycle:
         self.rollouts: RolloutController | None = None
         self.publisher: ModelPublisher | None = None
         self.duty: ModelDuty | None = None
-        self._fleet_duty: FleetDuty | None = None
+        self._schedule: TrainingSchedule | None = None
+        self._fleet_duty: Callable[[], FleetDuty | None] = lambda: None
+        self._lock = threading.Lock()
 
-    def attach(self, fleet: FleetRegistry, fleet_duty: FleetDuty, link: MqttLink) -> None:
+    def attach(
+        self,
+        fleet: FleetRegistry,
+        link: MqttLink,
+        fleet_duty: Callable[[], FleetDuty | None],
+    ) -> None:
+        """Connect to the fleet registry and the link; ``fleet_duty`` is the running fleet
+        duty where this replica holds the fleet role (else None)."""
+
         def publish(topic: str, payload: bytes) -> bool:
             return link.publish(topic, payload, qos=1, retain=True) is not None
 
         self._fleet_duty = fleet_duty
         self.publisher = ModelPublisher(self.store, self.keyring, self.topics, publish)
-        view = LiveFleet(fleet, self.store, fleet_duty.sensor_types)
         self.rollouts = RolloutController(
             self.store,
-            view,
+            LiveFleet(fleet, self.store),
             RolloutSettings(gate=gate_settings(self.settings)),
             on_change=self._orders_changed,
         )
-        fleet_duty.model_orders = self.rollouts.orders
-        schedule = TrainingSchedule(
+        self._schedule = TrainingSchedule(
             self.store,
             self.registry,
             ScheduleSettings(
@@ -94,33 +108,54 @@ class ModelLifecycle:
             ),
             on_trained=self._auto_rollout,
         )
-        self.duty = ModelDuty(
-            keyring=self.keyring,
-            controller=self.rollouts,
-            publisher=self.publisher,
-            schedule=schedule,
-        )
 
-    def start(self) -> None:
-        if self.rollouts is not None:
-            self.rollouts.refresh()  # the fleet duty's first documents carry the orders
-        if self.duty is not None:
-            self.duty.start()
+    def orders(self) -> Mapping[str, AgentOrders]:
+        """Per agent, the models to run (the fleet duty puts them in desired states)."""
+        return self.rollouts.orders() if self.rollouts is not None else {}
+
+    def prepare(self) -> None:
+        """Before a fleet duty starts here: orders computed, their packages published, so
+        its first desired states name the models agents run (never none for a moment)."""
+        if self.rollouts is not None and self.publisher is not None:
+            self.rollouts.refresh()
+            self.publisher.sync()
+
+    def held(self, held: bool) -> None:
+        """The fleet role was taken (True) or lost (False) here: the model duty (rollouts,
+        scheduled training, publishing) runs beside the fleet duty, on one replica."""
+        with self._lock:
+            if held and self.duty is None:
+                if self.rollouts is None or self.publisher is None or self._schedule is None:
+                    raise RuntimeError("ModelLifecycle.held before attach")
+                self.duty = ModelDuty(
+                    keyring=self.keyring,
+                    controller=self.rollouts,
+                    publisher=self.publisher,
+                    schedule=self._schedule,
+                )
+                self.duty.republish()  # a new holder publishes every package once
+                self.duty.start()
+            elif not held and self.duty is not None:
+                self.duty.stop()
+                self.duty = None
 
     def stop(self) -> None:
-        if self.duty is not None:
-            self.duty.stop()
+        self.held(False)
 
     def republish(self) -> None:
-        if self.duty is not None:
-            self.duty.republish()
+        duty = self.duty
+        if duty is not None:
+            duty.republish()
 
     def _orders_changed(self) -> None:
-        # Packages first, then the desired states that name them.
-        if self.publisher is not None:
-            self.publisher.sync()
-        if self._fleet_duty is not None:
-            self._fleet_duty.wake()
+        # Where the model duty runs: packages first, then the desired states that name
+        # them. Elsewhere (an API call on another replica) the holder's next tick sees it.
+        if self.duty is None or self.publisher is None:
+            return
+        self.publisher.sync()
+        fleet_duty = self._fleet_duty()
+        if fleet_duty is not None:
+            fleet_duty.wake()
 
     def _auto_rollout(self, record: ModelRecord) -> None:
         spec = self.settings.auto_rollout

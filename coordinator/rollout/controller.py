@@ -75,13 +75,13 @@ class RolloutController:
     # -- orders ---------------------------------------------------------------------------------
 
     def orders(self) -> dict[str, AgentOrders]:
-        """Per agent, what to run (cached; ``refresh`` recomputes). Lock-free: the fleet
-        duty calls it holding its own lock, which ``fleet.agents()`` may need."""
+        """Per agent, what to run (cached; ``refresh`` recomputes). Lock-free and without
+        I/O: the fleet duty calls it under its own lock while building desired states."""
         return self._orders
 
     def refresh(self, views: Sequence[AgentView] | None = None) -> bool:
         """Recompute the orders; True (and ``on_change``) when they changed."""
-        # Never ask the fleet while holding our lock (see ``orders``).
+        # The fleet is read before the lock: its store reads never wait on our callers.
         views = self.fleet.agents() if views is None else views
         with self._lock:
             fresh = plan_orders(views, self.store.models(), self.store.rollouts(50))
@@ -94,7 +94,7 @@ class RolloutController:
     # -- operator's calls ---------------------------------------------------------------------
 
     def start(self, model_id: int, spec: str, *, shadow: bool = False) -> Rollout:
-        views = self.fleet.agents()  # before the lock (see ``orders``)
+        views = self.fleet.agents()  # before the lock (see ``refresh``)
         with self._lock:
             model = self._model(model_id)
             if model.status in ("active", "canary"):
