@@ -63,6 +63,7 @@ class ModelLifecycle:
         self.store = store
         self.topics = topics
         self.keyring = Keyring.open(store, settings.model_key_path)
+        log.info("model signing: key %s (%s)", self.keyring.key_id, settings.model_key_path)
         data = DataSettings(
             window_s=settings.train_window_s,
             min_rows=settings.train_min_rows,

@@ -74,7 +74,7 @@ class Keyring:
                 f"store's current key is {keys[-1].key_id}"
                 + (" (rotated elsewhere: use that key file)" if known else " (unknown here)")
             )
-        log.info("model signing: key %s (%s)", key.public.key_id, path)
+        log.debug("model signing: key %s (%s)", key.public.key_id, path)
         return Keyring(store, path, key, clock)
 
     @property

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgewatch.coordinator.api.deps import ServiceDep, StoreDep
 from edgewatch.coordinator.errors import NotFoundError
 from edgewatch.coordinator.rollout.controller import RolloutController
+from edgewatch.coordinator.rollout.orders import RUNNING_STATES
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.store import Store
 from edgewatch.coordinator.store.model_records import Rollout, RolloutEvent, RolloutState
@@ -90,6 +91,8 @@ def event_out(e: RolloutEvent) -> EventOut:
 
 def rollout_out(r: Rollout, store: Store, controller: RolloutController) -> RolloutOut:
     verdict = controller.last_gate.get(r.id)
+    if verdict is not None and verdict.decision == "wait" and r.state not in RUNNING_STATES:
+        verdict = None  # decided by an operator meanwhile: "still soaking" no longer holds
     return RolloutOut(
         id=r.id,
         model_id=r.model_id,

@@ -280,3 +280,19 @@ def test_a_first_model_is_not_judged_by_agreement_with_another_candidate(
     w.controller.tick()
     event = w.store.rollout_events(0, 100, r.id)[-1]
     assert event.kind == "promoted" and event.figures["agreement"] is None
+
+
+def test_an_operator_decision_clears_a_waiting_gate_from_the_api_view(store: SqliteStore) -> None:
+    from edgewatch.coordinator.api.routes.rollouts import rollout_out
+
+    w = World(store)
+    rid = soak(w)
+    w.controller.tick()
+    soaking = w.store.rollout(rid)
+    assert soaking is not None and w.controller.last_gate[rid].decision == "wait"
+    shown = rollout_out(soaking, store, w.controller).gate
+    assert shown is not None and shown.decision == "wait"
+    w.controller.promote(rid)
+    done = w.store.rollout(rid)
+    assert done is not None and done.state == "promoted"
+    assert rollout_out(done, store, w.controller).gate is None  # no "still soaking"
