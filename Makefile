@@ -52,6 +52,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/edgewatch bench pipeline --json --rate 2000 --count 40000
 	$(BIN)/edgewatch bench recovery --json
 	$(BIN)/edgewatch bench scoring --json
+	$(BIN)/edgewatch bench rollout --json
 	$(BIN)/edgewatch bench alerts --json
 
 clean:

@@ -113,6 +113,9 @@ def conditions_of(agent: Agent) -> list[str]:
     if agent.outbox.conflicted:
         # Readings the coordinator holds differently: kept aside, a person must decide.
         found.append("conflicts")
+    if agent.models.problems():
+        # A model order it cannot carry out (refused, or nothing to fetch): see errors.
+        found.append("model_orders")
     refusals = agent.uplink.link.refusals()
     if any(r.not_authorized for r in refusals):
         # The broker's ACL refuses us (MQTT 5 only): typically --id is not the broker

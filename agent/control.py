@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from edgewatch.agent.models.manager import ModelManager
 from edgewatch.agent.sources.base import AssignableSource, Source
 from edgewatch.shared.codec import decode
 from edgewatch.shared.desired import DesiredState, EdgeAlertSettings
@@ -36,6 +37,8 @@ class ControlPlane:
     alert_settings: EdgeAlertSettings | None = None
     errors: list[str] = field(default_factory=list)
     refused: dict[str, int] = field(default_factory=dict)
+    # Carries out the model orders (None: an agent without the ONNX tier refuses them).
+    models: ModelManager | None = None
     _warn: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(log))
 
     def receive(self, payload: bytes) -> DesiredState | None:
@@ -69,13 +72,18 @@ class ControlPlane:
                 f"{len(desired.sensors)} sensor(s) assigned, but this agent reads its own "
                 "source (start it with --source assigned to follow assignments)"
             ]
+        if self.models is not None:
+            self.models.apply(desired.models, desired.shadow)
+        elif desired.models or desired.shadow:
+            errors.append("model orders need the ONNX tier (onnxruntime) on this agent")
         self.generation = desired.generation
         self.alert_settings = desired.config.alerts
         self.errors = errors[:32]
         log.info(
-            "applied desired state generation %d: %d sensor(s)%s",
+            "applied desired state generation %d: %d sensor(s), %d model order(s)%s",
             desired.generation,
             len(desired.sensors),
+            len(desired.models) + len(desired.shadow),
             f"; {len(errors)} error(s): {errors[0]}" if errors else "",
         )
 
@@ -95,14 +103,20 @@ class ControlPlane:
             gaps, bad = self.source.problems()
         else:
             active = sorted(s.sensor_id for s in self.source.sensors)
+        manager = self.models
+        errors = [*self.errors, *(manager.problems() if manager is not None else [])]
         return ReportedState(
             generation=self.generation,
             active_sensors=active[:MAX_ASSIGNED],
             models=models,
-            errors=[e[:200] for e in self.errors],
+            errors=[e[:200] for e in errors[:32]],
             refused=dict(self.refused),
             gaps={s: n for s, n in list(gaps.items())[:MAX_ASSIGNED] if n},
             bad_payloads=dict(list(bad.items())[:MAX_ASSIGNED]),
+            models_refused=dict(manager.refused) if manager is not None else {},
+            model_errors=manager.model_errors() if manager is not None else {},
+            shadow=manager.shadow_reports() if manager is not None else {},
+            model_key=manager.key_id() if manager is not None else None,
         )
 
     def _check(self, desired: DesiredState) -> list[str]:

@@ -32,7 +32,10 @@ from edgewatch.agent.control import ControlPlane
 from edgewatch.agent.encoder import encode_batch
 from edgewatch.agent.errors import OutboxFull
 from edgewatch.agent.health import HealthProbe
+from edgewatch.agent.models.keys import TrustedKeys
+from edgewatch.agent.models.manager import ModelManager
 from edgewatch.agent.outbox import AckedChunk, Chunk, Outbox
+from edgewatch.agent.scorers.tiered import TieredScorer
 from edgewatch.agent.settings import AgentSettings
 from edgewatch.agent.sources.base import AssignableSource, Source
 from edgewatch.agent.uplink import LinkDown, LinkUp, Uplink
@@ -84,10 +87,6 @@ class Agent:
         )
         # The outbox knows where the source stopped: resume there, don't repeat.
         self.source = open_source(self.outbox.position)
-        # The last desired state accepted is on disk: run it even before any uplink.
-        self.control = ControlPlane(settings.id, self.source)
-        self.control.resume(self.outbox.desired())
-        self._desired_pending: bytes | None = None
         self.uplink = Uplink(
             settings.id,
             BrokerAddress.parse(settings.broker),
@@ -99,6 +98,21 @@ class Agent:
             result_expiry_s=int(max(60.0, 3 * settings.ack_timeout_s)),
             tls=settings.tls_options(),
         )
+        self.models = ModelManager(
+            scorer if isinstance(scorer, TieredScorer) else None,
+            data_dir=settings.data_dir,
+            keys=TrustedKeys.load(settings.model_pubkey, settings.data_dir)
+            if settings.model_pubkey is not None
+            else None,
+            topics=Topics(settings.topic_prefix),
+            link=self.uplink,
+            clock=clock,
+        )
+        self.models.start()
+        # The last desired state accepted is on disk: run it even before any uplink.
+        self.control = ControlPlane(settings.id, self.source, models=self.models)
+        self.control.resume(self.outbox.desired())
+        self._desired_pending: bytes | None = None
         # The agent's own alert rules (docs/alerts.md, "Alerts at the edge").
         self.alerting = EdgeAlerting(
             settings.id,
@@ -232,6 +246,19 @@ class Agent:
             self._link_event(change)
         self._flush_acks(acks)
         self._desired(self.uplink.take_desired() or self._desired_pending)
+        self._model_events()
+
+    def _model_events(self) -> None:
+        """Key chain and model packages that arrived; report at once when a model swapped."""
+        packages, keys = self.uplink.take_models()
+        before = self.scorer.models()
+        if keys is not None:
+            self.models.receive_keys(keys)
+        for topic, payload in packages.items():
+            self.models.receive(topic, payload)
+        self.models.tick()
+        if packages and self.scorer.models() != before:
+            self._next_heartbeat = 0.0  # the coordinator waits to see the new version
 
     def _desired(self, payload: bytes | None) -> None:
         """Accept, persist, then apply a desired state; report at once."""

@@ -63,6 +63,11 @@ class AgentSettings(BaseSettings):
     latitude: float | None = Field(default=None, ge=-90, le=90, description="agent latitude")
     longitude: float | None = Field(default=None, ge=-180, le=180, description="agent longitude")
     rules: Path | None = Field(default=None, description="TOML file of per-metric ranges")
+    model_pubkey: Path | None = Field(
+        default=None,
+        description="the coordinator's model-signing public key (PEM): pushed models must be "
+        "signed with it (edgewatch keys show)",
+    )
     topic_prefix: str = Field(default=DEFAULT_PREFIX, description="MQTT topic prefix")
     mqtt_version: Literal["auto", "5", "3.1.1"] = Field(
         default="auto", description="MQTT protocol (auto: try 5, fall back to 3.1.1)"

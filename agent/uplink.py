@@ -30,6 +30,7 @@ from edgewatch.shared.topics import Topics
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EXPIRY_S = 120
+MAX_PACKAGE_SLOTS = 64  # model topics subscribed at once are far fewer
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,10 @@ class Uplink:
         self._desired_topic = topics.desired(agent_id)
         self._alerts_ack_topic = topics.edge_alerts_ack(agent_id)
         self._desired: bytes | None = None
+        self._keys_topic = topics.keys()
+        self._keys: bytes | None = None
+        # Model packages by topic: only topics the model manager subscribed to arrive.
+        self._packages: dict[str, bytes] = {}
         self._warn = RateLimitedLog(log)
         # MQTT 5 message expiry of result batches: a broker holding a copy longer than
         # this holds a stale one (the outbox resends), so let it go.
@@ -91,6 +96,7 @@ class Uplink:
             subscriptions=(
                 (topics.ack(agent_id), 1),
                 (topics.desired(agent_id), 1),
+                (topics.keys(), 1),  # the model-signing key chain (retained)
                 (topics.edge_alerts_ack(agent_id), 1),
             ),
         )
@@ -138,7 +144,36 @@ class Uplink:
             payload, self._desired = self._desired, None
         return payload
 
+    def take_models(self) -> tuple[dict[str, bytes], bytes | None]:
+        """Model packages by topic and the newest key chain since the last call (worker)."""
+        with self._link_lock:
+            packages, self._packages = self._packages, {}
+            keys, self._keys = self._keys, None
+        return packages, keys
+
+    def subscribe_model(self, topic: str) -> None:
+        self.link.subscribe(topic, 1)
+
+    def unsubscribe_model(self, topic: str) -> None:
+        self.link.unsubscribe(topic)
+
+    def _slot(self, topic: str, payload: bytes) -> None:
+        # Slots, not a queue: only the newest copy per topic matters (retained state).
+        with self._link_lock:
+            if topic == self._keys_topic:
+                self._keys = payload
+            elif topic in self._packages or len(self._packages) < MAX_PACKAGE_SLOTS:
+                self._packages[topic] = payload
+            else:
+                self._bad("too_many_models")
+                return
+        with contextlib.suppress(queue.Full):
+            self.events.put_nowait(Wake())
+
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic == self._keys_topic or self.topics.parse_model(topic) is not None:
+            self._slot(topic, payload)
+            return
         if topic == self._desired_topic:
             # Only the newest matters: a slot, not a queue, so it can never be dropped
             # for lack of room nor pile up. Validated by the worker.

@@ -8,6 +8,11 @@ coordinator assigns them. A one-line summary every few seconds shows the reading
 agents and how many sensors each watches; ``--kill-agent-after S`` SIGKILLs one agent
 after S seconds, and the summary shows its sensors moving to the others.
 
+Models improve themselves meanwhile: once a type has enough data the coordinator trains
+it (every ``TRAIN_INTERVAL_S``), rolls each new model out to half its agents (which pin
+the coordinator's signing key), and the quality gate promotes or rolls it back; the
+summary counts the active models and names the rollouts under way.
+
 One demo per data folder: a second one in the same folder is refused (a lock file beside
 it), instead of wiping the first one's state under its feet.
 """
@@ -57,6 +62,7 @@ def episode_start_probability(share: float, rate_hz: float) -> float:
 
 
 VICTIM = "demo-agent-2"
+TRAIN_INTERVAL_S = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +131,7 @@ def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def _spawn_agents(
-    args: argparse.Namespace, broker_url: str, logs: Path
+    args: argparse.Namespace, broker_url: str, logs: Path, pubkey: Path
 ) -> dict[str, subprocess.Popen[bytes]]:
     procs = {}
     for i in range(AGENTS):
@@ -148,6 +154,8 @@ def _spawn_agents(
             TIERS[i % 3],
             "--heartbeat-s",
             "2",
+            "--model-pubkey",
+            str(pubkey),
         )
         procs[agent_id] = _spawn(argv, logs / f"{agent_id}.log")
     return procs
@@ -200,10 +208,17 @@ def _summary(base: str, token: str, last: dict[str, float]) -> str:
         f"{a.removeprefix('demo-agent-')}:{len(placed.get(a, []))}"
         for a in sorted(x["id"] for x in agents)
     )
+    active = sum(1 for m in _get(f"{base}/api/v1/models", token) if m["status"] == "active")
+    running = sum(
+        1
+        for r in _get(f"{base}/api/v1/rollouts?limit=20", token)
+        if r["state"] in ("canary", "soaking")
+    )
     return (
         f"{time.strftime('%H:%M:%S')}  {rate:7.0f} readings/s  stored {int(stored):>8}  "
         f"anomalies {anomalies}  agents online {online}/{AGENTS}  sensors per agent {owners}"
         f"  outbox depth {depth}  alerts open {len(alerts)}"
+        f"  models active {active}, {running} rolling out"
     )
 
 
@@ -253,9 +268,17 @@ def run(args: argparse.Namespace) -> int:
         port=port,
         client_id="edgewatch-demo-coordinator",
         agent_timeout_s=6.0,
+        # Models that improve themselves, at demo speed.
+        train_interval_s=TRAIN_INTERVAL_S,
+        train_min_new=3000,
+        auto_rollout="50%",
+        gate_soak_s=120.0,
+        gate_min_readings=100,
     )
     server = serve_in_thread(settings)
     token = server.token
+    pubkey = args.data_dir / "coordinator.pub"
+    pubkey.write_text(server.app.state.service.models.keyring.public_pem)
     _register_sensors(server.app.state.service, args)
     simulate = _spawn(
         _edgewatch(
@@ -279,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         logs / "simulate.log",
     )
-    agents = _spawn_agents(args, broker.url, logs)
+    agents = _spawn_agents(args, broker.url, logs, pubkey)
     base = f"http://127.0.0.1:{port}"
     print(
         f"edgewatch demo: API {base}/api/v1 (docs {base}/docs), token in {settings.token_path}",
@@ -292,6 +315,12 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"  alerts: mosquitto_sub -h 127.0.0.1 -p {broker.port} -t 'edgewatch/alerts/active/#' -v",
+        flush=True,
+    )
+    print(
+        f"  models: trained from the fleet every {TRAIN_INTERVAL_S:.0f} s once a type has "
+        "data, rolled out to half its agents, kept or rolled back by the quality gate: "
+        f"EDGEWATCH_API_TOKEN=$(cat {settings.token_path}) edgewatch rollout list --api {base}",
         flush=True,
     )
     stop = threading.Event()

@@ -34,6 +34,7 @@ from edgewatch.coordinator.ingest.inbox import Inbox
 from edgewatch.coordinator.ingest.judge import Inbound, Limits
 from edgewatch.coordinator.ingest.worker import IngestWorker, LiveStats
 from edgewatch.coordinator.metrics import CoordinatorMetrics
+from edgewatch.coordinator.models.lifecycle import ModelLifecycle
 from edgewatch.coordinator.security.enrollment_gate import EnrollmentGate
 from edgewatch.coordinator.settings import CoordinatorSettings
 from edgewatch.coordinator.store import Store
@@ -69,6 +70,9 @@ class CoordinatorService:
         self.feed = CommittedFeed()
         # Followers of the committed feed, each with its durable watermark in the store.
         self.consumers = [ConsumerRunner(SensorActivityConsumer(self.store), self.store, self.feed)]
+        # Training, registry, signing, rollouts, cloud re-scoring (issue 9).
+        self.models = ModelLifecycle(settings, self.store, self.topics, self.metrics)
+        self.consumers.append(ConsumerRunner(self.models.rescoring, self.store, self.feed))
         # Aggregates, alerts and retention (docs/aggregates.md, docs/alerts.md).
         self.analytics = Analytics(
             settings,
@@ -101,6 +105,7 @@ class CoordinatorService:
             on_connect=self._link_up,
             tls=self.settings.tls_options(),
         )
+        self.models.attach(self.fleet, self.link, lambda: self.fleet_duty)
         self.fleet_role = self._fleet_role(self.link)
         self.worker = IngestWorker(
             inbox=self.inbox,
@@ -119,7 +124,7 @@ class CoordinatorService:
             consumer.start()  # catches up from its watermark first
         self.worker.start()
         self.link.start()
-        self.fleet_role.start()
+        self.fleet_role.start()  # the model duty starts beside it (on_change)
         self.analytics.start()
         log.info(
             "coordinator ingesting from %s into %s", self.broker_url, redact(str(self.settings.db))
@@ -132,6 +137,7 @@ class CoordinatorService:
         self._stopped = True
         if self.fleet_role is not None:
             self.fleet_role.stop()  # gives the role up: another replica takes it at once
+        self.models.stop()
         self.analytics.stop_duties()
         if self.worker is not None:
             self.worker.stop()  # closes the inbox, commits and acks what was queued
@@ -154,7 +160,8 @@ class CoordinatorService:
         """Names of the singleton duties running on this replica now."""
         roles = [self.fleet_role] if self.fleet_role is not None else []
         roles += self.analytics.roles
-        return [r.name for r in roles if r.running is not None]
+        held = [r.name for r in roles if r.running is not None]
+        return held + (["models"] if self.models.duty is not None else [])
 
     def request_rebalance(self) -> bool:
         """Re-plan now: at once here if this replica holds the duty, else through the
@@ -237,7 +244,10 @@ class CoordinatorService:
             )
             log.info("simulated fleet: %d sensors (%d new)", s.simulated_fleet, new)
         role: SingletonDuty[FleetDuty] = SingletonDuty(
-            "fleet", self._leadership("fleet"), lambda: self._fleet_duty(link, role)
+            "fleet",
+            self._leadership("fleet"),
+            lambda: self._fleet_duty(link, role),
+            on_change=self.models.held,  # the model duty runs beside the fleet duty
         )
         self.fleet.on_change(self._wake_fleet_duty)
         return role
@@ -271,7 +281,9 @@ class CoordinatorService:
             on_stuck=self.metrics.agents_not_converged.set,
             desired_config=self.analytics.desired_config(),
             guard=role.still_held,
+            model_orders=self.models.orders,
         )
+        self.models.prepare()  # the first desired states carry the model orders
         duty.republish()  # a new holder publishes every desired state once
         return duty
 
@@ -279,6 +291,7 @@ class CoordinatorService:
         # paho's network thread: only signal. The duty republishes from its own thread.
         if self.fleet_duty is not None:
             self.fleet_duty.republish()
+        self.models.republish()
         self.analytics.link_up()
 
     def _enqueue(self, topic: str, payload: bytes, retained: bool) -> None:

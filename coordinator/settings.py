@@ -34,6 +34,7 @@ from edgewatch.shared.topics import AGENT_ID_PATTERN, DEFAULT_PREFIX, Topics
 
 log = logging.getLogger(__name__)
 TOKEN_FILE = "api-token"
+MODEL_KEY_FILE = "model-signing.key"
 MIN_TOKEN_LENGTH = 16
 # Values people paste from tutorials; refusing them beats shipping an open API.
 
@@ -115,6 +116,51 @@ class CoordinatorSettings(BaseSettings):
     )
     converge_timeout_s: float = Field(
         default=30.0, gt=0, description="an agent behind its desired state this long is stuck"
+    )
+    model_key_file: Path | None = Field(
+        default=None,
+        description="model-signing private key, shared by replicas (else <db dir>/"
+        "model-signing.key, created 0600 at the first start)",
+    )
+    train_interval_s: float = Field(
+        default=0.0, ge=0, description="retrain each type this often when new data came (0: off)"
+    )
+    train_min_new: int = Field(
+        default=10_000, ge=1, description="scheduled training: new readings of a type needed"
+    )
+    train_window_s: float = Field(
+        default=7 * 86_400.0, gt=0, description="train on readings of the last this many seconds"
+    )
+    train_min_rows: int = Field(
+        default=1000, ge=2, description="refuse to train on fewer clean readings"
+    )
+    train_max_rows: int = Field(
+        default=100_000, ge=2, le=5_000_000, description="train on at most the newest N readings"
+    )
+    auto_rollout: str | None = Field(
+        default=None,
+        description="roll every scheduled model out with this canary, e.g. 10% (unset: off)",
+    )
+    gate_soak_s: float = Field(
+        default=600.0, ge=0, le=3600, description="rollout quality gate: canary soak period"
+    )
+    gate_min_readings: int = Field(
+        default=200, ge=1, description="rollout gate: readings each side needs to be judged"
+    )
+    gate_rate_low: float = Field(
+        default=0.5, gt=0, le=1, description="rollout gate: lowest canary/baseline anomaly rate"
+    )
+    gate_rate_high: float = Field(
+        default=2.0, ge=1, description="rollout gate: highest canary/baseline anomaly rate"
+    )
+    gate_max_shift: float = Field(
+        default=0.3, gt=0, le=1, description="rollout gate: largest score distribution shift"
+    )
+    gate_min_agreement: float = Field(
+        default=0.9, ge=0, le=1, description="rollout gate: least agreement with the cloud"
+    )
+    rescore_sample: float = Field(
+        default=0.05, ge=0, le=1, description="share of model-judged readings the cloud re-scores"
     )
     aggregates: bool = Field(
         default=True, description="keep 1m/5m/15m/1h windows per sensor, type, agent, fleet"
@@ -272,6 +318,15 @@ class CoordinatorSettings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _postgres_needs_a_key(self) -> Self:
+        if is_postgres(self.db) and self.model_key_file is None:
+            raise ValueError(
+                "--db postgresql://...: set --model-key-file FILE (the model-signing key "
+                "every replica signs with; edgewatch keys show --db URL prints its public key)"
+            )
+        return self
+
     @property
     def sqlite_path(self) -> Path | None:
         """The SQLite file of the store, or None for PostgreSQL."""
@@ -286,6 +341,12 @@ class CoordinatorSettings(BaseSettings):
     def token_path(self) -> Path:
         # A PostgreSQL store always has a configured token (_postgres_needs_a_token).
         return (self.sqlite_path or Path(".")).parent / TOKEN_FILE
+
+    @property
+    def model_key_path(self) -> Path:
+        # A PostgreSQL store always has a configured key file (_postgres_needs_a_key):
+        # replicas sign with one key, never one per process.
+        return self.model_key_file or (self.sqlite_path or Path(".")).parent / MODEL_KEY_FILE
 
 
 def token_problem(token: str) -> str | None:

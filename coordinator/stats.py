@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from edgewatch.coordinator.ingest.worker import LiveStats
+from edgewatch.coordinator.rescoring.agreement import SplitOut
 from edgewatch.coordinator.store import CounterSnapshot, IngestCounters
 
 
@@ -37,6 +38,8 @@ class StatsOut(CountersOut):
     queue_depth: int
     # The worker's frozen dataclass serialises as is: one definition of these fields.
     ingest: LiveStats | None
+    # Edge vs cloud: who judged what (coordinator.rescoring.agreement).
+    scoring: SplitOut | None = None
 
 
 def counters_out(c: IngestCounters) -> CountersOut:
@@ -51,7 +54,12 @@ def counters_out(c: IngestCounters) -> CountersOut:
     )
 
 
-def build_stats(snapshot: CounterSnapshot, live: LiveStats | None, online: int) -> StatsOut:
+def build_stats(
+    snapshot: CounterSnapshot,
+    live: LiveStats | None,
+    online: int,
+    scoring: SplitOut | None = None,
+) -> StatsOut:
     fleet = counters_out(snapshot.fleet)
     return StatsOut(
         **fleet.model_dump(),
@@ -60,4 +68,5 @@ def build_stats(snapshot: CounterSnapshot, live: LiveStats | None, online: int) 
         ingest_readings_per_s=0.0 if live is None else round(live.readings_per_s, 1),
         queue_depth=0 if live is None else live.queue_depth,
         ingest=live,
+        scoring=scoring,
     )

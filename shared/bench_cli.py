@@ -28,6 +28,10 @@ KINDS: dict[str, tuple[str, str]] = {
         "edgewatch.coordinator.bench.report",
         "edgewatch report over a store of 10 million readings",
     ),
+    "rollout": (
+        "edgewatch.coordinator.bench.rollout",
+        "models: train from the store, push to the fleet, hot swap, agent RSS with models",
+    ),
     "alerts": (
         "edgewatch.coordinator.bench.alerts",
         "alert latency, ingest with aggregates and alerts on/off, episode recall",

@@ -36,7 +36,10 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "bench": ("edgewatch.shared.bench_cli", "benchmarks: pipeline, scoring, recovery, fleet ..."),
     "eval": ("edgewatch.coordinator.evaluation.cli", "evaluate detection quality on labelled data"),
-    "train": ("edgewatch.coordinator.models.cli", "train a sensor type's ONNX model from a CSV"),
+    "train": (
+        "edgewatch.coordinator.models.cli",
+        "train a sensor type's ONNX model from a CSV, or on a coordinator from its store",
+    ),
     "simulate": ("edgewatch.agent.simulate_cli", "publish the simulated fleet to a site broker"),
     "sensors": ("edgewatch.coordinator.fleet.cli", "register sensors with a coordinator, list"),
     "status": (
@@ -47,6 +50,11 @@ VERBS: dict[str, tuple[str, str]] = {
         "edgewatch.coordinator.report.cli",
         "the analytics figure (PNG) of a period, from the store",
     ),
+    "rollout": (
+        "edgewatch.coordinator.rollout.cli",
+        "roll a model out (canary, quality gate), list rollouts, promote or roll back",
+    ),
+    "keys": ("edgewatch.coordinator.models.keys_cli", "the model-signing key: show, rotate"),
     "aggregates": (
         "edgewatch.coordinator.aggregates.cli",
         "windowed aggregates: rebuild from raw readings, show",

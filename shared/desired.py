@@ -117,10 +117,16 @@ class AssignedSensor(WireModel):
 
 
 class ModelOrder(WireModel):
-    """The model to run for a sensor type (filled in by the model lifecycle)."""
+    """The model to run for a sensor type: its version and the sha256 of its file.
+
+    The agent fetches the signed package of that version (``shared.modelpack``) unless it
+    has the file already, and refuses a version older than the one it runs unless
+    ``rollback`` says the coordinator means it (the file is still verified).
+    """
 
     version: Version
     sha256: Sha256
+    rollback: bool = False
 
 
 class EdgeAlertSettings(WireModel):
@@ -154,3 +160,6 @@ class DesiredState(WireModel):
     sensors: list[AssignedSensor] = Field(default_factory=list, max_length=MAX_ASSIGNED)
     models: dict[SensorType, ModelOrder] = Field(default_factory=dict, max_length=64)
     config: ConfigOverrides = Field(default_factory=ConfigOverrides)
+    # Canary in shadow: also score these types with this model; the one in ``models`` (or
+    # the rules) still decides, and the agent reports how the two verdicts compare.
+    shadow: dict[SensorType, ModelOrder] = Field(default_factory=dict, max_length=64)

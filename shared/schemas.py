@@ -190,6 +190,17 @@ class ModelRef(WireModel):
 MAX_ASSIGNED = 2000
 
 
+class ShadowReport(WireModel):
+    """A model scoring in shadow beside the one that decides, since it was loaded."""
+
+    version: Version
+    readings: Count
+    anomalies: Count  # the shadow model's verdicts
+    live_anomalies: Count  # the deciding scorer's verdicts on the same readings
+    disagreements: Count
+    errors: Count = 0
+
+
 class ReportedState(WireModel):
     """What the agent runs of its desired state (``shared.desired``): the generation it
     applied and what that gave."""
@@ -207,6 +218,14 @@ class ReportedState(WireModel):
     bad_payloads: dict[SensorId, dict[ShortText, Count]] = Field(
         default_factory=dict, max_length=MAX_ASSIGNED
     )
+    # Model pushes refused since start, by reason (bad_signature, older, wrong_type ...).
+    models_refused: dict[ShortText, Count] = Field(default_factory=dict, max_length=32)
+    # Per sensor type, micro-batches its model failed to score since start (the rules
+    # judged them instead).
+    model_errors: dict[SensorType, Count] = Field(default_factory=dict, max_length=64)
+    shadow: dict[SensorType, ShadowReport] = Field(default_factory=dict, max_length=64)
+    # The id of the key pushed models must be signed with (None: no key pinned).
+    model_key: ShortText | None = None
 
 
 class Heartbeat(WireModel):

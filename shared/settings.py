@@ -88,6 +88,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls: type[BaseSettin
         default = field.default if field.default is not None else "none"
         shown = str(default) if isinstance(default, Path | int | float | str | bool) else "see docs"
         help_text = f"{field.description or ''} [env {env_name(name)}; default {shown}]"
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
         if _is_bool(field.annotation):
             parser.add_argument(
                 flag, dest=name, default=None, action=argparse.BooleanOptionalAction, help=help_text

@@ -9,6 +9,9 @@ Layout under one prefix (default ``edgewatch``)::
     {p}/agents/{agent_id}/ack         coordinator -> agent  commit acknowledgements (QoS 1)
     {p}/agents/{agent_id}/desired     coordinator -> agent  desired state, retained (QoS 1)
     {p}/agents/{agent_id}/cmd/{name}  coordinator -> agent  commands (assignment, model, ...)
+    {p}/alerts/{severity}/{key}       coordinator -> anyone alerts
+    {p}/models/{sensor_type}/{version} coordinator -> agents signed model package, retained
+    {p}/keys                          coordinator -> agents model-signing key chain, retained
     {p}/agents/{agent_id}/alerts      agent -> coordinator  alert events raised at the edge (QoS 1)
     {p}/agents/{agent_id}/alerts_ack  coordinator -> agent  their acknowledgements (QoS 1)
     {p}/local/{agent_id}/alerts       agent -> site broker  its own alerts, at once (uplink or not)
@@ -29,6 +32,8 @@ from edgewatch.shared.errors import TopicError
 
 AGENT_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 _AGENT_ID = re.compile(AGENT_ID_PATTERN)
+_SENSOR_TYPE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_VERSION = re.compile(r"^[1-9][0-9]{0,15}$")
 DEFAULT_PREFIX = "edgewatch"
 
 
@@ -117,6 +122,26 @@ class Topics:
 
     def alerts_filter(self) -> str:
         return f"{self.prefix}/alerts/#"
+
+    def model(self, sensor_type: str, version: int) -> str:
+        """Where one model version is published (retained) for agents to fetch."""
+        if not _SENSOR_TYPE.match(sensor_type) or version < 1:
+            raise TopicError("bad_model", f"{sensor_type!r}@{version}"[:80])
+        return f"{self.prefix}/models/{sensor_type}/{version}"
+
+    def parse_model(self, topic: str) -> tuple[str, int] | None:
+        """``(sensor_type, version)`` of a model topic, or None if it is not one."""
+        head = f"{self.prefix}/models/"
+        if not topic.startswith(head):
+            return None
+        parts = topic[len(head) :].split("/")
+        if len(parts) != 2 or not _SENSOR_TYPE.match(parts[0]) or not _VERSION.match(parts[1]):
+            return None
+        return parts[0], int(parts[1])
+
+    def keys(self) -> str:
+        """The model-signing key chain (retained)."""
+        return f"{self.prefix}/keys"
 
     def alert_event(self, severity: str, key: str) -> str:
         """One alert transition; ``key`` is the dedupe key ``rule/scope``."""

@@ -6,6 +6,12 @@ model, they say ``onnx:<type>@<version>``. ``load`` and ``unload`` may run on an
 thread than ``score`` (a model push arrives on the MQTT side): the routing table is
 copied, changed and swapped under a lock, and ``score`` reads one table for the whole
 batch, so a batch is never scored half by the old and half by the new model.
+
+A model that raises while scoring (an onnxruntime error) never stops the agent: its rows
+of that batch are judged by the fallback instead (the results say ``rules``), and the
+failure is counted per type (``errors``). A **shadow** model per type (a canary in
+shadow, ``agent.models.shadow``) scores the same rows after the deciding scorer; its
+verdicts are only tallied.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgewatch.agent.models.shadow import ShadowTally
 from edgewatch.shared.features import DEFAULT_MAX_SENSORS
 from edgewatch.shared.modelfile import read_model_bytes
+from edgewatch.shared.ratelog import RateLimitedLog
 from edgewatch.shared.readings import ReadingBatch
 from edgewatch.shared.scoring import ModelInfo, Scorer, Scores
 
@@ -38,6 +46,9 @@ class TieredScorer:
         self._max_sensors = max_sensors
         self._lock = threading.Lock()
         self._models: Mapping[str, OnnxScorer] = {}
+        self._shadows: Mapping[str, tuple[OnnxScorer, ShadowTally]] = {}
+        self.errors: dict[str, int] = {}
+        self._warn = RateLimitedLog(log, 60.0)
 
     @property
     def name(self) -> str:
@@ -79,14 +90,65 @@ class TieredScorer:
         """The loaded model per sensor type (types without one go to the fallback)."""
         return {t: s.info for t, s in self._models.items()}
 
+    def set_shadow(self, sensor_type: str, scorer: OnnxScorer | None) -> None:
+        """Score ``sensor_type`` also with ``scorer``, tallied only (None: stop)."""
+        with self._lock:
+            shadows = {k: v for k, v in self._shadows.items() if k != sensor_type}
+            if scorer is not None:
+                shadows[sensor_type] = (scorer, ShadowTally(scorer.version))
+            self._shadows = shadows
+        if scorer is not None:
+            log.info("shadow-scoring %s with %s", sensor_type, scorer.name)
+
+    def shadows(self) -> dict[str, ShadowTally]:
+        return {t: tally for t, (_, tally) in self._shadows.items()}
+
     def score(self, batch: ReadingBatch) -> Scores:
         models = self._models  # one snapshot for the whole batch
         routes: dict[Scorer, list[int]] = {}
         for i, sensor_type in enumerate(batch.sensor_type):
             routes.setdefault(models.get(sensor_type, self._fallback), []).append(i)
         if len(routes) == 1:  # the common case: one type per batch, no copying
-            return next(iter(routes)).score(batch)
-        return _merge(len(batch), [(idx, s.score(batch.take(idx))) for s, idx in routes.items()])
+            scores = self._judge(next(iter(routes)), batch)
+        else:
+            parts = [(idx, self._judge(s, batch.take(idx))) for s, idx in routes.items()]
+            scores = _merge(len(batch), parts)
+        if self._shadows:
+            self._shadow(batch, scores)
+        return scores
+
+    def _judge(self, scorer: Scorer, batch: ReadingBatch) -> Scores:
+        if scorer is self._fallback:
+            return scorer.score(batch)
+        try:
+            return scorer.score(batch)
+        except Exception as exc:  # onnxruntime raises untyped errors; never lose the batch
+            sensor_type = batch.sensor_type[0]
+            self.errors[sensor_type] = self.errors.get(sensor_type, 0) + 1
+            self._warn.warning(
+                sensor_type,
+                "model %s failed on %d reading(s) (%s); the fallback judged them",
+                scorer.name,
+                len(batch),
+                exc,
+            )
+            return self._fallback.score(batch)
+
+    def _shadow(self, batch: ReadingBatch, live: Scores) -> None:
+        for sensor_type, (scorer, tally) in self._shadows.items():
+            idx = [i for i, t in enumerate(batch.sensor_type) if t == sensor_type]
+            if not idx:
+                continue
+            rows = batch if len(idx) == len(batch) else batch.take(idx)
+            try:
+                verdicts = scorer.score(rows).anomaly
+            except Exception as exc:  # a shadow never affects what is sent
+                tally.errors += 1
+                self._warn.warning(
+                    f"shadow:{sensor_type}", "shadow %s failed: %s", scorer.name, exc
+                )
+                continue
+            tally.observe(live.anomaly[idx], verdicts)
 
 
 def _merge(n: int, parts: list[tuple[list[int], Scores]]) -> Scores:

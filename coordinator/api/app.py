@@ -32,6 +32,7 @@ from edgewatch.coordinator.errors import (
     StoreError,
 )
 from edgewatch.coordinator.metrics import CoordinatorMetrics
+from edgewatch.coordinator.models.errors import Conflict, NotEnoughData, Refused
 from edgewatch.coordinator.security import logfilter
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.coordinator.settings import CoordinatorSettings, ensure_api_token
@@ -43,6 +44,9 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (ForbiddenError, 403),
     (NotFoundError, 404),
     (StoreError, 503),
+    (NotEnoughData, 422),
+    (Refused, 422),
+    (Conflict, 409),
 )
 
 

@@ -210,6 +210,8 @@ def _one(
                 f"bench-scale-{i}",
                 "--api-token-file",
                 str(work / "token"),
+                "--model-key-file",
+                str(work / "model-signing.key"),
                 "--queue-size",
                 "2048",
             ]
@@ -281,6 +283,8 @@ def _failover(args: argparse.Namespace, work: Path, how: str) -> dict[str, Any]:
                 f"bench-failover-{i}",
                 "--api-token-file",
                 str(work / "token"),
+                "--model-key-file",
+                str(work / "model-signing.key"),
                 "--share-group",
                 "bench",
             ]

@@ -9,16 +9,41 @@ and an agent never sees a generation go back.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from edgewatch.coordinator.fleet.planner import Plan
 from edgewatch.coordinator.store import CatalogSensor, StoredDesired
 from edgewatch.shared.clock import SYSTEM, Clock
-from edgewatch.shared.codec import encode
-from edgewatch.shared.desired import AssignedSensor, ConfigOverrides, DesiredState
+from edgewatch.shared.desired import AssignedSensor, ConfigOverrides, DesiredState, ModelOrder
 
 Publish = Callable[[str, bytes], None]  # (agent_id, document) -> retained QoS 1 publish
+
+
+@dataclass(frozen=True)
+class AgentOrders:
+    """The models one agent is to run (``live``) and to try in shadow, per sensor type."""
+
+    live: Mapping[str, ModelOrder] = field(default_factory=dict)
+    shadow: Mapping[str, ModelOrder] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.live or self.shadow)
+
+
+def encode_desired(doc: DesiredState) -> bytes:
+    """The document's bytes; fields a model rollout added are left out while unused, so
+    agents of the previous release keep taking sensor assignments."""
+    data: dict[str, Any] = doc.model_dump(mode="python")
+    if not data["shadow"]:
+        del data["shadow"]
+    for orders in (data["models"], data.get("shadow", {})):
+        for order in orders.values():
+            if not order["rollback"]:
+                del order["rollback"]
+    return orjson.dumps(data)
 
 
 def assigned(sensor: CatalogSensor) -> AssignedSensor:
@@ -80,28 +105,37 @@ class DesiredBook:
         return sorted(self._docs)
 
     def build(
-        self, plan: Plan, catalog: Mapping[str, CatalogSensor], agents: Iterable[str]
+        self,
+        plan: Plan,
+        catalog: Mapping[str, CatalogSensor],
+        agents: Iterable[str],
+        orders: Mapping[str, AgentOrders] | None = None,
     ) -> list[StoredDesired]:
-        """The documents that change under ``plan``, for ``agents`` and every agent that
-        has one (an agent that lost its sensors gets an empty one, so a lost agent that
-        comes back does not run sensors others now run)."""
+        """The documents that change under ``plan`` and the model ``orders``, for
+        ``agents``, every agent that has one (an agent that lost its sensors gets an
+        empty one, so a lost agent that comes back does not run sensors others now run)
+        and every agent with model orders (an offline one finds them when it returns)."""
         now = self.clock.time()
+        orders = orders or {}
         changed: list[StoredDesired] = []
-        for agent_id in sorted(set(agents) | set(self._docs)):
+        for agent_id in sorted(set(agents) | set(self._docs) | set(orders)):
             sensors = [assigned(catalog[s]) for s in plan.sensors_of(agent_id) if s in catalog]
+            wanted = orders.get(agent_id, AgentOrders())
             doc = DesiredState(
                 agent_id=agent_id,
                 generation=next_generation(self.generation(agent_id), now),
                 issued_at=now,
                 sensors=sensors,
+                models=dict(wanted.live),
+                shadow=dict(wanted.shadow),
                 config=self.config,
             )
             content = _content(doc)
             if self._content.get(agent_id) == content:
                 continue
-            if agent_id not in self._docs and not sensors:
+            if agent_id not in self._docs and not sensors and not wanted:
                 continue  # nothing to say to an agent that never had anything
-            stored = StoredDesired(agent_id, doc.generation, now, encode(doc))
+            stored = StoredDesired(agent_id, doc.generation, now, encode_desired(doc))
             self._docs[agent_id] = stored
             self._content[agent_id] = content
             changed.append(stored)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgewatch.coordinator.fleet.assignment.contract import AgentSpec, AssignmentStrategy
-from edgewatch.coordinator.fleet.desired_book import DesiredBook, Publish
+from edgewatch.coordinator.fleet.desired_book import AgentOrders, DesiredBook, Publish
 from edgewatch.coordinator.fleet.liveness import Liveness
 from edgewatch.coordinator.fleet.planner import Plan, Planner
 from edgewatch.coordinator.fleet.registry import AgentRecord, FleetRegistry
@@ -94,12 +94,15 @@ class FleetDuty:
         settings: DutySettings | None = None,
         clock: Clock = SYSTEM,
         on_stuck: Callable[[int], None] | None = None,
+        model_orders: Callable[[], Mapping[str, AgentOrders]] | None = None,
         desired_config: ConfigOverrides | None = None,
         guard: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         # False once this replica may have lost the fleet role: act no more.
         self._guard = guard
+        # What the model rollout wants each agent to run (shared.desired.ModelOrder).
+        self.model_orders = model_orders
         self.fleet = fleet
         self.strategy = strategy
         self.settings = settings or DutySettings()
@@ -201,7 +204,8 @@ class FleetDuty:
                     groups, self.plan.placements, self.plan.handovers, reason
                 )
             self.plan = self.planner.progress(self.plan, self._delivering(), change.available)
-            docs = self.book.build(self.plan, self._catalog, change.available)
+            orders = self.model_orders() if self.model_orders is not None else None
+            docs = self.book.build(self.plan, self._catalog, change.available, orders)
             events = self.plan.events
             if (docs or events) and self._held():
                 self.store.commit_plan(self.plan.placements, docs, events)

@@ -91,7 +91,9 @@ class FleetRegistry:
     def apply_heartbeat(self, beat: Heartbeat, now: float) -> None:
         rec = self._touch(beat.agent_id, now)
         # A heartbeat is proof of life, even after a retained "offline" from an old will.
-        models = dict(beat.models) or rec.models
+        # An agent that reports its state tells every model it runs, so none means none
+        # (it unloaded them); older ones may leave models to their hello.
+        models = dict(beat.models) if beat.reported is not None else dict(beat.models) or rec.models
         figures = beat.model_dump(mode="json")
         self._put(replace(rec, state="online", heartbeat=figures, heartbeat_at=now, models=models))
 

@@ -3,18 +3,19 @@
 One view for the API (``GET /api/v1/agents``) and the dashboard: what the agent was
 told to run (its desired state's generation and sensors) beside what it reports running
 (the generation it applied, its active sensors, errors), and whether the two agree
-(``converged``) or have disagreed for too long (``stuck``).
+(``converged``: also every model version it is to run) or have disagreed for too long
+(``stuck``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from edgewatch.coordinator.fleet.registry import AgentRecord, AgentState
 from edgewatch.coordinator.store import StoredDesired
-from edgewatch.shared.desired import DesiredState
+from edgewatch.shared.desired import DesiredState, ModelOrder
 from edgewatch.shared.schemas import ModelRef, ReportedState
 
 
@@ -22,6 +23,9 @@ class DesiredOut(BaseModel):
     generation: int
     issued_at: float | None
     sensors: list[str]
+    # The models it is to run (and try in shadow), per sensor type.
+    models: dict[str, ModelOrder] = Field(default_factory=dict)
+    shadow: dict[str, ModelOrder] = Field(default_factory=dict)
 
 
 class AgentOut(BaseModel):
@@ -55,6 +59,8 @@ def _desired(stored: StoredDesired | None) -> DesiredOut:
         generation=stored.generation,
         issued_at=stored.issued_at,
         sensors=[s.sensor_id for s in doc.sensors],
+        models=dict(doc.models),
+        shadow=dict(doc.shadow),
     )
 
 
@@ -85,6 +91,14 @@ def agent_out(
         capacity=rec.capacity,
         desired=wanted,
         reported=reported,
-        converged=applied >= wanted.generation,
+        converged=applied >= wanted.generation and _runs_models(rec, wanted),
         stuck=stuck and applied < wanted.generation,
+    )
+
+
+def _runs_models(rec: AgentRecord, wanted: DesiredOut) -> bool:
+    """It runs every model version its desired state names (a push can lag the apply)."""
+    return all(
+        (m := rec.models.get(t)) is not None and m.version == o.version and m.sha256 == o.sha256
+        for t, o in wanted.models.items()
     )

@@ -7,8 +7,9 @@ file, then rename: an agent starting meanwhile sees the old file or the new one,
 half of one). Agents load every ``DATA_DIR/models/*.onnx`` at start
 (``agent.scorers.factory``). Bad input is one line on stderr and exit code 2.
 
-Training data come from one member of a required group: ``--csv`` today; training from
-the coordinator's store (``--api``) is meant to join it as the second member.
+Training data come from one member of a required group: ``--csv FILE`` (here, into
+``--out``), or ``--api URL``: a running coordinator trains the type from its store and
+registers the model (``coordinator.models.remote``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = data.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--csv", type=Path, metavar="FILE", help="a CSV file, read as CSV replay reads it"
+    )
+    source.add_argument(
+        "--api",
+        metavar="URL",
+        help="ask a running coordinator to train from its store (e.g. http://127.0.0.1:8000)",
+    )
+    remote = parser.add_argument_group("with --api")
+    remote.add_argument(
+        "--since", metavar="WHEN", help="readings from WHEN: 6h, 2d, 90m ago, or epoch seconds"
+    )
+    remote.add_argument("--until", metavar="WHEN", help="readings before WHEN (same forms)")
+    remote.add_argument(
+        "--token-file", type=Path, help="file holding the API token (default: EDGEWATCH_API_TOKEN)"
     )
     data.add_argument("--csv-sep", metavar="SEP", help="CSV separator (default: sniffed)")
     data.add_argument(
@@ -140,12 +154,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--seed", type=int, default=0, help="IsolationForest random_state (0)")
     parser.add_argument(
-        "--out", type=Path, required=True, metavar="FILE.onnx", help="model file to write"
+        "--out",
+        type=Path,
+        metavar="FILE.onnx",
+        help="model file to write (required with --csv; with --api: a copy of the new model)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.api is not None:
+        from edgewatch.coordinator.models.remote import train_remote
+
+        return train_remote(args)
     try:
+        if args.out is None:
+            raise ConfigError("--csv needs --out FILE.onnx (where to write the model)")
         config = _config(args)
         _check_out(args.out)
         table = read_csv(args.csv, sep=args.csv_sep, need_time=args.csv_time == "original")

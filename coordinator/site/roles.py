@@ -13,10 +13,12 @@ agent          publish under ``{p}/agents/{id}/`` (results, hello, heartbeat, st
                the other way (``ack``, ``desired``, ``cmd/#``, ``models/#``,
                ``alerts_ack``: denied); read its own ``ack``, ``desired``, ``cmd/#``,
                ``models/#``, ``alerts_ack`` (acks of its edge alerts), the site's
-               models (``{p}/models/#``) and the site's sensor topics
+               models (``{p}/models/#``), the model-signing key chain (``{p}/keys``)
+               and the site's sensor topics
 sensor         publish its own sensor topics only (``site/sensors/{name}`` by default)
 coordinator    read every agent's messages and the alerts; publish acks, desired states,
-               commands and models to agents, and alerts; never an agent's results
+               commands and models to agents, the key chain, and alerts; never an
+               agent's results
 operator       read alerts, status, hello and heartbeats (and ``$SYS``); publish nothing
 admin          the dynamic-security API (``$CONTROL/dynamic-security/#``) and nothing else
 =============  ==========================================================================
@@ -65,6 +67,7 @@ def agent_acls(prefix: str, agent_id: str, sensor_prefix: str) -> list[Acl]:
     for kind in TO_AGENT:
         acls += _read(f"{own}/{kind}")
     acls += _read(f"{prefix}/models/#")
+    acls += _read(f"{prefix}/keys")  # the model-signing key chain (docs/models.md)
     acls += _read(f"{sensor_prefix}/#")
     return acls
 
@@ -84,6 +87,7 @@ def coordinator_acls(prefix: str) -> list[Acl]:
     for kind in TO_AGENT:
         acls += _write(f"{agents}/{kind}")
     acls += _write(f"{prefix}/models/#")
+    acls += _write(f"{prefix}/keys")
     acls += _write(f"{prefix}/alerts/#")
     acls += _write(f"{prefix}/coordinators/#")
     return acls

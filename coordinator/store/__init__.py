@@ -9,11 +9,13 @@ from edgewatch.coordinator.store.contract import (
     EnrollmentStore,
     FeedStore,
     FleetStore,
+    ModelStore,
     PlanStore,
     ReadingStore,
     SensorStore,
     Store,
     TokenStore,
+    VerdictStore,
 )
 from edgewatch.coordinator.store.records import (
     AssignmentEvent,
@@ -48,6 +50,7 @@ __all__ = [
     "FeedStore",
     "FleetStore",
     "IngestCounters",
+    "ModelStore",
     "Placement",
     "PlanStore",
     "Quarantined",
@@ -60,5 +63,6 @@ __all__ = [
     "Store",
     "StoredDesired",
     "TokenStore",
+    "VerdictStore",
     "WriteSet",
 ]

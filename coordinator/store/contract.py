@@ -8,6 +8,9 @@
     ├── SensorStore    per-sensor activity, written by the ``sensors`` feed consumer
     ├── CatalogStore   the sensor registry (what the fleet is to watch)
     ├── PlanStore      placements, desired states per agent, assignment events
+    ├── ModelStore     the model registry (files included), public signing keys,
+    │                  rollouts and their events, training data by sensor type
+    ├── VerdictStore   cloud re-scoring: verdicts beside the edge's, verdict figures
     ├── AggregateStore windows per scope and size, written by the ``aggregates`` consumer;
     │                  retention of windows and raw readings
     ├── AlertStore     alerts by dedupe key with their history, silences, edge receipts
@@ -15,7 +18,6 @@
     ├── TokenStore     API tokens with scopes, by their hash
     └── AuditStore     the audit log of admin actions
 
-Assignments, models, alerts and aggregates join as further concerns when they land.
 ``tests/coordinator/store/test_contract.py`` runs one suite against every store.
 
 Threads: ``write`` and the consumers' ``apply_*`` calls may come from different threads;
@@ -46,6 +48,19 @@ from edgewatch.coordinator.alerts.records import (
     Transition,
 )
 from edgewatch.coordinator.fleet.registry import AgentRecord
+from edgewatch.coordinator.store.model_records import (
+    CloudVerdict,
+    ModelRecord,
+    ModelStatus,
+    NewModel,
+    Rollout,
+    RolloutEvent,
+    ScoredRows,
+    SigningKeyRecord,
+    TrainingQuery,
+    TrainingRows,
+    VerdictCounts,
+)
 from edgewatch.coordinator.store.records import (
     AssignmentEvent,
     CatalogSensor,
@@ -164,6 +179,93 @@ class PlanStore(Protocol):
     def fleet_meta(self, key: str) -> str | None: ...
 
     def set_fleet_meta(self, key: str, value: str) -> None: ...
+
+
+class ModelStore(Protocol):
+    """The model lifecycle: what was trained, what signs it, how it was rolled out."""
+
+    def add_model(self, model: NewModel) -> ModelRecord:
+        """Register a candidate; ``WriteRefused`` if its (type, version) is taken."""
+        ...
+
+    def models(self, sensor_type: str | None = None) -> list[ModelRecord]: ...
+
+    def model(self, model_id: int) -> ModelRecord | None: ...
+
+    def model_file(self, model_id: int) -> bytes | None: ...
+
+    def latest_model_version(self, sensor_type: str) -> int:
+        """The highest version ever registered for the type (0: none)."""
+        ...
+
+    def delete_candidates(self, model_ids: Sequence[int]) -> None:
+        """Forget models that were never rolled out (others are kept, whatever asked)."""
+        ...
+
+    def resign_models(self, signatures: Mapping[int, tuple[str, str]]) -> None:
+        """Replace signatures: model id -> (key id, signature), after a key rotation."""
+        ...
+
+    def signing_keys(self) -> list[SigningKeyRecord]:
+        """Every public signing key, oldest first (the last one signs)."""
+        ...
+
+    def add_signing_key(self, key: SigningKeyRecord) -> None: ...
+
+    def commit_rollout(
+        self,
+        rollout: Rollout,
+        statuses: Mapping[int, ModelStatus],
+        events: Sequence[RolloutEvent],
+    ) -> Rollout:
+        """Insert (``id`` 0) or update ``rollout``, set model statuses, append events: one
+        transaction. Returns the rollout with its id."""
+        ...
+
+    def rollouts(self, limit: int = 100) -> list[Rollout]:
+        """Newest first."""
+        ...
+
+    def rollout(self, rollout_id: int) -> Rollout | None: ...
+
+    def rollout_events(
+        self, after: int, limit: int, rollout_id: int | None = None
+    ) -> list[RolloutEvent]: ...
+
+    def training_rows(self, query: TrainingQuery) -> TrainingRows:
+        """The newest ``query.limit`` readings of the type in the window, oldest first."""
+        ...
+
+
+class VerdictStore(Protocol):
+    """Cloud re-scoring: what the feed stored, and what the cloud made of it."""
+
+    def feed_scored(self, entry: FeedEntry, types: frozenset[str] | None = None) -> ScoredRows:
+        """The readings ``entry`` stored, columnar, with the edge's verdicts; metrics are
+        read only for readings of ``types`` (None: all; NaN for the others)."""
+        ...
+
+    def apply_rescoring(
+        self,
+        verdicts: Sequence[CloudVerdict],
+        counts: Sequence[VerdictCounts],
+        consumer: str,
+        position: int,
+        prune_before: float,
+    ) -> None:
+        """Store cloud verdicts, add the counts (by bucket and in total), drop buckets
+        before ``prune_before`` and move ``consumer``'s watermark: one transaction."""
+        ...
+
+    def verdict_window(self, since: float) -> list[VerdictCounts]:
+        """The counts of buckets from ``since`` on, summed per agent, type and scorer."""
+        ...
+
+    def verdict_totals(self) -> list[VerdictCounts]: ...
+
+    def cloud_verdicts(
+        self, keys: Sequence[tuple[str, int, int]]
+    ) -> dict[tuple[str, int, int], CloudVerdict]: ...
 
 
 class AggregateStore(Protocol):
@@ -292,6 +394,8 @@ class Store(
     SensorStore,
     CatalogStore,
     PlanStore,
+    ModelStore,
+    VerdictStore,
     AggregateStore,
     AlertStore,
     EnrollmentStore,

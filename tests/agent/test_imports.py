@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support.procs import child_env
 
@@ -39,8 +40,9 @@ def test_agent_modules_import_nothing_heavy() -> None:
     )
     assert "numpy" in loaded and "paho" in loaded  # the check sees real imports
     assert not loaded & set(FORBIDDEN)
-    # A rules-only agent (no model yet, or the low tier) does not pay for onnxruntime.
-    assert "onnxruntime" not in loaded
+    # A rules-only agent (no model yet, or the low tier) does not pay for onnxruntime,
+    # nor for signature checks (cryptography).
+    assert "onnxruntime" not in loaded and "cryptography" not in loaded
 
 
 def test_edgewatch_agent_verb_imports_only_the_agent_side() -> None:
@@ -62,3 +64,37 @@ def test_edgewatch_agent_verb_imports_only_the_agent_side() -> None:
     }
     assert "edgewatch.agent" in imported
     assert not imported & {*FORBIDDEN, "edgewatch.coordinator"}
+
+
+def test_an_agent_that_verifies_and_runs_pushed_models_stays_lean(tmp_path: Path) -> None:
+    from edgewatch.shared.signing import SignKey
+    from tests.support.models import model_bytes, sign
+
+    key = SignKey.generate()
+    data = model_bytes("medical", 3)
+    signature = sign(key, "medical", 3, data)
+    pushed = tmp_path / "models" / "pushed"
+    pushed.mkdir(parents=True)
+    (pushed / "medical@3.onnx").write_bytes(data)
+    (pushed / "medical@3.sig").write_text(signature.model_dump_json())
+    (pushed / "state.json").write_text('{"types": {"medical": {"current": 3, "previous": null}}}')
+    (tmp_path / "pub.pem").write_text(key.public.pem)
+    loaded = _imported_by(
+        "from pathlib import Path\n"
+        "from edgewatch.agent.models.keys import TrustedKeys\n"
+        "from edgewatch.agent.models.manager import ModelManager\n"
+        "from edgewatch.agent.scorers.factory import build_scorer\n"
+        "from edgewatch.agent.settings import AgentSettings\n"
+        "from edgewatch.shared.topics import Topics\n"
+        "class Link:\n"
+        "    def subscribe_model(self, topic): pass\n"
+        "    def unsubscribe_model(self, topic): pass\n"
+        f"d = Path({str(tmp_path)!r})\n"
+        "scorer = build_scorer(AgentSettings())\n"
+        "m = ModelManager(scorer, data_dir=d, keys=TrustedKeys.load(d / 'pub.pem', d),"
+        " topics=Topics(), link=Link())\n"
+        "m.start()\n"
+        "assert scorer.models()['medical'].version == 3, scorer.models()"
+    )
+    assert {"onnxruntime", "cryptography"} <= loaded  # the check saw the model path run
+    assert not loaded & set(FORBIDDEN) and "onnx" not in loaded

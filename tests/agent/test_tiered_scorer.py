@@ -154,3 +154,24 @@ def test_hot_swap_while_scoring_never_mixes_models_within_a_batch(
         worker.join(timeout=10)
     assert not errors
     assert seen == {"onnx:pump@1", "onnx:pump@2", "stand-in"}
+
+
+class Broken(OnnxScorer):
+    """Fault injection: onnxruntime failing mid-run."""
+
+    def score(self, batch: ReadingBatch) -> Scores:
+        raise RuntimeError("onnxruntime: bad allocation")
+
+
+def test_a_model_that_fails_never_loses_a_batch(models: dict[str, Path]) -> None:
+    from edgewatch.shared.modelfile import read_model_bytes
+
+    tiered = TieredScorer(StandIn())
+    tiered.load(Broken(read_model_bytes(models["pump@1"])))
+    batch = readings(["pump", "fan"] * 10)
+    result = tiered.score(batch)
+    # The failing model's rows were judged by the fallback, and say so.
+    assert result.scorer == ["stand-in"] * 20
+    assert tiered.errors == {"pump": 1}
+    tiered.score(readings(["pump"] * 4))
+    assert tiered.errors == {"pump": 2}

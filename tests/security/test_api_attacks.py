@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +39,8 @@ def _token(ua: UnderAttack, scope: str) -> str:
 def _guarded_gets(ua: UnderAttack) -> list[str]:
     _s, spec = ua.site.api("/openapi.json")
     return [
-        p.replace("{agent_id}", "pi-a").replace("{sensor_id}", "S-1")
+        # Numeric ids (models, rollouts) as a number: ``{model_id:int}`` matches no other.
+        re.sub(r"\{\w+_id\}", "1", p.replace("{agent_id}", "pi-a").replace("{sensor_id}", "S-1"))
         for p, ops in spec["paths"].items()
         if "get" in ops and "/health/" not in p
     ]

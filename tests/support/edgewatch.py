@@ -58,7 +58,14 @@ class Coordinator:
             self.workdir.mkdir(parents=True, exist_ok=True)
             if not self.token_file.exists():
                 self.token_file.write_text("test-token-" + "x" * 24 + "\n")
-            store = ("--db", self.store_url, "--api-token-file", str(self.token_file))
+            store = (
+                "--db",
+                self.store_url,
+                "--api-token-file",
+                str(self.token_file),
+                "--model-key-file",  # every replica signs models with one key
+                str(self.workdir / "model-signing.key"),
+            )
         self.proc = self.procs.edgewatch(
             "coordinator",
             "--broker",

@@ -176,6 +176,26 @@ def test_acl_monitor_reads_everything_and_writes_nothing(secured: MosquittoProce
     assert seen == [("edgewatch/agents/agent-1/heartbeat", b"beat")]
 
 
+def test_acl_agents_read_models_and_keys_only_the_coordinator_writes_them(
+    secured: MosquittoProcess,
+) -> None:
+    coordinator, agent_a = _login(secured, "coordinator"), _login(secured, "agent-1")
+    try:
+        agent_a.subscribe("edgewatch/models/#")
+        agent_a.subscribe("edgewatch/keys")
+        agent_a.publish("edgewatch/models/pump/9", b"forged by an agent")
+        agent_a.publish("edgewatch/keys", b"forged chain")
+        coordinator.publish("edgewatch/models/pump/7", b"package")
+        coordinator.publish("edgewatch/keys", b"chain")
+        # The agent's forgeries went out first on its own connection: had the broker let
+        # them through, they would have come back to it before the coordinator's.
+        seen = agent_a.expect(lambda t, p: p == b"chain")
+    finally:
+        agent_a.stop()
+        coordinator.stop()
+    assert seen == [("edgewatch/models/pump/7", b"package"), ("edgewatch/keys", b"chain")]
+
+
 def test_acl_refuses_anonymous_and_wrong_password(secured: MosquittoProcess) -> None:
     for username, password in ((None, None), ("agent-1", "wrong")):
         probe = MqttProbe(secured.host, secured.port, username=username, password=password)

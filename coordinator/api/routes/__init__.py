@@ -15,7 +15,11 @@ from edgewatch.coordinator.api.routes import (
     assignments,
     audit,
     health,
+    keys,
+    models,
     readings,
+    rescoring,
+    rollouts,
     sensors,
     stats,
 )
@@ -32,5 +36,9 @@ api_router.include_router(
 api_router.include_router(audit.router, dependencies=[AdminOnly], responses=AUTH_RESPONSES)
 api_router.include_router(aggregates.router, dependencies=[Authenticated], responses=AUTH_RESPONSES)
 api_router.include_router(alerts.router, dependencies=[Authenticated], responses=AUTH_RESPONSES)
+api_router.include_router(models.router, dependencies=[Authenticated], responses=AUTH_RESPONSES)
+api_router.include_router(rollouts.router, dependencies=[Authenticated], responses=AUTH_RESPONSES)
+api_router.include_router(keys.router, dependencies=[Authenticated], responses=AUTH_RESPONSES)
+api_router.include_router(rescoring.router, dependencies=[Authenticated], responses=AUTH_RESPONSES)
 
 __all__ = ["api_router"]

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, SerializeAsAny
 
 from edgewatch.coordinator.api.deps import StoreDep
 from edgewatch.coordinator.errors import BadRequestError
@@ -23,8 +23,24 @@ from edgewatch.shared.schemas import Result
 router = APIRouter(prefix="/readings", tags=["readings"])
 
 
+class CloudOut(BaseModel):
+    """The coordinator's own verdict on a reading it re-scored (``coordinator.rescoring``)."""
+
+    score: float | None
+    anomaly: bool
+    scorer: str
+    why: str
+
+
+class ReadingOut(Result):
+    """A stored reading with the edge's verdict and, when re-scored, the cloud's."""
+
+    cloud: CloudOut | None = None
+
+
 class ReadingsPage(BaseModel):
-    readings: list[Result]
+    # ``ReadingOut`` items (with ``cloud``) when asked for with ``cloud=true``.
+    readings: list[SerializeAsAny[Result]]
     # Pass it back as ``cursor`` for the next page; null on the last page.
     next_cursor: str | None
 
@@ -57,6 +73,7 @@ def list_readings(
     order: Annotated[Literal["asc", "desc"], Query(description="by ts")] = "asc",
     cursor: Annotated[str | None, Query(max_length=400, description="next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_QUERY_LIMIT)] = 1000,
+    cloud: Annotated[bool, Query(description="add the cloud's verdict where re-scored")] = False,
 ) -> ReadingsPage:
     query = ReadingQuery(
         sensor_id=sensor_id,
@@ -76,4 +93,16 @@ def list_readings(
         if more and last is not None
         else None
     )
-    return ReadingsPage(readings=page, next_cursor=next_cursor)
+    if not cloud:
+        return ReadingsPage(readings=list(page), next_cursor=next_cursor)
+    verdicts = store.cloud_verdicts([(r.agent_id, r.epoch, r.seq) for r in page])
+    out: list[Result] = []
+    for r in page:
+        v = verdicts.get((r.agent_id, r.epoch, r.seq))
+        seen = (
+            None
+            if v is None
+            else CloudOut(score=v.score, anomaly=v.anomaly, scorer=v.scorer, why=v.why)
+        )
+        out.append(ReadingOut.model_construct(**dict(r), cloud=seen))
+    return ReadingsPage(readings=out, next_cursor=next_cursor)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from edgewatch.coordinator.api.deps import ServiceDep
+from edgewatch.coordinator.rescoring.agreement import split
 from edgewatch.coordinator.stats import StatsOut, build_stats
 
 router = APIRouter(tags=["stats"])
@@ -12,4 +13,6 @@ router = APIRouter(tags=["stats"])
 
 @router.get("/stats")
 def stats(service: ServiceDep) -> StatsOut:
-    return build_stats(service.store.counters(), service.live(), service.fleet.online())
+    store = service.store
+    scoring = split(store.verdict_totals())
+    return build_stats(store.counters(), service.live(), service.fleet.online(), scoring)

@@ -243,6 +243,11 @@ def expire(cur: sqlite3.Cursor, now: float, policy: Retention, floor: int) -> Ex
             (agent, epoch, first, last, fid),
         )
         readings += max(cur.rowcount, 0)
+        # The cloud's verdicts on them go with them (coordinator.rescoring).
+        cur.execute(
+            "DELETE FROM cloud_verdicts WHERE agent_id = ? AND epoch = ? AND seq BETWEEN ? AND ?",
+            (agent, epoch, first, last),
+        )
     cur.executemany("DELETE FROM ingest_feed WHERE id = ?", [(r[0],) for r in old])
     return Expired(windows_gone, readings, len(old))
 

@@ -303,6 +303,103 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        10,
+        "model registry, signing keys, rollouts, cloud verdicts",
+        (
+            # One row per trained model, its file included (a 100-tree model is ~200 KB).
+            # (sensor_type, version) is unique: a version names one file fleet-wide.
+            """CREATE TABLE models (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                sensor_type TEXT NOT NULL,
+                tier TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                sha256 TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                created_at REAL NOT NULL,
+                status TEXT NOT NULL,
+                status_at REAL NOT NULL,
+                training TEXT NOT NULL,
+                evaluation TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                signature TEXT NOT NULL,
+                data BLOB NOT NULL,
+                UNIQUE (sensor_type, version)
+            )""",
+            # Public keys only, oldest first (seq); the private key is a secret file.
+            """CREATE TABLE signing_keys (
+                key_id TEXT PRIMARY KEY,
+                seq INTEGER NOT NULL UNIQUE,
+                public_key TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                endorsed_by TEXT,
+                endorsement TEXT
+            )""",
+            """CREATE TABLE rollouts (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                model_id INTEGER NOT NULL,
+                sensor_type TEXT NOT NULL,
+                tier TEXT NOT NULL,
+                state TEXT NOT NULL,
+                canary_spec TEXT NOT NULL,
+                canary TEXT NOT NULL,
+                shadow INTEGER NOT NULL,
+                baseline_model_id INTEGER,
+                started_at REAL NOT NULL,
+                soak_started_at REAL,
+                finished_at REAL,
+                completed_at REAL,
+                reason TEXT NOT NULL
+            )""",
+            """CREATE TABLE rollout_events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                rollout_id INTEGER NOT NULL,
+                at REAL NOT NULL,
+                kind TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                figures TEXT NOT NULL
+            )""",
+            # The cloud's verdict beside the edge's (same key as readings).
+            """CREATE TABLE cloud_verdicts (
+                agent_id TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                score REAL,
+                anomaly INTEGER NOT NULL,
+                scorer TEXT NOT NULL,
+                why TEXT NOT NULL,
+                rescored_at REAL NOT NULL,
+                PRIMARY KEY (agent_id, epoch, seq)
+            ) WITHOUT ROWID""",
+            """CREATE TABLE verdict_buckets (
+                bucket REAL NOT NULL,
+                agent_id TEXT NOT NULL,
+                sensor_type TEXT NOT NULL,
+                scorer TEXT NOT NULL,
+                readings INTEGER NOT NULL,
+                anomalies INTEGER NOT NULL,
+                rescored INTEGER NOT NULL,
+                agreed INTEGER NOT NULL,
+                cloud_anomalies INTEGER NOT NULL,
+                r0 INTEGER NOT NULL, r1 INTEGER NOT NULL, r2 INTEGER NOT NULL,
+                r3 INTEGER NOT NULL, r4 INTEGER NOT NULL, r5 INTEGER NOT NULL,
+                r6 INTEGER NOT NULL, r7 INTEGER NOT NULL, r8 INTEGER NOT NULL,
+                r9 INTEGER NOT NULL,
+                PRIMARY KEY (bucket, agent_id, sensor_type, scorer)
+            ) WITHOUT ROWID""",
+            """CREATE TABLE verdict_totals (
+                agent_id TEXT NOT NULL,
+                sensor_type TEXT NOT NULL,
+                scorer TEXT NOT NULL,
+                readings INTEGER NOT NULL,
+                anomalies INTEGER NOT NULL,
+                rescored INTEGER NOT NULL,
+                agreed INTEGER NOT NULL,
+                cloud_anomalies INTEGER NOT NULL,
+                PRIMARY KEY (agent_id, sensor_type, scorer)
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 

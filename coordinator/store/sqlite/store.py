@@ -60,6 +60,7 @@ from edgewatch.coordinator.store.sqlite import alerts as alert_rows
 from edgewatch.coordinator.store.sqlite import feed, plan, queries, security
 from edgewatch.coordinator.store.sqlite.checkpoint import HARD_LIMIT_BYTES, Checkpointer
 from edgewatch.coordinator.store.sqlite.migrations import migrate
+from edgewatch.coordinator.store.sqlite.model_tables import ModelTables
 from edgewatch.coordinator.store.sqlite.writes import IngestTransaction
 from edgewatch.shared.private_files import keep_private
 from edgewatch.shared.schemas import Result
@@ -78,7 +79,7 @@ def _connect(
     return conn
 
 
-class SqliteStore:
+class SqliteStore(ModelTables):
     """``Store`` on one SQLite file. Writes are serialised by one lock (one connection)."""
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:

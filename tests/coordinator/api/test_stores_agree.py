@@ -167,3 +167,5 @@ def test_a_postgres_coordinator_refuses_to_start_without_a_token(kind: str, tmp_
 
     with pytest.raises(ValidationError, match="api-token-file"):
         make_settings(tmp_path, "embedded:0", db="postgresql://x@127.0.0.1/db", api_token=None)
+    with pytest.raises(ValidationError, match="model-key-file"):
+        make_settings(tmp_path, "embedded:0", db="postgresql://x@127.0.0.1/db")
