@@ -16,6 +16,9 @@ from edgewatch.coordinator.alerts.payloads import AlertOut, alert_out
 from edgewatch.coordinator.alerts.records import AlertQuery
 from edgewatch.coordinator.dashboard.series import LiveSeries, Point
 from edgewatch.coordinator.fleet.view import AgentOut, agent_out
+from edgewatch.coordinator.models.view import ModelOut, model_out
+from edgewatch.coordinator.rescoring.agreement import SplitOut, split
+from edgewatch.coordinator.rollout.view import RolloutOut, rollout_out
 from edgewatch.coordinator.service import CoordinatorService
 from edgewatch.shared import __version__
 
@@ -58,6 +61,8 @@ class Totals(BaseModel):
     ingest_readings_per_s: float
     queue_depth: int
     broker_connected: bool
+    # Who judged the readings stored so far: the edge (model or rules), the cloud.
+    scoring: SplitOut
 
 
 ALERTS_SHOWN = 200  # active alerts on the page, most severe and newest first
@@ -71,6 +76,15 @@ class Alerts(BaseModel):
     critical_open: int  # critical and not acknowledged
 
 
+MODELS_SHOWN = 40  # the newest models, all types
+ROLLOUTS_SHOWN = 10  # the newest rollouts
+
+
+class Models(BaseModel):
+    models: list[ModelOut]
+    rollouts: list[RolloutOut]
+
+
 class Board(BaseModel):
     now: float
     version: str
@@ -78,6 +92,7 @@ class Board(BaseModel):
     fleet: list[FleetRow]
     series: list[Point]
     alerts: Alerts
+    models: Models
 
 
 class BoardDelta(BaseModel):
@@ -87,6 +102,7 @@ class BoardDelta(BaseModel):
     removed: list[str]
     points: list[Point]
     alerts: Alerts | None  # None: unchanged since the last event
+    models: Models | None  # None: unchanged since the last event
 
 
 def fleet_row(agent: AgentOut) -> FleetRow:
@@ -149,6 +165,7 @@ def build_board(service: CoordinatorService, series: LiveSeries) -> Board:
         ingest_readings_per_s=0.0 if live is None else round(live.readings_per_s, 1),
         queue_depth=0 if live is None else live.queue_depth,
         broker_connected=service.connected,
+        scoring=split(store.verdict_totals()),
     )
     return Board(
         now=round(time.time(), 3),
@@ -157,6 +174,7 @@ def build_board(service: CoordinatorService, series: LiveSeries) -> Board:
         fleet=fleet,
         series=series.points(),
         alerts=alerts,
+        models=build_models(service),
     )
 
 
@@ -178,6 +196,19 @@ def build_alerts(service: CoordinatorService) -> Alerts:
     )
 
 
+def build_models(service: CoordinatorService) -> Models:
+    """The newest models and rollouts; a rollout's gate verdict where this replica runs
+    the model duty (elsewhere the store's events say the same, without the live gate)."""
+    store = service.store
+    models = sorted(store.models(), key=lambda m: -m.id)[:MODELS_SHOWN]
+    controller = service.models.rollouts
+    rollouts = store.rollouts(ROLLOUTS_SHOWN)
+    return Models(
+        models=[model_out(m) for m in models],
+        rollouts=[rollout_out(r, store, controller) for r in rollouts],
+    )
+
+
 def delta(before: Board, after: Board) -> BoardDelta:
     old = {row.id: row for row in before.fleet}
     changed = [row for row in after.fleet if old.get(row.id) != row]
@@ -190,4 +221,5 @@ def delta(before: Board, after: Board) -> BoardDelta:
         removed=sorted(set(old) - ids),
         points=[p for p in after.series if last is None or p.t > last],
         alerts=None if after.alerts == before.alerts else after.alerts,
+        models=None if after.models == before.models else after.models,
     )

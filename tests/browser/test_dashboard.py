@@ -176,3 +176,44 @@ def test_acknowledging_an_alert_on_the_page_changes_it_in_the_api(
     assert stored["state"] == "acknowledged" and stored["acknowledged_by"] == "dashboard"
     assert [e["kind"] for e in stored["history"]][-1] == "acknowledged"
     expect(row.locator('button[data-action="ack"]')).to_have_count(0)
+
+
+def test_models_and_rollouts_show_as_the_registry_holds_them(
+    procs: ProcGroup, mosquitto: MosquittoProcess, tmp_path: Path, watched: Watched
+) -> None:
+    from edgewatch.coordinator.store import SqliteStore
+    from edgewatch.coordinator.store.model_records import Rollout, RolloutEvent
+    from edgewatch.shared.signing import SignKey
+    from tests.support.models import new_model
+
+    coord, _agents = start_fleet(procs, mosquitto, tmp_path)
+    page = watched.page
+    sign_in(page, coord)
+    expect(page.locator("#rollouts-empty")).to_be_visible()
+    # Another writer of the same store (as a replica running the model duty would be).
+    store = SqliteStore(coord.db)
+    try:
+        model = store.add_model(new_model(SignKey.generate(), "industrial", 3))
+        rollout = Rollout(
+            id=0, model_id=model.id, sensor_type="industrial", tier=model.tier, state="canary",
+            canary_spec="pi-1", canary=("pi-1",), shadow=False, baseline_model_id=None,
+            started_at=time.time(),
+        )  # fmt: skip
+        started = store.commit_rollout(
+            rollout, {model.id: "canary"}, [RolloutEvent(0, time.time(), "started", "canary pi-1")]
+        )
+    finally:
+        store.close()
+    row = page.locator(f'#rollouts tr[data-rollout="{started.id}"]')
+    expect(row).to_contain_text("industrial@3")
+    expect(row).to_contain_text("pi-1")
+
+    # The coordinator's model duty takes it on (its gate may well roll it back: the model
+    # was signed with a key the agents do not trust); the page shows what the API says.
+    def agree() -> bool:
+        shown = row.locator('[data-field="state"]').inner_text()
+        return bool(shown == coord.api(f"rollouts/{started.id}")["state"])
+
+    wait_until(agree, 15, message="the page and the API disagree on the rollout")
+    page.click("#models-title ~ details summary")
+    expect(page.locator("#models tbody tr").first).to_contain_text("industrial")

@@ -15,12 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgewatch.coordinator.api.deps import ServiceDep, StoreDep
 from edgewatch.coordinator.errors import NotFoundError
+from edgewatch.coordinator.models.view import ModelOut, model_out
 from edgewatch.coordinator.store.model_records import (
     MODEL_STATUSES,
-    Evaluation,
     ModelRecord,
-    ModelStatus,
-    TrainingInfo,
 )
 from edgewatch.shared.modelpack import ModelSignature, ModelTier
 from edgewatch.shared.schemas import SensorType, Timestamp
@@ -37,40 +35,6 @@ class TrainIn(BaseModel):
     tier: ModelTier = "high"
     since: Timestamp | None = Field(default=None, description="readings from (epoch seconds)")
     until: Timestamp | None = Field(default=None, description="readings before (epoch seconds)")
-
-
-class ModelOut(BaseModel):
-    id: int
-    sensor_type: str
-    tier: ModelTier
-    version: int
-    scorer: str
-    status: ModelStatus
-    status_at: float
-    sha256: str
-    size: int
-    created_at: float
-    key_id: str
-    training: TrainingInfo
-    evaluation: Evaluation | None
-
-
-def model_out(m: ModelRecord) -> ModelOut:
-    return ModelOut(
-        id=m.id,
-        sensor_type=m.sensor_type,
-        tier=m.tier,
-        version=m.version,
-        scorer=f"onnx:{m.sensor_type}@{m.version}",
-        status=m.status,
-        status_at=m.status_at,
-        sha256=m.sha256,
-        size=m.size,
-        created_at=m.created_at,
-        key_id=m.key_id,
-        training=m.training,
-        evaluation=m.evaluation,
-    )
 
 
 def _record(store: StoreDep, model_id: ModelId) -> ModelRecord:

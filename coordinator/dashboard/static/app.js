@@ -67,6 +67,8 @@ function applySnapshot(board) {
   renderTotals(board.totals);
   renderFleet();
   renderAlerts(board.alerts);
+  renderModels(board.models);
+  splitFrom(board.now, board.totals.scoring, true);
   chartsFrom(board.series, true);
 }
 
@@ -77,6 +79,8 @@ function applyDelta(d) {
   renderTotals(d.totals);
   renderFleet();
   if (d.alerts) renderAlerts(d.alerts);
+  if (d.models) renderModels(d.models);
+  splitFrom(d.now, d.totals.scoring, false);
   chartsFrom(d.points, false);
 }
 
@@ -89,6 +93,11 @@ function renderTotals(t) {
   $("kpi-online").textContent = `${t.agents_online}`;
   $("kpi-agents").textContent = `of ${t.agents}`;
   $("kpi-rejected").textContent = fmt.format(t.rejected);
+  const sc = t.scoring;
+  const pct = (n) => (sc.readings ? `${Math.round((100 * n) / sc.readings)} %` : "–");
+  $("kpi-scoring").textContent = sc.readings ? `${pct(sc.edge_model)} model` : "–";
+  $("kpi-cloud").textContent = `${pct(sc.edge_rules)} rules · ${pct(sc.cloud_rescored)} re-scored` +
+    (sc.agreement === null ? "" : ` · ${(100 * sc.agreement).toFixed(1)} % agree`);
   $("kpi-alerts").textContent = fmt.format(t.alerts_open);
   $("kpi-critical").textContent = `${t.alerts_critical} critical unacknowledged`;
   $("kpi-alerts-box").classList.toggle("critical", t.alerts_critical > 0);
@@ -186,6 +195,53 @@ function renderAlerts(alerts) {
     cell(tr, when(a.raised_at));
     cell(tr, when(a.cleared_at));
     cell(tr, a.cleared_by || "–");
+    return tr;
+  }));
+}
+
+// The split is cumulative on the wire: readings/s come from two consecutive totals.
+let lastSplit = null;
+function splitFrom(now, sc, replace) {
+  if (!charts.split) charts.split = new LiveChart($("chart-split"), ["edge model", "edge rules", "cloud"]);
+  if (replace) { charts.split.replace([]); lastSplit = null; }
+  if (lastSplit && now > lastSplit.now) {
+    const dt = now - lastSplit.now;
+    const rate = (k) => Math.max(0, (sc[k] - lastSplit.sc[k]) / dt);
+    charts.split.push([{ t: now, values: { "edge model": rate("edge_model"), "edge rules": rate("edge_rules"), cloud: rate("cloud_rescored") } }]);
+  }
+  lastSplit = { now, sc };
+}
+
+function renderModels(m) {
+  const rollouts = $("rollouts").tBodies[0];
+  $("rollouts-empty").hidden = m.rollouts.length > 0;
+  const byId = new Map(m.models.map((x) => [x.id, x]));
+  rollouts.replaceChildren(...m.rollouts.map((r) => {
+    const tr = document.createElement("tr");
+    tr.dataset.rollout = String(r.id);
+    const model = byId.get(r.model_id);
+    cell(tr, `#${r.id}`);
+    cell(tr, model ? `${model.sensor_type}@${model.version} (${r.tier})` : `model ${r.model_id}`);
+    cell(tr, r.shadow ? `${r.state} (shadow)` : r.state).dataset.field = "state";
+    cell(tr, r.canary.join(", ") || "–");
+    cell(tr, r.gate ? `${r.gate.decision}${r.gate.reasons.length ? ": " + r.gate.reasons.join("; ") : ""}` : "–", "msg");
+    cell(tr, when(r.started_at));
+    const last = r.events[r.events.length - 1];
+    cell(tr, last ? `${last.kind}: ${last.reason}` : "–", "msg");
+    return tr;
+  }));
+  const models = $("models").tBodies[0];
+  models.replaceChildren(...m.models.map((x) => {
+    const tr = document.createElement("tr");
+    cell(tr, `#${x.id}`);
+    cell(tr, x.sensor_type);
+    cell(tr, x.tier);
+    cell(tr, String(x.version));
+    cell(tr, x.status).dataset.field = "status";
+    cell(tr, fmt.format(x.training.rows), "num");
+    const rate = x.evaluation ? x.evaluation.anomaly_rate : null;
+    cell(tr, rate === null || rate === undefined ? "–" : `${(100 * rate).toFixed(1)} %`, "num");
+    cell(tr, when(x.created_at));
     return tr;
   }));
 }

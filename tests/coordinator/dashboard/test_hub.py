@@ -8,9 +8,10 @@ import json
 
 from prometheus_client import CollectorRegistry
 
-from edgewatch.coordinator.dashboard.board import Alerts, Board, FleetRow, Totals
+from edgewatch.coordinator.dashboard.board import Alerts, Board, FleetRow, Models, Totals
 from edgewatch.coordinator.dashboard.hub import DashboardMetrics, Hub
 from edgewatch.coordinator.dashboard.series import Point
+from edgewatch.coordinator.rescoring.agreement import SplitOut
 
 
 def row(agent: str, state: str = "online", cpu: float = 10.0) -> FleetRow:
@@ -28,9 +29,14 @@ def board(t: float, fleet: list[FleetRow], points: list[Point]) -> Board:
         readings_stored=int(t), anomalies_stored=0, duplicates_dropped=0, conflicts=0,
         rejected=0, agents=len(fleet), agents_online=len(fleet), alerts_open=0,
         alerts_critical=0, ingest_readings_per_s=1.0, queue_depth=0, broker_connected=True,
+        scoring=SplitOut(readings=0, edge_model=0, edge_rules=0, cloud_rescored=0,
+                         cloud_sample=0, cloud_no_model=0, agreement=None),
     )  # fmt: skip
     alerts = Alerts(active=[], recent=[], active_total=0, critical_open=0)
-    return Board(now=t, version="x", totals=totals, fleet=fleet, series=points, alerts=alerts)
+    models = Models(models=[], rollouts=[])
+    return Board(
+        now=t, version="x", totals=totals, fleet=fleet, series=points, alerts=alerts, models=models
+    )
 
 
 class Boards:
@@ -72,7 +78,7 @@ def test_a_page_gets_the_board_then_only_changed_rows_and_new_points() -> None:
     assert k1 == "delta" and [r["id"] for r in d1["fleet"]] == ["b"]
     assert d1["fleet"][0]["cpu_percent"] == 90.0 and [p["t"] for p in d1["points"]] == [2.0]
     assert k2 == "delta" and d2["fleet"] == [] and d2["removed"] == ["b"] and d2["points"] == []
-    assert d1["alerts"] is None  # unchanged alerts are not sent again
+    assert d1["alerts"] is None and d1["models"] is None  # unchanged: not sent again
 
 
 def test_a_page_that_stops_reading_is_dropped_and_counted_and_others_go_on() -> None:
