@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         result["readings_in_store"] = store.counters().fleet.readings_stored
         now = time.time()
         started = time.monotonic()
-        data = gather(store, now - args.hours * 3600, now)
+        data = gather(store, now - args.hours * 3600, now, now)
         result["read_s"] = round(time.monotonic() - started, 2)
         render(data, work / "report.png")
         result["report_s"] = round(time.monotonic() - started, 2)

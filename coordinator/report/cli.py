@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 if since is None:  # the last day, or less if the store holds less
                     since = first_window(store, until - DAY_S, until) or until - DAY_S
-                data = gather(store, since, until)
+                data = gather(store, since, until, now)
             finally:
                 store.close()
             progress.advance(1, "read the aggregates")

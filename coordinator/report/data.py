@@ -4,6 +4,9 @@ Everything over time comes from the windowed aggregates (``coordinator.aggregate
 a store of 10 million readings holds a few thousand windows for a day, so the report
 costs the same whatever the fleet sent. The one raw read is the confidence panel's: the
 newest ``CONFIDENCE_SAMPLE`` readings of the period, through the readings' time index.
+The edge/cloud split comes from the re-scoring consumer's verdict buckets
+(``VerdictStore.verdict_window``): they start at ``--since`` but run to now, and are
+kept for ``RETENTION_S`` (the panel's title says what it covers).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass, field
 from edgewatch.coordinator.aggregates.records import AggregateQuery, WindowAggregate
 from edgewatch.coordinator.aggregates.stats import merge_all
 from edgewatch.coordinator.alerts.records import AlertQuery
+from edgewatch.coordinator.rescoring.agreement import is_model
+from edgewatch.coordinator.rescoring.consumer import RETENTION_S
 from edgewatch.coordinator.store import ReadingQuery, Store
 from edgewatch.coordinator.store.records import MAX_QUERY_LIMIT
 
@@ -58,6 +63,18 @@ class Heatmap:
 
 
 @dataclass(frozen=True)
+class JudgeSplit:
+    """Per sensor type: who judged its readings at the edge, and what the cloud re-scored."""
+
+    since: float  # the verdict buckets summed start here and run to now
+    types: list[str] = field(default_factory=list)
+    edge_model: list[int] = field(default_factory=list)
+    edge_rules: list[int] = field(default_factory=list)
+    rescored: list[int] = field(default_factory=list)
+    agreed: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class ReportData:
     since: float
     until: float
@@ -70,6 +87,7 @@ class ReportData:
     confidence_normal: list[float]
     confidence_anomalous: list[float]
     heatmap: Heatmap
+    judges: JudgeSplit
 
     def panel_sizes(self) -> dict[str, int]:
         """How many data points each panel has (a test checks none is empty)."""
@@ -81,6 +99,7 @@ class ReportData:
             "alerts": len(self.alerts),
             "confidence": len(self.confidence_normal) + len(self.confidence_anomalous),
             "heatmap": sum(1 for row in self.heatmap.rates for v in row if v is not None),
+            "edge_cloud": sum(self.judges.edge_model) + sum(self.judges.edge_rules),
         }
 
 
@@ -113,7 +132,23 @@ def first_window(store: Store, since: float, until: float) -> float | None:
     return None if not found else float(found[0].start)
 
 
-def gather(store: Store, since: float, until: float) -> ReportData:
+def judge_split(store: Store, since: float, now: float) -> JudgeSplit:
+    start = max(since, now - RETENTION_S)  # older buckets are pruned
+    by_type: dict[str, list[int]] = {}
+    for c in store.verdict_window(start):
+        row = by_type.setdefault(c.sensor_type, [0, 0, 0, 0])
+        row[0 if is_model(c.scorer) else 1] += c.readings
+        row[2] += c.rescored
+        row[3] += c.agreed
+    types = sorted(by_type)
+    return JudgeSplit(
+        start,
+        types,
+        *([by_type[t][i] for t in types] for i in range(4)),
+    )
+
+
+def gather(store: Store, since: float, until: float, now: float) -> ReportData:
     size = window_for(until - since)
     since = since - since % size  # whole windows
     fleet = _windows(store, size, since, until, scope="fleet")
@@ -150,6 +185,7 @@ def gather(store: Store, since: float, until: float) -> ReportData:
         confidence_normal=[r.confidence for r in sample if not r.anomaly],
         confidence_anomalous=[r.confidence for r in sample if r.anomaly],
         heatmap=_heatmap(_windows(store, size, since, until, kind="sensor", light=True), size),
+        judges=judge_split(store, since, now),
     )
 
 

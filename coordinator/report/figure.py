@@ -141,6 +141,25 @@ def _confidence(ax: Axes, data: ReportData) -> None:
     ax.legend(fontsize=8)
 
 
+def _judges(ax: Axes, data: ReportData) -> None:
+    j = data.judges
+    start = datetime.fromtimestamp(j.since, UTC).strftime("%m-%d %H:%M")
+    ax.set_title(f"Edge vs cloud: who judged the readings (from {start} UTC on)")
+    if not j.types:
+        return _empty(ax, "no verdicts counted in this period")
+    y = np.arange(len(j.types))
+    ax.barh(y - 0.2, j.edge_model, 0.4, color="#2a9d4b", label="edge: model")
+    ax.barh(y - 0.2, j.edge_rules, 0.4, left=j.edge_model, color="#f59e0b", label="edge: rules")
+    ax.barh(y + 0.2, j.rescored, 0.4, color="#3b82f6", label="cloud: re-scored")
+    for i, (n, agreed) in enumerate(zip(j.rescored, j.agreed, strict=True)):
+        if n:  # how often the cloud's verdict matched the edge's, where it looked
+            ax.text(n, i + 0.2, f" {100 * agreed / n:.1f} % agree", va="center", fontsize=8)
+    ax.set_yticks(y, j.types)
+    ax.invert_yaxis()
+    ax.set_xlabel("readings")
+    ax.legend(fontsize=8, loc="lower right")
+
+
 def _heatmap(ax: Axes, data: ReportData) -> None:
     h = data.heatmap
     ax.set_title("Anomaly rate per sensor and window")
@@ -164,16 +183,18 @@ def _heatmap(ax: Axes, data: ReportData) -> None:
     plt.colorbar(image, ax=ax, fraction=0.03, label="anomaly rate")
 
 
-PANELS = (_throughput, _anomaly_rate, _latency, _agents, _alerts, _confidence, _heatmap)
+# Two a row, then the two time lines that want the whole width.
+PANELS = (_throughput, _anomaly_rate, _latency, _judges, _agents, _confidence)
+WIDE = (_alerts, _heatmap)
 
 
 def render(data: ReportData, out: Path) -> None:
-    fig = plt.figure(figsize=(20, 16), layout="constrained")
-    grid = fig.add_gridspec(4, 2)
-    axes = [fig.add_subplot(grid[i // 2, i % 2]) for i in range(len(PANELS) - 1)]
-    axes.append(fig.add_subplot(grid[3, :]))  # the heatmap takes the whole last row
-    for draw, ax in zip(PANELS, axes, strict=True):
-        draw(ax, data)
+    fig = plt.figure(figsize=(20, 20), layout="constrained")
+    grid = fig.add_gridspec(5, 2)
+    for i, draw in enumerate(PANELS):
+        draw(fig.add_subplot(grid[i // 2, i % 2]), data)
+    for row, draw in enumerate(WIDE, start=len(PANELS) // 2):
+        draw(fig.add_subplot(grid[row, :]), data)
     since, until = (
         datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M") for t in (data.since, data.until)
     )

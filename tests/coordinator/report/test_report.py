@@ -65,7 +65,7 @@ def test_a_real_runs_report_has_data_in_every_panel(
     )
     result = json.loads(capsys.readouterr().out)
     assert {k for k, n in result["panels"].items() if n == 0} == set()
-    assert png_size(out) == (1600, 1280)
+    assert png_size(out) == (1600, 1600)
 
 
 def test_an_empty_store_draws_empty_panels_that_say_so(
@@ -77,7 +77,7 @@ def test_an_empty_store_draws_empty_panels_that_say_so(
     assert main(["report", "--db", str(db), "--out", str(out), "--json"]) == 0
     panels = json.loads(capsys.readouterr().out)["panels"]
     assert set(panels.values()) == {0}
-    assert png_size(out) == (1600, 1280)
+    assert png_size(out) == (1600, 1600)
 
 
 def test_bad_ranges_and_missing_stores_are_one_line(
