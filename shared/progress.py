@@ -90,6 +90,12 @@ class Progress:
         if self._closed:
             return
         self._closed = True
+        if failed and not self.done:
+            # Nothing was done: the command's own error is the one line to read.
+            if self.tty and not self.quiet:
+                self.stream.write("\r\x1b[2K")
+                self.stream.flush()
+            return
         self._show(final=True, failed=failed)
 
     def _line(self, final: bool, failed: bool) -> str:

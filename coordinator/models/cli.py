@@ -40,6 +40,7 @@ from edgewatch.shared.csvfile import CsvTable, read_csv
 from edgewatch.shared.errors import ConfigError, ModelError
 from edgewatch.shared.features import FeatureSpec
 from edgewatch.shared.modelfile import read_model_bytes
+from edgewatch.shared.progress import Progress
 from edgewatch.shared.schemas import SensorType
 
 PROG = "edgewatch train"
@@ -171,18 +172,23 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--csv needs --out FILE.onnx (where to write the model)")
         config = _config(args)
         _check_out(args.out)
-        table = read_csv(args.csv, sep=args.csv_sep, need_time=args.csv_time == "original")
-        _check_rows(args.csv, table)
-        version = args.version or next_version(args.out, time.time())
-        # Imported once the input is known to be good: onnx and scikit-learn take seconds.
-        from edgewatch.coordinator.models.export import export_model
+        # Three steps, each seconds on a Pi-sized CSV: say where it is (stderr only).
+        with Progress("train", total=3) as progress:
+            table = read_csv(args.csv, sep=args.csv_sep, need_time=args.csv_time == "original")
+            _check_rows(args.csv, table)
+            spec = _spec(args, table)  # all input checked before the first step is shown
+            progress.advance(1, f"read {len(table.ts):,} rows")
+            version = args.version or next_version(args.out, time.time())
+            # Imported once the input is known to be good: onnx and scikit-learn take seconds.
+            from edgewatch.coordinator.models.export import export_model
 
-        spec = _spec(args, table)
-        trained = train_table(
-            table, config, sensor_type=args.type, spec=spec, rows=args.rows, version=version
-        )
-        export_model(trained, args.out)
-        data = args.out.read_bytes()
+            trained = train_table(
+                table, config, sensor_type=args.type, spec=spec, rows=args.rows, version=version
+            )
+            progress.advance(1, f"fitted {config.detector}")
+            export_model(trained, args.out)
+            data = args.out.read_bytes()
+            progress.advance(1, f"wrote {args.out}")
     except ConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

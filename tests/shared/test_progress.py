@@ -46,6 +46,10 @@ def test_quiet_writes_nothing_and_a_failure_says_stopped() -> None:
         clock.advance(2.0)
         raise RuntimeError("boom")
     assert out2.getvalue().splitlines()[-1] == "x: 2 stopped after 2 s"
+    out3 = io.StringIO()  # a failure before any progress: the command's error says it all
+    with pytest.raises(RuntimeError), Progress("x", stream=out3, tty=False, every_s=0):
+        raise RuntimeError("bad input")
+    assert out3.getvalue() == ""
 
 
 def test_the_docstring_example_holds() -> None:
