@@ -29,6 +29,7 @@ from edgewatch.shared.readings import FloatArray, ReadingBatch
 __all__ = ["CsvReplay", "Stream"]
 
 log = logging.getLogger(__name__)
+PROGRESS_S = 30.0  # a replay is a long command: a log line this often says where it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,9 @@ class CsvReplay:
         self._pacer = Pacer(rate, clock=clock)
         self._wall = wall
         self._restamp = time_mode == "now"
+        self._clock = clock
+        self._started = clock()
+        self._next_progress = self._started + PROGRESS_S
         log.info(
             "CSV replay: %d file(s), %d readings, skipped %s", len(tables), total, self.skipped
         )
@@ -107,6 +111,7 @@ class CsvReplay:
         a = self._position
         b = a + self._pacer.take(min(max_n, self._end - a))
         self._position = b
+        self._progress()
         s = self._stream
         ts = s.ts[a:b].copy()
         if self._restamp:
@@ -120,6 +125,22 @@ class CsvReplay:
             metrics={m: v[a:b].copy() for m, v in s.metrics.items()},
             label=s.label[a:b],
         )
+
+    def _progress(self) -> None:
+        now = self._clock()
+        if self._position < self._end and now < self._next_progress:
+            return
+        self._next_progress = now + PROGRESS_S
+        elapsed = max(now - self._started, 1e-9)
+        if self._position >= self._end:
+            log.info("CSV replay: all %d readings sent in %.0f s", self._end, elapsed)
+            return
+        rate = self._position / elapsed
+        left = (self._end - self._position) / rate if rate > 0 else float("inf")
+        log.info(
+            "CSV replay: %d/%d readings (%.0f%%), %.0f/s, %.0f s left",
+            self._position, self._end, 100 * self._position / self._end, rate, left,
+        )  # fmt: skip
 
 
 def _unique_ids(tables: list[CsvTable]) -> list[CsvTable]:

@@ -211,3 +211,21 @@ def test_open_source_builds_a_csv_replay(tmp_path: Path) -> None:
     batch = source.poll(10)
     assert batch is not None and batch.sensor_type == ["nab"]
     np.testing.assert_array_equal(batch.metrics["value"], [2.0])
+
+
+def test_a_long_replay_logs_where_it_is_on_its_clock(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [0.0]
+    path = write_skab(tmp_path / "valve1" / "0.csv", rows=40, first_anomaly=30)
+    replay = CsvReplay([path], clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="edgewatch.agent.sources.csv_replay"):
+        assert replay.poll(10) is not None
+        quiet = [r.getMessage() for r in caplog.records if "readings (" in r.getMessage()]
+        now[0] = 31.0  # past PROGRESS_S
+        assert replay.poll(10) is not None
+        assert replay.poll(20) is not None
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("CSV replay: ")]
+    assert quiet == []
+    assert "CSV replay: 20/40 readings (50%), 1/s, 31 s left" in lines
+    assert lines[-1] == "CSV replay: all 40 readings sent in 31 s"
