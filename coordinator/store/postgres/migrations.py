@@ -201,6 +201,48 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE fleet_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ),
     ),
+    # 4 and 5 (aggregates, alerts) and 7 (models, verdicts) are other concerns' numbers;
+    # ``migrate`` applies whatever is pending in order, so a gap is harmless.
+    Migration(
+        6,
+        "enrollments, api tokens, audit log",
+        (
+            """CREATE TABLE enrollments (
+                identity TEXT COLLATE "C" PRIMARY KEY,
+                role TEXT NOT NULL,
+                username TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                tier TEXT,
+                latitude DOUBLE PRECISION,
+                longitude DOUBLE PRECISION,
+                enrolled_at DOUBLE PRECISION NOT NULL,
+                enrolled_by TEXT NOT NULL,
+                revoked_at DOUBLE PRECISION,
+                revoked_by TEXT
+            )""",
+            # The token itself is never stored: its SHA-256 finds it (tokens are 256-bit
+            # random, so a plain hash is as good as a slow one and costs nothing per call).
+            """CREATE TABLE api_tokens (
+                token_id TEXT COLLATE "C" PRIMARY KEY,
+                digest TEXT COLLATE "C" NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                created_by TEXT NOT NULL,
+                revoked_at DOUBLE PRECISION
+            )""",
+            # Ids are drawn and committed in one order (``security.add_audit``).
+            """CREATE TABLE audit_log (
+                id BIGSERIAL PRIMARY KEY,
+                at DOUBLE PRECISION NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                source TEXT NOT NULL,
+                outcome TEXT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
