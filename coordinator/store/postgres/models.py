@@ -121,10 +121,13 @@ def resign(conn: Connection, signatures: Mapping[int, tuple[str, str]]) -> None:
 
 def delete_candidates(conn: Connection, ids: Sequence[int]) -> None:
     # Only candidates: a model that was ever rolled out stays, whoever asks.
-    conn.execute(
-        sa.text("DELETE FROM models WHERE id = ANY(:ids) AND status = 'candidate'"),
-        {"ids": sorted(set(ids))},
-    )
+    if ids:
+        conn.execute(
+            sa.text(
+                "DELETE FROM models WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'candidate'"
+            ),
+            {"ids": sorted(set(ids))},
+        )
 
 
 def _by_id(items: Iterable[tuple[int, V]]) -> list[tuple[int, V]]:
