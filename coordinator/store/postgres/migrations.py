@@ -201,8 +201,6 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE fleet_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ),
     ),
-    # 4 and 5 (aggregates, alerts) and 7 (models, verdicts) are other concerns' numbers;
-    # ``migrate`` applies whatever is pending in order, so a gap is harmless.
     Migration(
         6,
         "enrollments, api tokens, audit log",
@@ -240,6 +238,107 @@ MIGRATIONS: tuple[Migration, ...] = (
                 target TEXT NOT NULL,
                 source TEXT NOT NULL,
                 outcome TEXT NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        7,
+        "model registry, signing keys, rollouts, cloud verdicts",
+        (
+            # One row per trained model, its file included (BYTEA, TOASTed out of line:
+            # listing models never reads the files). (sensor_type, version) is unique: a
+            # version names one file fleet-wide, and of two replicas registering the same
+            # one, the second is refused.
+            """CREATE TABLE models (
+                id BIGSERIAL PRIMARY KEY,
+                sensor_type TEXT COLLATE "C" NOT NULL,
+                tier TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                sha256 TEXT NOT NULL,
+                size BIGINT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                status TEXT NOT NULL,
+                status_at DOUBLE PRECISION NOT NULL,
+                training TEXT NOT NULL,
+                evaluation TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                signature TEXT NOT NULL,
+                data BYTEA NOT NULL,
+                UNIQUE (sensor_type, version)
+            )""",
+            # Public keys only, oldest first (seq); the private key is a secret file.
+            """CREATE TABLE signing_keys (
+                key_id TEXT COLLATE "C" PRIMARY KEY,
+                seq BIGINT NOT NULL UNIQUE,
+                public_key TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                endorsed_by TEXT,
+                endorsement TEXT
+            )""",
+            """CREATE TABLE rollouts (
+                id BIGSERIAL PRIMARY KEY,
+                model_id BIGINT NOT NULL,
+                sensor_type TEXT COLLATE "C" NOT NULL,
+                tier TEXT NOT NULL,
+                state TEXT NOT NULL,
+                canary_spec TEXT NOT NULL,
+                canary TEXT NOT NULL,
+                shadow BOOLEAN NOT NULL,
+                baseline_model_id BIGINT,
+                started_at DOUBLE PRECISION NOT NULL,
+                soak_started_at DOUBLE PRECISION,
+                finished_at DOUBLE PRECISION,
+                completed_at DOUBLE PRECISION,
+                reason TEXT NOT NULL
+            )""",
+            """CREATE TABLE rollout_events (
+                id BIGSERIAL PRIMARY KEY,
+                rollout_id BIGINT NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                kind TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                figures TEXT NOT NULL
+            )""",
+            # The cloud's verdict beside the edge's (the key of reading_keys: unpartitioned,
+            # so a reading has one verdict whatever its ts says).
+            """CREATE TABLE cloud_verdicts (
+                agent_id TEXT COLLATE "C" NOT NULL,
+                epoch BIGINT NOT NULL,
+                seq BIGINT NOT NULL,
+                score DOUBLE PRECISION,
+                anomaly BOOLEAN NOT NULL,
+                scorer TEXT NOT NULL,
+                why TEXT NOT NULL,
+                rescored_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (agent_id, epoch, seq)
+            )""",
+            # Bucket first in the key: pruning and the window's sums are range scans.
+            """CREATE TABLE verdict_buckets (
+                bucket DOUBLE PRECISION NOT NULL,
+                agent_id TEXT COLLATE "C" NOT NULL,
+                sensor_type TEXT COLLATE "C" NOT NULL,
+                scorer TEXT COLLATE "C" NOT NULL,
+                readings BIGINT NOT NULL,
+                anomalies BIGINT NOT NULL,
+                rescored BIGINT NOT NULL,
+                agreed BIGINT NOT NULL,
+                cloud_anomalies BIGINT NOT NULL,
+                r0 BIGINT NOT NULL, r1 BIGINT NOT NULL, r2 BIGINT NOT NULL,
+                r3 BIGINT NOT NULL, r4 BIGINT NOT NULL, r5 BIGINT NOT NULL,
+                r6 BIGINT NOT NULL, r7 BIGINT NOT NULL, r8 BIGINT NOT NULL,
+                r9 BIGINT NOT NULL,
+                PRIMARY KEY (bucket, agent_id, sensor_type, scorer)
+            )""",
+            """CREATE TABLE verdict_totals (
+                agent_id TEXT COLLATE "C" NOT NULL,
+                sensor_type TEXT COLLATE "C" NOT NULL,
+                scorer TEXT COLLATE "C" NOT NULL,
+                readings BIGINT NOT NULL,
+                anomalies BIGINT NOT NULL,
+                rescored BIGINT NOT NULL,
+                agreed BIGINT NOT NULL,
+                cloud_anomalies BIGINT NOT NULL,
+                PRIMARY KEY (agent_id, sensor_type, scorer)
             )""",
         ),
     ),

@@ -18,15 +18,15 @@ that carry one are raised without the database error they came from (``PgSecurit
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from edgewatch.coordinator.errors import StoreError, WriteRefused
+from edgewatch.coordinator.store.postgres.concern import PgConcern
 from edgewatch.coordinator.store.security_records import ApiToken, AuditEntry, Enrollment
 from edgewatch.coordinator.store.sqlite.security import _ENROLLMENT, _TOKEN
 
@@ -232,17 +232,8 @@ def _no_digest_in_errors() -> Iterator[None]:
         raise type(exc)(str(exc)) from None
 
 
-class PgSecurity(ABC):
-    """``EnrollmentStore``, ``TokenStore`` and ``AuditStore`` for ``PostgresStore``, which
-    provides its transactions and reads."""
-
-    @abstractmethod
-    def _transaction(self, what: str = "write") -> AbstractContextManager[Connection]:
-        """One transaction; any exception rolls it back and is raised as a ``StoreError``."""
-
-    @abstractmethod
-    def _read(self, query: Callable[[Connection], T]) -> T:
-        """``query`` on a connection in autocommit; errors raised as ``StoreError``."""
+class PgSecurity(PgConcern):
+    """``EnrollmentStore``, ``TokenStore`` and ``AuditStore`` for ``PostgresStore``."""
 
     def enroll(self, record: Enrollment) -> bool:
         with self._transaction() as conn:

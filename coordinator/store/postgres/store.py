@@ -26,8 +26,10 @@ from edgewatch.coordinator.fleet.registry import AgentRecord
 from edgewatch.coordinator.store.postgres import engine as pg
 from edgewatch.coordinator.store.postgres import feed, plan, queries
 from edgewatch.coordinator.store.postgres.migrations import migrate
+from edgewatch.coordinator.store.postgres.models import PgModels
 from edgewatch.coordinator.store.postgres.partitions import Partitions, day_of
 from edgewatch.coordinator.store.postgres.security import PgSecurity
+from edgewatch.coordinator.store.postgres.verdicts import PgVerdicts
 from edgewatch.coordinator.store.postgres.writes import CREATE_STAGE, PgIngest
 from edgewatch.coordinator.store.records import (
     AssignmentEvent,
@@ -49,7 +51,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class PostgresStore(PgSecurity):
+class PostgresStore(PgModels, PgVerdicts, PgSecurity):
     """``Store`` on a PostgreSQL database (``postgresql://user@host:port/db``)."""
 
     def __init__(self, url: str, *, pool_size: int = 4) -> None:

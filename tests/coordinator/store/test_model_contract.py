@@ -1,4 +1,5 @@
-"""The ModelStore and VerdictStore contracts, run against every store (``STORES``).
+"""The ModelStore and VerdictStore contracts, run against every store kind
+(``tests.support.stores``: SQLite, and PostgreSQL on a database of the test's own).
 
 A store must: keep each model's file whole and a (type, version) once; list models in
 registration order; keep signing keys oldest first; commit a rollout, the model
@@ -10,12 +11,12 @@ sum verdict buckets from a time on, and keep totals past the buckets' pruning.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from edgewatch.coordinator.errors import WriteRefused
 from edgewatch.coordinator.store import Store
+from edgewatch.coordinator.store.location import StoreLocation, open_store
 from edgewatch.coordinator.store.model_records import (
     CloudVerdict,
     Rollout,
@@ -25,18 +26,21 @@ from edgewatch.coordinator.store.model_records import (
     VerdictCounts,
 )
 from edgewatch.shared.signing import SignKey
-from tests.coordinator.store.test_contract import STORES
 from tests.support.models import new_model, stored_readings
+from tests.support.stores import store_location
+
+__all__ = ["store_location"]  # the fixture, parametrised over every store kind
 
 KEY = SignKey.generate()
 
 
-@pytest.fixture(params=sorted(STORES))
-def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+@pytest.fixture
+def reopen(store_location: StoreLocation) -> Iterator[Callable[[], Store]]:
+    """Opens the same store again each time it is called (a restart)."""
     opened: list[Store] = []
 
     def factory() -> Store:
-        store = STORES[request.param](tmp_path)()
+        store = open_store(store_location)
         opened.append(store)
         return store
 
