@@ -24,6 +24,7 @@ import os
 import threading
 from pathlib import Path
 
+from edgewatch.coordinator.errors import WriteRefused
 from edgewatch.coordinator.store import ModelStore
 from edgewatch.coordinator.store.model_records import SigningKeyRecord
 from edgewatch.shared.clock import SYSTEM, Clock
@@ -66,8 +67,8 @@ class Keyring:
             return Keyring(store, path, key, clock)
         key = _read(path)
         if not keys:
-            store.add_signing_key(SigningKeyRecord(key.public.key_id, key.public.pem, clock.time()))
-        elif key.public.key_id != keys[-1].key_id:
+            keys = _register_first(store, key, clock)
+        if key.public.key_id != keys[-1].key_id:
             known = any(k.key_id == key.public.key_id for k in keys)
             raise ConfigError(
                 f"model signing key file {path} holds key {key.public.key_id}, but the "
@@ -195,3 +196,13 @@ def _pending(path: Path) -> SignKey | None:
         return SignKey.from_pem(staged.read_bytes())
     except (OSError, ModelError):
         return None
+
+
+def _register_first(store: ModelStore, key: SignKey, clock: Clock) -> list[SigningKeyRecord]:
+    """Put the key file's key into an empty store; replicas started together on one
+    database (one shared key file) race here, and the loser finds the winner's record."""
+    try:
+        store.add_signing_key(SigningKeyRecord(key.public.key_id, key.public.pem, clock.time()))
+    except WriteRefused:
+        log.info("model signing: another replica registered key %s first", key.public.key_id)
+    return store.signing_keys()

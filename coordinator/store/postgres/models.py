@@ -28,6 +28,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from edgewatch.coordinator.errors import WriteRefused
 from edgewatch.coordinator.store.model_records import (
     ModelRecord,
     ModelStatus,
@@ -152,6 +153,13 @@ def add_signing_key(conn: Connection, key: SigningKeyRecord) -> None:
     # MAX(seq) + 1 under a lock that only other key additions wait for (readers do not):
     # two replicas rotating at once get consecutive numbers, not a unique violation.
     conn.execute(sa.text("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE"))
+    # An unendorsed key is the chain's root: only the first may be one (two replicas
+    # starting together on an empty store must not both plant theirs).
+    if (
+        key.endorsed_by is None
+        and conn.execute(sa.text("SELECT 1 FROM signing_keys LIMIT 1")).first()
+    ):
+        raise WriteRefused(f"signing key {key.key_id}: the store already has its first key")
     conn.execute(
         sa.text(
             "INSERT INTO signing_keys (key_id, seq, public_key, created_at, endorsed_by, "

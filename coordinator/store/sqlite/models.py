@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from edgewatch.coordinator.errors import WriteRefused
 from edgewatch.coordinator.store.model_records import (
     Evaluation,
     ModelRecord,
@@ -135,6 +136,10 @@ def signing_keys(conn: sqlite3.Connection) -> list[SigningKeyRecord]:
 
 
 def add_signing_key(cur: sqlite3.Cursor, key: SigningKeyRecord) -> None:
+    # An unendorsed key is the chain's root: only the first may be one (two replicas
+    # starting together on an empty store must not both plant theirs).
+    if key.endorsed_by is None and cur.execute("SELECT 1 FROM signing_keys LIMIT 1").fetchone():
+        raise WriteRefused(f"signing key {key.key_id}: the store already has its first key")
     cur.execute(
         "INSERT INTO signing_keys (key_id, seq, public_key, created_at, endorsed_by, endorsement) "
         "VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM signing_keys), ?, ?, ?, ?)",

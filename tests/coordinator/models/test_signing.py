@@ -10,7 +10,9 @@ import pytest
 
 from edgewatch.coordinator.models.signing import Keyring
 from edgewatch.coordinator.store import SqliteStore
+from edgewatch.coordinator.store.model_records import SigningKeyRecord
 from edgewatch.shared.errors import ConfigError
+from edgewatch.shared.files import write_atomic
 from edgewatch.shared.signing import (
     SignKey,
     VerifyKey,
@@ -42,6 +44,39 @@ def test_the_first_start_makes_a_key_only_the_owner_can_read(
         model_statement("pump", "high", 3, "ab" * 32), decode_signature(signature.signature)
     )
     assert ok and signature.key_id == ring.key_id
+
+
+class _SawItEmpty(SqliteStore):
+    """A replica that read the key list before the other replica's registration committed
+    (the fault: the first read answers empty once)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.stale = True
+
+    def signing_keys(self) -> list[SigningKeyRecord]:
+        if self.stale:
+            self.stale = False
+            return []
+        return super().signing_keys()
+
+
+def test_replicas_starting_together_on_one_key_file_agree(tmp_path: Path) -> None:
+    path = tmp_path / "shared.key"
+    first = SqliteStore(tmp_path / "c.db")
+    ring = Keyring.open(first, path)  # the replica that won the race
+    second = _SawItEmpty(tmp_path / "c.db")
+    try:
+        assert Keyring.open(second, path).key_id == ring.key_id  # not a WriteRefused
+        assert [k.key_id for k in second.signing_keys()] == [ring.key_id]
+        other = tmp_path / "other.key"
+        write_atomic(other, SignKey.generate().private_pem(), mode=0o600)
+        second.stale = True  # a replica with another key file is still refused
+        with pytest.raises(ConfigError, match="store's current key is"):
+            Keyring.open(second, other)
+    finally:
+        first.close()
+        second.close()
 
 
 def test_a_key_file_others_can_read_is_narrowed(store: SqliteStore, tmp_path: Path) -> None:

@@ -87,6 +87,9 @@ def test_signing_keys_are_kept_oldest_first(reopen: Callable[[], Store]) -> None
     )
     assert [k.key_id for k in reopen().signing_keys()] == ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"]
     assert reopen().signing_keys()[1].endorsed_by == "aaaaaaaaaaaaaaaa"
+    with pytest.raises(WriteRefused):  # a second root (a replica with its own key file)
+        store.add_signing_key(SigningKeyRecord("cccccccccccccccc", "pem3", 3.0))
+    assert len(reopen().signing_keys()) == 2
 
 
 def _rollout(model_id: int, **changes: object) -> Rollout:
