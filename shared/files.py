@@ -8,25 +8,44 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from pathlib import Path
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` by ``data``; raises ``OSError``. ``mode`` applies from the start
     (a secret is never readable by others, not even for a moment)."""
+    _publish(path, data, mode, exclusive=False)
+
+
+def create_atomic(path: Path, data: bytes, mode: int = 0o644) -> bool:
+    """``write_atomic``, but only if ``path`` does not exist yet: False (and ``path``
+    untouched) if another process, sharing the directory, created it first."""
+    return _publish(path, data, mode, exclusive=True)
+
+
+def _publish(path: Path, data: bytes, mode: int, *, exclusive: bool) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    # Unique per writer (processes on a shared volume, threads of one process).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)  # whatever the umask did
-        os.replace(tmp, path)
+        if exclusive:
+            try:
+                os.link(tmp, path)  # atomic, and fails where the name is taken
+            except FileExistsError:
+                return False
+        else:
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     sync_dir(path.parent)
+    return True
 
 
 def sync_dir(directory: Path) -> None:

@@ -29,7 +29,7 @@ from edgewatch.coordinator.store import ModelStore
 from edgewatch.coordinator.store.model_records import SigningKeyRecord
 from edgewatch.shared.clock import SYSTEM, Clock
 from edgewatch.shared.errors import ConfigError, ModelError
-from edgewatch.shared.files import sync_dir, write_atomic
+from edgewatch.shared.files import create_atomic, sync_dir, write_atomic
 from edgewatch.shared.modelpack import EndorsedKey, KeyChain, ModelSignature, ModelTier
 from edgewatch.shared.signing import SignKey, encode_signature, key_statement, model_statement
 
@@ -60,11 +60,11 @@ class Keyring:
                     f"{keys[-1].key_id}: restore the file (agents pinned to that key refuse "
                     "models signed by any other)"
                 )
-            key = SignKey.generate()
-            write_atomic(path, key.private_pem(), mode=0o600)
-            store.add_signing_key(SigningKeyRecord(key.public.key_id, key.public.pem, clock.time()))
-            log.info("model signing: created key %s in %s (0600)", key.public.key_id, path)
-            return Keyring(store, path, key, clock)
+            fresh = SignKey.generate()
+            # Exclusive: replicas sharing one key file (a mounted volume) and starting
+            # together must end up with one key, whichever of them makes it.
+            if create_atomic(path, fresh.private_pem(), mode=0o600):
+                log.info("model signing: created key %s in %s (0600)", fresh.public.key_id, path)
         key = _read(path)
         if not keys:
             keys = _register_first(store, key, clock)

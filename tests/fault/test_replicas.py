@@ -41,6 +41,7 @@ def _replicas(
             store_url=url,
             name=name,
             client_id=f"test-{name}",
+            model_key_file=tmp / "model-signing.key",
             extra=("--share-group", "g", "--leader-ttl-s", "3", *extra),
         ).start()
         for name in ("r1", "r2")

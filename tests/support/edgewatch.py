@@ -38,6 +38,8 @@ class Coordinator:
     store_url: str | None = None
     name: str = "coordinator"
     client_id: str = "test-coordinator"
+    # Replicas share one model-signing key file (as they must); None: one in workdir.
+    model_key_file: Path | None = None
 
     @property
     def db(self) -> Path:
@@ -64,7 +66,7 @@ class Coordinator:
                 "--api-token-file",
                 str(self.token_file),
                 "--model-key-file",  # every replica signs models with one key
-                str(self.workdir / "model-signing.key"),
+                str(self.model_key_file or self.workdir / "model-signing.key"),
             )
         self.proc = self.procs.edgewatch(
             "coordinator",
