@@ -25,6 +25,7 @@ from edgewatch.coordinator.errors import StoreError
 from edgewatch.coordinator.fleet.registry import AgentRecord
 from edgewatch.coordinator.store.postgres import engine as pg
 from edgewatch.coordinator.store.postgres import feed, plan, queries
+from edgewatch.coordinator.store.postgres.aggregates import PgAggregates
 from edgewatch.coordinator.store.postgres.migrations import migrate
 from edgewatch.coordinator.store.postgres.partitions import Partitions, day_of
 from edgewatch.coordinator.store.postgres.writes import CREATE_STAGE, PgIngest
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class PostgresStore:
+class PostgresStore(PgAggregates):
     """``Store`` on a PostgreSQL database (``postgresql://user@host:port/db``)."""
 
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
