@@ -29,13 +29,19 @@ decision (``PostgresStore.drop_readings_before``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from edgewatch.coordinator.aggregates.records import Retention
+from edgewatch.coordinator.store.postgres.engine import sqlstate
 from edgewatch.coordinator.store.postgres.partitions import DAY_S, _days_of, partition_name
+
+log = logging.getLogger(__name__)
+LOCK_WAIT = "5s"
+LOCK_NOT_AVAILABLE = "55P03"
 
 # Larger than any batch id: "the feed lists no batch" keeps nothing back.
 _NO_BATCH = 2**63 - 1
@@ -113,7 +119,17 @@ def empty_day(conn: Connection, day: int) -> int:
     # Taken first: a writer inserting into this day holds it (its keys are written in the
     # same statement), so the probe below runs after that writer committed and sees its
     # keys and its feed entry. A writer that comes after waits for this transaction.
-    conn.execute(sa.text(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"))
+    # Ingest queues behind a waiting lock too, so wait briefly: behind a long reader of
+    # the day, give up (the day waits for the next pass) rather than hold ingest up.
+    conn.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.text(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"))
+    except sa.exc.OperationalError as exc:
+        if sqlstate(exc) != LOCK_NOT_AVAILABLE:
+            raise
+        log.info("retention: %s is busy; trying again at the next pass", name)
+        return 0
     bounds = {"lo": day * DAY_S, "hi": (day + 1) * DAY_S}
     kept = conn.execute(
         sa.text(

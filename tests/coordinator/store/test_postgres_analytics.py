@@ -19,7 +19,7 @@ from edgewatch.coordinator.aggregates.rebuild import rebuild
 from edgewatch.coordinator.aggregates.records import AggregateQuery, Retention
 from edgewatch.coordinator.alerts.records import AlertQuery, Change, EdgeReceipt
 from edgewatch.coordinator.store import ReadingQuery, WriteSet
-from edgewatch.coordinator.store.postgres.partitions import DAY_S
+from edgewatch.coordinator.store.postgres.partitions import DAY_S, partition_name
 from edgewatch.coordinator.store.postgres.store import PostgresStore
 from tests.coordinator.aggregates.test_incremental import T0, assert_equal, batch, run_consumer
 from tests.support.coordinator import make_batch
@@ -240,3 +240,21 @@ def test_an_edge_receipt_resent_to_two_replicas_at_once_is_applied_once(pg_url: 
     finally:
         for s in replicas:
             s.close()
+
+
+def test_a_day_held_by_a_long_reader_waits_for_the_next_pass(
+    store: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgewatch.coordinator.store.postgres import retention
+
+    monkeypatch.setattr(retention, "LOCK_WAIT", "200ms")
+    for day in range(2):
+        ts = DAY0 + day * DAY_S + 600
+        store.write(WriteSet(batches=[make_batch("a", 5, first_seq=5 * day, ts=ts)]))
+    run_consumer(store, 10)  # type: ignore[arg-type]
+    _age(pg_url, 10)
+    with psycopg.connect(pg_url) as reader:  # a transaction left open on day 0
+        reader.execute(f"SELECT count(*) FROM {partition_name(19676)}")
+        gone = store.expire(time.time(), RAW, [NAME])
+        assert (gone.feed_entries, gone.readings) == (1, 0)
+    assert store.expire(time.time(), RAW, [NAME]).readings == 5
