@@ -1,14 +1,14 @@
-"""What a concern's mixin needs of ``PostgresStore``: its write transaction and its reads.
+"""What a concern's mixin needs of ``PostgresStore``: a transaction and a read.
 
-A concern (``models.PgModels``, ``verdicts.PgVerdicts`` ...) keeps its SQL in functions
-over a ``Connection`` and shows it to the store as a mixin whose methods open a
-transaction (``_transaction``) or take a read connection (``_read``). ``PostgresStore``
-defines both; these stubs only give the mixins their types, so each concern joins the
-store as a base class, without edits to the store's body.
+A concern (aggregates, alerts ...) keeps its SQL in a module of functions over a
+SQLAlchemy ``Connection`` and its ``Store`` methods in a mixin deriving from
+``PgConcern``; ``PostgresStore`` inherits the mixins and provides these two methods,
+so each concern is added without editing the store's body.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
@@ -18,11 +18,11 @@ from sqlalchemy.engine import Connection
 T = TypeVar("T")
 
 
-class PgConcern:
+class PgConcern(ABC):
+    @abstractmethod
     def _transaction(self, what: str = "write") -> AbstractContextManager[Connection]:
-        """One transaction: committed on exit, rolled back and translated on any error."""
-        raise NotImplementedError
+        """One transaction; any exception rolls it back and is translated."""
 
+    @abstractmethod
     def _read(self, query: Callable[[Connection], T]) -> T:
-        """``query`` on a pooled autocommit connection; database errors translated."""
-        raise NotImplementedError
+        """``query`` on a pooled connection in autocommit."""

@@ -202,6 +202,93 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        4,
+        "aggregates",
+        (
+            # One row per window (scope, size, start); per-metric statistics as JSON
+            # {name: [count, mean, m2, min, max]} (coordinator/aggregates/stats.py), as in
+            # SQLite, so both stores share the converters.
+            """CREATE TABLE aggregates (
+                scope TEXT COLLATE "C" NOT NULL,
+                window_s INTEGER NOT NULL,
+                start BIGINT NOT NULL,
+                count BIGINT NOT NULL,
+                anomalies BIGINT NOT NULL,
+                statuses TEXT NOT NULL,
+                latency TEXT NOT NULL,
+                metrics TEXT NOT NULL,
+                revisions INTEGER NOT NULL DEFAULT 0,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                revised_at DOUBLE PRECISION,
+                PRIMARY KEY (scope, window_s, start)
+            )""",
+            "CREATE INDEX aggregates_window_start ON aggregates (window_s, start)",
+            "CREATE INDEX aggregates_start ON aggregates (start)",
+            "CREATE INDEX aggregates_updated ON aggregates (window_s, updated_at)",
+            # The feed entry of a key's batch: a rebuild leaves out readings of entries
+            # past the watermark, and retention finds the oldest batch the feed still
+            # lists (one row per entry, not per reading: nearly free at ingest).
+            "CREATE INDEX ingest_feed_batch ON ingest_feed (batch_id)",
+        ),
+    ),
+    Migration(
+        5,
+        "alerts",
+        (
+            """CREATE TABLE alerts (
+                id BIGSERIAL PRIMARY KEY,
+                key TEXT COLLATE "C" NOT NULL,
+                rule TEXT COLLATE "C" NOT NULL,
+                scope TEXT COLLATE "C" NOT NULL,
+                severity TEXT COLLATE "C" NOT NULL,
+                state TEXT COLLATE "C" NOT NULL,
+                value DOUBLE PRECISION,
+                message TEXT NOT NULL,
+                raised_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                acknowledged_at DOUBLE PRECISION,
+                acknowledged_by TEXT,
+                cleared_at DOUBLE PRECISION,
+                cleared_by TEXT,
+                sources TEXT NOT NULL,
+                silenced BOOLEAN NOT NULL DEFAULT false
+            )""",
+            # At most one alert per dedupe key that is not cleared, whichever replica
+            # raises it: a second raise waits for the first and finds it (ON CONFLICT).
+            "CREATE UNIQUE INDEX alerts_active_key ON alerts (key) WHERE state <> 'cleared'",
+            "CREATE INDEX alerts_updated ON alerts (updated_at)",
+            """CREATE TABLE alert_events (
+                id BIGSERIAL PRIMARY KEY,
+                alert_id BIGINT NOT NULL REFERENCES alerts (id),
+                at DOUBLE PRECISION NOT NULL,
+                kind TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                value DOUBLE PRECISION,
+                note TEXT NOT NULL
+            )""",
+            "CREATE INDEX alert_events_alert ON alert_events (alert_id)",
+            """CREATE TABLE silences (
+                id BIGSERIAL PRIMARY KEY,
+                rule TEXT COLLATE "C",
+                scope TEXT COLLATE "C",
+                starts_at DOUBLE PRECISION NOT NULL,
+                ends_at DOUBLE PRECISION NOT NULL,
+                reason TEXT NOT NULL,
+                created_by TEXT NOT NULL
+            )""",
+            # Alert events an agent raised on its own (its alert sequence), stored once.
+            """CREATE TABLE edge_alert_events (
+                agent_id TEXT COLLATE "C" NOT NULL,
+                epoch BIGINT NOT NULL,
+                seq BIGINT NOT NULL,
+                received_at DOUBLE PRECISION NOT NULL,
+                payload BYTEA NOT NULL,
+                PRIMARY KEY (agent_id, epoch, seq)
+            )""",
+        ),
+    ),
+    Migration(
         6,
         "enrollments, api tokens, audit log",
         (

@@ -25,6 +25,8 @@ from edgewatch.coordinator.errors import StoreError
 from edgewatch.coordinator.fleet.registry import AgentRecord
 from edgewatch.coordinator.store.postgres import engine as pg
 from edgewatch.coordinator.store.postgres import feed, plan, queries
+from edgewatch.coordinator.store.postgres.aggregates import PgAggregates
+from edgewatch.coordinator.store.postgres.alerts import PgAlerts
 from edgewatch.coordinator.store.postgres.migrations import migrate
 from edgewatch.coordinator.store.postgres.models import PgModels
 from edgewatch.coordinator.store.postgres.partitions import Partitions, day_of
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class PostgresStore(PgModels, PgVerdicts, PgSecurity):
+class PostgresStore(PgModels, PgVerdicts, PgSecurity, PgAggregates, PgAlerts):
     """``Store`` on a PostgreSQL database (``postgresql://user@host:port/db``)."""
 
     def __init__(self, url: str, *, pool_size: int = 4) -> None:

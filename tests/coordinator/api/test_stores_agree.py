@@ -124,7 +124,9 @@ def _scrub(value: Any) -> Any:
 
 def _answers(kind: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     for location in locate(kind, tmp_path / kind):
-        settings = make_settings(tmp_path / kind, "embedded:0", db=location)
+        settings = make_settings(
+            tmp_path / kind, "embedded:0", db=location, model_key_file=tmp_path / kind / "key"
+        )
         service = CoordinatorService(settings)
         try:
             _fill(service)
