@@ -2,8 +2,10 @@
 
 ``backup`` copies the live database with SQLite's **online backup API** (a consistent
 snapshot while ingest goes on: no stop, no torn pages) and packs it with the secrets the
-coordinator keeps next to it (``KEPT_FILES``: the API token today; signing keys and the
-CA join this list when they land) into one tar file with a manifest. ``restore`` unpacks
+coordinator keeps next to it (``KEPT_FILES``: the API token and the model-signing key; a
+key file kept elsewhere is named with ``model_key_file``) into one tar file with a
+manifest. The site's CA lives in the site directory of ``edgewatch site init``, which is
+backed up as a directory (docs/security.md). ``restore`` unpacks
 one into a new location; a coordinator started there answers the API as the original
 did at the time of the backup.
 
@@ -31,7 +33,8 @@ STORE_MEMBER = "store.db"
 MANIFEST = "manifest.json"
 FORMAT = "edgewatch.backup/1"
 # Files a coordinator keeps beside its SQLite store that a restore must bring back.
-KEPT_FILES: tuple[str, ...] = ("api-token",)
+KEY_FILE = "model-signing.key"
+KEPT_FILES: tuple[str, ...] = ("api-token", KEY_FILE)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class BackupInfo:
     store_bytes: int
     files: tuple[str, ...]
     migrations: tuple[int, ...]
+    # The store holds a signing key chain but no key file was packed: a restored
+    # coordinator would refuse to start until the file is put back.
+    key_missing: bool = False
 
 
 def _migrations(db: Path) -> tuple[int, ...]:
@@ -50,8 +56,9 @@ def _migrations(db: Path) -> tuple[int, ...]:
         conn.close()
 
 
-def backup(db: Path, out: Path) -> BackupInfo:
-    """Snapshot the store at ``db`` (live or not) and its kept files into ``out``."""
+def backup(db: Path, out: Path, *, model_key_file: Path | None = None) -> BackupInfo:
+    """Snapshot the store at ``db`` (live or not) and its kept files into ``out``;
+    ``model_key_file``: the coordinator's ``--model-key-file`` if not beside the store."""
     if not db.exists():
         raise StoreError(f"no store at {db}")
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
@@ -67,8 +74,12 @@ def backup(db: Path, out: Path) -> BackupInfo:
         finally:
             target.close()
             source.close()
-        kept = tuple(n for n in KEPT_FILES if (db.parent / n).is_file())
+        sources = {n: db.parent / n for n in KEPT_FILES}
+        if model_key_file is not None:
+            sources[KEY_FILE] = model_key_file
+        kept = tuple(n for n, p in sources.items() if p.is_file())
         migrations = _migrations(snapshot)
+        key_missing = KEY_FILE not in kept and _has_signing_keys(snapshot)
         manifest = {
             "format": FORMAT,
             "edgewatch": __version__,
@@ -83,9 +94,19 @@ def backup(db: Path, out: Path) -> BackupInfo:
             _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode(), 0o600)
             tar.add(snapshot, arcname=STORE_MEMBER)
             for name in kept:
-                tar.add(db.parent / name, arcname=f"files/{name}")
+                tar.add(sources[name], arcname=f"files/{name}")
         os.replace(partial, out)  # the backup holds secrets: 0600, never half written
-        return BackupInfo(out, snapshot.stat().st_size, kept, migrations)
+        return BackupInfo(out, snapshot.stat().st_size, kept, migrations, key_missing)
+
+
+def _has_signing_keys(snapshot: Path) -> bool:
+    conn = sqlite3.connect(snapshot)
+    try:
+        return conn.execute("SELECT 1 FROM signing_keys LIMIT 1").fetchone() is not None
+    except sqlite3.OperationalError:  # a store from before the model registry
+        return False
+    finally:
+        conn.close()
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:

@@ -7,6 +7,7 @@ SQLite: the online backup API, while the coordinator runs. PostgreSQL: use ``pg_
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from edgewatch.coordinator.errors import StoreError
@@ -19,6 +20,12 @@ VERB = "backup"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", required=True, help="the coordinator's --db (a SQLite file)")
     parser.add_argument("--out", type=Path, required=True, help="backup file to write (tar.gz)")
+    parser.add_argument(
+        "--model-key-file",
+        type=Path,
+        help="the coordinator's model-signing key, if it was given one outside the db's "
+        "directory (default: model-signing.key beside the db)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from edgewatch.coordinator.backup import backup
 
     try:
-        info = backup(Path(args.db), args.out)
+        info = backup(Path(args.db), args.out, model_key_file=args.model_key_file)
     except (StoreError, OSError) as exc:
         return fail(VERB, exc, 1)
     kept = ", ".join(info.files) or "none"
@@ -39,4 +46,10 @@ def run(args: argparse.Namespace) -> int:
         f"edgewatch backup: {info.out} ({info.store_bytes} bytes of store, schema "
         f"{max(info.migrations, default=0)}, files: {kept})"
     )
+    if info.key_missing:
+        print(
+            "edgewatch backup: warning: the store has model-signing keys but no key file was "
+            "packed: pass --model-key-file FILE (a restored coordinator needs it)",
+            file=sys.stderr,
+        )
     return 0

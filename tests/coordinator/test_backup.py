@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from edgewatch.coordinator.models.signing import Keyring
 from edgewatch.coordinator.settings import CoordinatorSettings
+from edgewatch.coordinator.store import SqliteStore
 from edgewatch.shared.cli import main
 from tests.support.coordinator import (
     TOPICS,
@@ -84,10 +86,13 @@ def test_a_restored_coordinator_answers_as_the_original_did(
     finally:
         pub.close()
         server.close()
-    assert "files: api-token" in capsys.readouterr().out
+    assert "files: api-token, model-signing.key" in capsys.readouterr().out
     assert stat.S_IMODE(archive.stat().st_mode) == 0o600
     assert main(["restore", "--from", str(archive), "--db", str(restored)]) == 0
     assert (restored.parent / "api-token").read_text().strip() == token
+    key = restored.parent / "model-signing.key"  # models go on being signed by the same key
+    assert key.read_bytes() == (original.parent / "model-signing.key").read_bytes()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert main(["restore", "--from", str(archive), "--db", str(restored)]) == 1  # exists
     server = serve(_settings(restored, coord_embedded))
     again = next(server)
@@ -109,3 +114,23 @@ def test_restore_refuses_what_is_not_a_backup(tmp_path: Path) -> None:
     junk.write_bytes(b"not a tar")
     assert main(["restore", "--from", str(junk), "--db", str(tmp_path / "x.db")]) == 1
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_key_file_kept_elsewhere_is_packed_when_named_and_missed_loudly_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "store" / "coord.db"
+    db.parent.mkdir()
+    key = tmp_path / "secrets" / "signing.key"  # --model-key-file outside the db's directory
+    store = SqliteStore(db)
+    Keyring.open(store, key)
+    store.close()
+    out = tmp_path / "b.tar.gz"
+    assert main(["backup", "--db", str(db), "--out", str(out)]) == 0
+    assert "no key file was packed" in capsys.readouterr().err
+    assert main(["backup", "--db", str(db), "--out", str(out), "--model-key-file", str(key)]) == 0
+    captured = capsys.readouterr()
+    assert "files: model-signing.key" in captured.out and captured.err == ""
+    restored = tmp_path / "r" / "coord.db"
+    assert main(["restore", "--from", str(out), "--db", str(restored)]) == 0
+    assert (restored.parent / "model-signing.key").read_bytes() == key.read_bytes()
