@@ -23,13 +23,20 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 demo: $(RUN_STAMP)
 	$(BIN)/edgewatch demo $(ARGS)
 
+# Test workers (pytest-xdist): the tests mostly wait on real processes, so more workers
+# than cores pays. A file's tests stay on one worker (their module fixtures are shared).
+# `make test WORKERS=0` runs in one process.
+WORKERS ?= 4
+XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+
 # The whole suite but the slow fault and fuzz tests (marker `slow`): minutes, not ten.
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
-# The slow ones: long flapping links, repeated kills, 10,000 hostile payloads. CI runs them.
+# The slow ones: long flapping links, repeated kills, 10,000 hostile payloads. CI runs
+# them, two files at a time (their timing bounds are measured on a box they share).
 test-slow: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m slow $(if $(filter 0,$(WORKERS)),,-n 2 --dist loadfile) $(PYTEST_ARGS)
 
 test-all: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
