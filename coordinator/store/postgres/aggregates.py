@@ -43,6 +43,7 @@ from edgewatch.coordinator.store.sqlite.aggregates import (
     _stats_json,
     _window,
     columns_of,
+    merged_rows,
 )
 
 _COLS = "r.sensor_id, r.sensor_type, r.agent_id, r.status, r.ts, r.stored_at, r.anomaly, r.metrics"
@@ -201,28 +202,8 @@ def _upsert(conn: Connection, rows: Sequence[Row]) -> None:
 
 
 def merge_windows(conn: Connection, updates: Mapping[WindowKey, Contribution], now: float) -> int:
-    """Merge ``updates`` into the stored windows; a late one counts a revision."""
-    old = _locked(conn, sorted(updates))
-    rows = []
-    for key, c in updates.items():
-        prior = old.get(key)
-        stats = c.stats if prior is None else prior.stats.merge(c.stats)
-        revised = prior is not None and c.late
-        revisions = (prior.revisions if prior else 0) + (1 if revised else 0)
-        revised_at = now if revised else (prior.revised_at if prior else None)
-        created = prior.created_at if prior else now
-        rows.append(
-            (
-                *key,
-                stats.count,
-                stats.anomalies,
-                *_stats_json(stats),
-                revisions,
-                created,
-                now,
-                revised_at,
-            )
-        )
+    """Merge ``updates`` into the stored windows (locked first, in key order)."""
+    rows = merged_rows(_locked(conn, sorted(updates)), updates, now)
     _upsert(conn, rows)
     return len(rows)
 

@@ -23,12 +23,12 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection
 
 from edgewatch.coordinator.errors import StoreError, WriteRefused
 from edgewatch.coordinator.store.postgres.concern import PgConcern
 from edgewatch.coordinator.store.security_records import ApiToken, AuditEntry, Enrollment
-from edgewatch.coordinator.store.sqlite.security import _ENROLLMENT, _TOKEN
+from edgewatch.coordinator.store.sqlite.security import _ENROLLMENT, _TOKEN, _enrollment, _token
 
 T = TypeVar("T")
 # pg_advisory_xact_lock key of audit appends (any constant shared by all replicas).
@@ -41,22 +41,6 @@ _ENROLLMENT_VALUES = ", ".join(f":{c}" for c in _ENROLLMENT_COLUMNS)
 _ENROLLMENT_REPLACE = ", ".join(
     f"{c} = excluded.{c}" for c in _ENROLLMENT_COLUMNS if c != "identity"
 )
-
-
-def _enrollment(row: RowMapping) -> Enrollment:
-    return Enrollment(
-        identity=row["identity"],
-        role=row["role"],
-        username=row["username"],
-        client_id=row["client_id"],
-        tier=row["tier"],
-        latitude=row["latitude"],
-        longitude=row["longitude"],
-        enrolled_at=float(row["enrolled_at"]),
-        enrolled_by=row["enrolled_by"],
-        revoked_at=row["revoked_at"],
-        revoked_by=row["revoked_by"],
-    )
 
 
 def enroll(conn: Connection, r: Enrollment) -> bool:
@@ -109,17 +93,6 @@ def revoke_enrollment(conn: Connection, identity: str, at: float, by: str) -> bo
         {"at": at, "by": by, "i": identity},
     ).first()
     return row is not None
-
-
-def _token(row: RowMapping) -> ApiToken:
-    return ApiToken(
-        token_id=row["token_id"],
-        name=row["name"],
-        scope=row["scope"],
-        created_at=float(row["created_at"]),
-        created_by=row["created_by"],
-        revoked_at=row["revoked_at"],
-    )
 
 
 def add_token(conn: Connection, t: ApiToken, digest: str) -> None:

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -37,7 +36,7 @@ from edgewatch.coordinator.store.postgres.concern import PgConcern
 from edgewatch.coordinator.store.postgres.feed import _JOIN
 from edgewatch.coordinator.store.postgres.models import metric_columns
 from edgewatch.coordinator.store.records import FeedEntry
-from edgewatch.shared.readings import ReadingBatch
+from edgewatch.coordinator.store.sqlite.verdicts import scored_rows
 
 _COUNTS = ("readings", "anomalies", "rescored", "agreed", "cloud_anomalies")
 _RANKS = tuple(f"r{i}" for i in range(RANK_BINS))
@@ -61,23 +60,7 @@ def feed_scored(conn: Connection, entry: FeedEntry, types: frozenset[str] | None
     ).all()
     if not rows:
         return ScoredRows.empty(entry.agent_id, entry.epoch)
-    batch = ReadingBatch(
-        sensor_id=[r[1] for r in rows],
-        sensor_type=[r[2] for r in rows],
-        ts=np.array([r[3] for r in rows], dtype=np.float64),
-        metrics=metric_columns([r[4] for r in rows]),
-        status=[r[5] for r in rows],
-        label=[r[6] for r in rows],
-    )
-    return ScoredRows(
-        agent_id=entry.agent_id,
-        epoch=entry.epoch,
-        seq=[int(r[0]) for r in rows],
-        batch=batch,
-        score=np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64),
-        anomaly=np.array([bool(r[8]) for r in rows], dtype=np.bool_),
-        scorer=[r[9] for r in rows],
-    )
+    return scored_rows(entry, rows, metric_columns([r[4] for r in rows]))
 
 
 def add_cloud_verdicts(conn: Connection, verdicts: Sequence[CloudVerdict]) -> None:

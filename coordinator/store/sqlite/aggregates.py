@@ -119,11 +119,11 @@ def _existing(cur: sqlite3.Cursor, keys: Iterable[WindowKey]) -> dict[WindowKey,
     return found
 
 
-def merge_windows(
-    cur: sqlite3.Cursor, updates: Mapping[WindowKey, Contribution], now: float
-) -> int:
-    """Merge ``updates`` into the stored windows; a late one counts a revision."""
-    old = _existing(cur, updates)
+def merged_rows(
+    old: Mapping[WindowKey, WindowAggregate], updates: Mapping[WindowKey, Contribution], now: float
+) -> list[tuple[Any, ...]]:
+    """The window rows ``updates`` make of the stored ``old`` ones (both stores write
+    these): a late contribution to a stored window counts a revision."""
     rows = []
     for key, c in updates.items():
         prior = old.get(key)
@@ -144,6 +144,14 @@ def merge_windows(
                 revised_at,
             )
         )
+    return rows
+
+
+def merge_windows(
+    cur: sqlite3.Cursor, updates: Mapping[WindowKey, Contribution], now: float
+) -> int:
+    """Merge ``updates`` into the stored windows; a late one counts a revision."""
+    rows = merged_rows(_existing(cur, updates), updates, now)
     cur.executemany(_UPSERT, rows)
     return len(rows)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any, Protocol
 
 from edgewatch.coordinator.store.security_records import ApiToken, AuditEntry, Enrollment
 
@@ -14,7 +15,14 @@ _ENROLLMENT = (
 _TOKEN = "token_id, name, scope, created_at, created_by, revoked_at"
 
 
-def _enrollment(row: sqlite3.Row) -> Enrollment:
+class NamedRow(Protocol):
+    """A row read by column name: ``sqlite3.Row``, or SQLAlchemy's ``RowMapping`` (the
+    PostgreSQL store builds its records with the functions below too)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def _enrollment(row: NamedRow) -> Enrollment:
     return Enrollment(
         identity=row["identity"],
         role=row["role"],
@@ -76,7 +84,7 @@ def revoke_enrollment(cur: sqlite3.Cursor, identity: str, at: float, by: str) ->
     return cur.rowcount == 1
 
 
-def _token(row: sqlite3.Row) -> ApiToken:
+def _token(row: NamedRow) -> ApiToken:
     return ApiToken(
         token_id=row["token_id"],
         name=row["name"],

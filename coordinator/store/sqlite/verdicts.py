@@ -49,6 +49,16 @@ def feed_scored(
             if column is None:
                 column = metrics[name] = np.full(n, np.nan)
             column[i] = value
+    return scored_rows(entry, rows, metrics)
+
+
+def scored_rows(
+    entry: FeedEntry,
+    rows: Sequence[Sequence[Any]],
+    metrics: dict[str, np.ndarray[Any, np.dtype[np.float64]]],
+) -> ScoredRows:
+    """``ScoredRows`` of an entry's rows (seq, sensor_id, sensor_type, ts, metrics, status,
+    label, score, anomaly, scorer: the columns both stores select), metrics in columns."""
     batch = ReadingBatch(
         sensor_id=[r[1] for r in rows],
         sensor_type=[r[2] for r in rows],
