@@ -30,6 +30,7 @@ class EmulatedAgent:
         self.reports = reports
         self.generation = 0
         self.active: list[str] = []
+        self.state: Literal["online", "offline"] = "online"
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"emu-{agent_id}",
@@ -65,6 +66,10 @@ class EmulatedAgent:
         self.heartbeat()
 
     def heartbeat(self) -> None:
+        # An agent that went offline sends no heartbeat: one would prove it alive again
+        # (the registry takes a heartbeat over a retained "offline").
+        if self.state == "offline":
+            return
         beat = self._beat(
             agent_id=self.agent_id,
             ts=time.time(),
@@ -96,6 +101,7 @@ class EmulatedAgent:
         """Publish its retained status, as its last will or a restart would."""
         from edgewatch.shared.schemas import AgentStatus
 
+        self.state = state
         status = AgentStatus(agent_id=self.agent_id, state=state)
         self.client.publish(self.topics.status(self.agent_id), self._encode(status), 1, True)
 
