@@ -117,9 +117,13 @@ def judge(inp: GateInput, settings: GateSettings, soaked_s: float) -> GateVerdic
     ratio = max(inp.canary.rate, floor) / max(inp.baseline.rate, floor)
     figures["anomaly_rate_ratio"] = round(ratio, 4)
     if not settings.rate_low <= ratio <= settings.rate_high:
+        # Rates below the floor are compared as the floor (no division by zero, and two
+        # near-silent models are not told apart by noise): say so, or 0.0000 reads odd.
+        floored = min(inp.canary.rate, inp.baseline.rate) < floor
         fails.append(
             f"anomaly rate {inp.canary.rate:.4f} is {ratio:.2f}x the baseline's "
-            f"{inp.baseline.rate:.4f} (allowed {settings.rate_low}-{settings.rate_high}x)"
+            f"{inp.baseline.rate:.4f}{f' (rates floored at {floor:g})' if floored else ''} "
+            f"(allowed {settings.rate_low}-{settings.rate_high}x)"
         )
     if inp.shift is not None and inp.shift > settings.max_shift:
         fails.append(f"score distribution shifted by {inp.shift:.2f} (> {settings.max_shift})")

@@ -44,6 +44,14 @@ def test_tiny_rates_compare_at_the_floor() -> None:
     # 0 against 0.1 % is not "infinitely far off": both count as the 0.2 % floor.
     inp = GateInput(canary=Side(1000, 0), baseline=Side(1000, 1))
     assert judge(inp, S, 600).decision == "pass"
+    # A silent canary against a noisy baseline fails, and the reason says why 0 is not 0x.
+    quiet = judge(GateInput(canary=Side(1000, 0), baseline=Side(1000, 14)), S, 600)
+    assert quiet.decision == "fail"
+    assert quiet.reasons[0].startswith(
+        "anomaly rate 0.0000 is 0.14x the baseline's 0.0140 (rates floored at 0.002)"
+    )
+    loud = judge(GateInput(canary=Side(1000, 100), baseline=Side(1000, 14)), S, 600)
+    assert "floored" not in loud.reasons[0]
 
 
 def test_errors_and_refusals_fail_at_once_even_while_soaking() -> None:
