@@ -18,8 +18,10 @@ from pathlib import Path
 
 from edgewatch.coordinator.alerts.cli import api_call, token_of
 from edgewatch.coordinator.alerts.rules import duration
+from edgewatch.coordinator.store.location import location_arg
 from edgewatch.shared.errors import ConfigError, EdgewatchError
 from edgewatch.shared.progress import Progress
+from edgewatch.shared.redact import redact
 
 PROG = "edgewatch aggregates"
 DEFAULT_DB = Path("var/coordinator/edgewatch.db")
@@ -28,7 +30,12 @@ DEFAULT_DB = Path("var/coordinator/edgewatch.db")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="aggregates_action", required=True, metavar="ACTION")
     rb = sub.add_parser("rebuild", help="recompute windows from the raw readings")
-    rb.add_argument("--db", type=Path, default=DEFAULT_DB, help="the coordinator's SQLite store")
+    rb.add_argument(
+        "--db",
+        type=location_arg,
+        default=DEFAULT_DB,
+        help="the coordinator's store: a SQLite file or a postgresql:// URL",
+    )
     rb.add_argument("--since", default=None, help="epoch seconds, ISO time or age (2h, 7d)")
     show = sub.add_parser("show", help="windows of one scope from a running coordinator")
     show.add_argument("--api", required=True, metavar="URL", help="e.g. http://127.0.0.1:8000")
@@ -69,12 +76,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _rebuild(args: argparse.Namespace) -> int:
     from edgewatch.coordinator.aggregates.rebuild import rebuild
-    from edgewatch.coordinator.store import SqliteStore
+    from edgewatch.coordinator.store.location import open_existing
 
     since = parse_since(args.since, time.time())
-    if not args.db.exists():
-        raise ConfigError(f"--db {args.db}: no such store")
-    store = SqliteStore(args.db)
+    store = open_existing(args.db)
 
     try:
         with Progress("rebuild (hours)") as progress:
@@ -85,7 +90,7 @@ def _rebuild(args: argparse.Namespace) -> int:
             )
     finally:
         store.close()
-    print(f"rebuilt {hours} hour(s) of windows from {readings} readings in {args.db}")
+    print(f"rebuilt {hours} hour(s) of windows from {readings} readings in {redact(str(args.db))}")
     return 0
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from edgewatch.coordinator.aggregates.cli import parse_since
+from edgewatch.coordinator.store.location import location_arg, open_existing
 from edgewatch.shared.cli import fail
 from edgewatch.shared.errors import EdgewatchError
 from edgewatch.shared.progress import Progress
@@ -23,7 +24,12 @@ DAY_S = 86_400.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, required=True, help="the coordinator's store")
+    parser.add_argument(
+        "--db",
+        type=location_arg,
+        required=True,
+        help="the coordinator's store: a SQLite file or a postgresql:// URL",
+    )
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
     parser.add_argument("--since", help="epoch seconds, ISO time or age (default 24h)")
     parser.add_argument("--until", help="epoch seconds, ISO time or age (default now)")
@@ -33,7 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgewatch.coordinator.report.data import first_window, gather
     from edgewatch.coordinator.report.figure import render
-    from edgewatch.coordinator.store import SqliteStore
 
     now = time.time()
     try:
@@ -41,10 +46,8 @@ def run(args: argparse.Namespace) -> int:
         since = parse_since(args.since, now)
         if since is not None and since >= until:
             return fail("report", "--since must be before --until")
-        if not args.db.exists():
-            return fail("report", f"--db {args.db}: no such store")
+        store = open_existing(args.db)
         with Progress("report", total=2, quiet=args.json) as progress:
-            store = SqliteStore(args.db)
             try:
                 if since is None:  # the last day, or less if the store holds less
                     since = first_window(store, until - DAY_S, until) or until - DAY_S

@@ -14,12 +14,11 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from edgewatch.coordinator.security.audit import cli_source, record_cli
 from edgewatch.coordinator.security.tokens import create_token
 from edgewatch.coordinator.settings import CoordinatorSettings
-from edgewatch.coordinator.store import SqliteStore
+from edgewatch.coordinator.store.location import StoreLocation, location_arg, open_existing
 from edgewatch.coordinator.store.security_records import SCOPES
 from edgewatch.shared.cli import fail
 from edgewatch.shared.errors import EdgewatchError
@@ -27,8 +26,9 @@ from edgewatch.shared.errors import EdgewatchError
 VERB = "tokens"
 
 
-def _default_db() -> Path:
-    return Path(os.environ.get("EDGEWATCH_DB", str(CoordinatorSettings.model_fields["db"].default)))
+def _default_db() -> StoreLocation:
+    default = str(CoordinatorSettings.model_fields["db"].default)
+    return location_arg(os.environ.get("EDGEWATCH_DB", default))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,18 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for p in (create, listing, revoke):
         p.add_argument(
             "--db",
-            type=Path,
+            type=location_arg,
             default=None,
-            help="the coordinator's store [env EDGEWATCH_DB; default var/coordinator/edgewatch.db]",
+            help="the coordinator's store, a SQLite file or a postgresql:// URL "
+            "[env EDGEWATCH_DB; default var/coordinator/edgewatch.db]",
         )
 
 
 def run(args: argparse.Namespace) -> int:
-    db: Path = args.db or _default_db()
-    if not db.exists():
-        return fail(VERB, f"--db {db}: no coordinator store there")
+    db: StoreLocation = args.db or _default_db()
     try:
-        store = SqliteStore(db)
+        store = open_existing(db)
     except EdgewatchError as exc:
         return fail(VERB, exc)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgewatch.coordinator.errors import StoreError
 from edgewatch.coordinator.store.contract import Store
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
@@ -29,3 +30,17 @@ def open_store(location: StoreLocation) -> Store:
     from edgewatch.coordinator.store.sqlite.store import SqliteStore
 
     return SqliteStore(Path(location))
+
+
+def location_arg(text: str) -> StoreLocation:
+    """An argparse ``type`` for ``--db``: a PostgreSQL URL stays a string, else a path."""
+    return text if is_postgres(text) else Path(text)
+
+
+def open_existing(location: StoreLocation) -> Store:
+    """The store at ``location`` for a command-line tool, which must not create a SQLite
+    file where a typo points (``StoreError``, one line). A PostgreSQL database is opened
+    (and migrated) as the coordinator would."""
+    if not is_postgres(location) and not Path(location).exists():
+        raise StoreError(f"--db {location}: no such store")
+    return open_store(location)
