@@ -104,6 +104,11 @@ class SqliteStore(ModelTables):
         self._next_feed_id = int(row[0]) + 1
         self._lock = threading.Lock()
         self._reader_uri = path.resolve().as_uri() + "?mode=ro"
+        # One read-only connection per thread, kept: opening one (and parsing the schema
+        # at its first statement) cost more than many of the reads themselves, and the
+        # feed consumers read once per committed batch (py-spy, bench recovery).
+        self._readers: dict[int, sqlite3.Connection] = {}
+        self._readers_lock = threading.Lock()
 
     # -- write side -------------------------------------------------------------------------
 
@@ -253,17 +258,25 @@ class SqliteStore(ModelTables):
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = _connect(self._reader_uri, uri=True)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot read store {self.path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
+        """This thread's read-only connection (autocommit: each statement sees the latest
+        commit); one that failed is closed and the next read opens another."""
+        key = threading.get_ident()
+        conn = self._readers.get(key)
+        if conn is None:
+            try:
+                conn = _connect(self._reader_uri, uri=True)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"cannot read store {self.path}: {exc}") from exc
+            conn.row_factory = sqlite3.Row
+            with self._readers_lock:
+                self._readers[key] = conn
         try:
             yield conn
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"read failed: {exc}") from exc
-        finally:
+            with self._readers_lock:
+                self._readers.pop(key, None)
             conn.close()
+            raise StoreUnavailable(f"read failed: {exc}") from exc
 
     def counters(self) -> CounterSnapshot:
         with self._reader() as conn:
@@ -422,6 +435,10 @@ class SqliteStore(ModelTables):
         with self._lock:
             self._checkpointer.close()
             self._conn.close()
+        with self._readers_lock:
+            readers, self._readers = list(self._readers.values()), {}
+        for conn in readers:
+            conn.close()
 
 
 def _translate(exc: Exception) -> StoreError:

@@ -31,19 +31,36 @@ _COUNTS = "readings, anomalies, rescored, agreed, cloud_anomalies"
 def feed_scored(
     conn: sqlite3.Connection, entry: FeedEntry, types: frozenset[str] | None
 ) -> ScoredRows:
+    # Metrics of readings nobody will score are not even read (most of a row's bytes;
+    # with no cloud model at all, the consumer only counts verdicts).
+    wanted = sorted(types or ())
+    metrics_col = (
+        "metrics"
+        if types is None
+        else f"CASE WHEN sensor_type IN ({', '.join('?' * len(wanted))}) THEN metrics END"
+        if wanted
+        else "NULL"
+    )
     rows = conn.execute(
-        "SELECT seq, sensor_id, sensor_type, ts, metrics, status, label, score, anomaly, scorer "
-        "FROM readings WHERE agent_id = ? AND epoch = ? AND seq BETWEEN ? AND ? AND feed_id = ? "
-        "ORDER BY seq",
-        (entry.agent_id, entry.epoch, entry.first_seq, entry.last_seq, entry.position),
+        f"SELECT seq, sensor_id, sensor_type, ts, {metrics_col}, status, label, score, anomaly, "
+        "scorer FROM readings WHERE agent_id = ? AND epoch = ? AND seq BETWEEN ? AND ? "
+        "AND feed_id = ? ORDER BY seq",
+        (
+            *wanted,
+            entry.agent_id,
+            entry.epoch,
+            entry.first_seq,
+            entry.last_seq,
+            entry.position,
+        ),
     ).fetchall()
     if not rows:
         return ScoredRows.empty(entry.agent_id, entry.epoch)
     n = len(rows)
     metrics: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
     for i, row in enumerate(rows):
-        if types is not None and row[2] not in types:
-            continue  # nobody will score it: spare the JSON
+        if row[4] is None:
+            continue  # nobody will score it: its metrics were not read
         for name, value in orjson.loads(row[4]).items():
             column = metrics.get(name)
             if column is None:
