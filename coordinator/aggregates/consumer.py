@@ -72,7 +72,11 @@ class AggregateConsumer:
         # The runner pages from the watermark, so the page starts right past it; gaps in
         # positions (rolled-back transactions) are fine: compare with the stored value.
         stored = self._store.watermark(self.name)
-        if stored >= entries[-1].position:
+        # Another replica may have applied part of this page since the runner read it:
+        # claim from the stored watermark only what lies past it (else the overlap would
+        # be counted twice).
+        entries = [e for e in entries if e.position > stored]
+        if not entries:
             return
         cols = self._columns(entries)
         updates = contributions(cols)

@@ -18,9 +18,16 @@ from edgewatch.coordinator.store import FeedEntry, SensorActivity
 class _Store(Protocol):
     def feed_sensor_summary(self, entries: Sequence[FeedEntry]) -> list[SensorActivity]: ...
 
+    def watermark(self, consumer: str) -> int: ...
+
     def apply_sensor_activity(
-        self, updates: Sequence[SensorActivity], consumer: str, position: int
-    ) -> None: ...
+        self,
+        updates: Sequence[SensorActivity],
+        consumer: str,
+        position: int,
+        *,
+        after: int | None = None,
+    ) -> bool: ...
 
 
 class SensorActivityConsumer:
@@ -32,7 +39,12 @@ class SensorActivityConsumer:
         self._store = store
 
     def consume(self, entries: Sequence[FeedEntry]) -> None:
+        # Replicas run this consumer each: apply only what is past the stored watermark,
+        # and only if it is still there when committing (compare-and-set), so no page
+        # is counted twice.
+        after = self._store.watermark(self.name)
+        entries = [e for e in entries if e.position > after]
         if not entries:
             return
         updates = self._store.feed_sensor_summary(entries)
-        self._store.apply_sensor_activity(updates, self.name, entries[-1].position)
+        self._store.apply_sensor_activity(updates, self.name, entries[-1].position, after=after)

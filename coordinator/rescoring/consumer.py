@@ -26,7 +26,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from edgewatch.coordinator.rescoring.cloud import CloudScorers
-from edgewatch.coordinator.store import FeedEntry, ModelStore, VerdictStore
+from edgewatch.coordinator.store import FeedEntry, FeedStore, ModelStore, VerdictStore
 from edgewatch.coordinator.store.model_records import CloudVerdict, ScoredRows, VerdictCounts
 from edgewatch.shared.clock import SYSTEM, Clock
 
@@ -55,8 +55,8 @@ class RescoreCounters:
     unscored: int = 0  # readings of types without any cloud model
 
 
-class _Stores(ModelStore, VerdictStore, Protocol):
-    """What the consumer needs of a store (both concerns)."""
+class _Stores(ModelStore, VerdictStore, FeedStore, Protocol):
+    """What the consumer needs of a store (models, verdicts, its feed watermark)."""
 
 
 class RescoringConsumer:
@@ -72,6 +72,10 @@ class RescoringConsumer:
         self.counters = RescoreCounters()
 
     def consume(self, entries: Sequence[FeedEntry]) -> None:
+        # Replicas run this consumer each (as the sensors one): past the stored watermark
+        # only, applied by compare-and-set, so no page's counts are added twice.
+        after = self.store.watermark(self.name)
+        entries = [e for e in entries if e.position > after]
         if not entries:
             return
         self.cloud.refresh()
@@ -83,7 +87,12 @@ class RescoringConsumer:
             bucket = entry.committed_at // BUCKET_S * BUCKET_S
             self._entry(rows, bucket, now, verdicts, counts)
         self.store.apply_rescoring(
-            verdicts, list(counts.values()), self.name, entries[-1].position, now - RETENTION_S
+            verdicts,
+            list(counts.values()),
+            self.name,
+            entries[-1].position,
+            now - RETENTION_S,
+            after=after,
         )
 
     def _entry(

@@ -130,10 +130,17 @@ class FeedStore(Protocol):
 
 class SensorStore(Protocol):
     def apply_sensor_activity(
-        self, updates: Sequence[SensorActivity], consumer: str, position: int
-    ) -> None:
+        self,
+        updates: Sequence[SensorActivity],
+        consumer: str,
+        position: int,
+        *,
+        after: int | None = None,
+    ) -> bool:
         """Merge ``updates`` and move ``consumer``'s watermark to ``position``, atomically:
-        a crash leaves both as they were, so the consumer resumes without double counts."""
+        a crash leaves both as they were, so the consumer resumes without double counts.
+        With ``after`` (the watermark the page was read from): only if the watermark is
+        still there, else nothing is written and False (another replica applied it)."""
         ...
 
     def sensors(self) -> list[SensorActivity]: ...
@@ -252,9 +259,12 @@ class VerdictStore(Protocol):
         consumer: str,
         position: int,
         prune_before: float,
-    ) -> None:
+        *,
+        after: int | None = None,
+    ) -> bool:
         """Store cloud verdicts, add the counts (by bucket and in total), drop buckets
-        before ``prune_before`` and move ``consumer``'s watermark: one transaction."""
+        before ``prune_before`` and move ``consumer``'s watermark: one transaction. With
+        ``after``, as ``apply_sensor_activity``: compare-and-set, False if it moved."""
         ...
 
     def verdict_window(self, since: float) -> list[VerdictCounts]:

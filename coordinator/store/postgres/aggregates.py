@@ -34,7 +34,7 @@ from edgewatch.coordinator.aggregates.records import (
     Retention,
     WindowAggregate,
 )
-from edgewatch.coordinator.store.postgres import retention
+from edgewatch.coordinator.store.postgres import feed, retention
 from edgewatch.coordinator.store.postgres.concern import PgConcern
 from edgewatch.coordinator.store.records import FeedEntry
 from edgewatch.coordinator.store.sqlite.aggregates import (
@@ -118,34 +118,6 @@ def span_columns(conn: Connection, since: float, until: float, position: int) ->
 
 
 # -- the watermark, compared and set -----------------------------------------------------------
-
-
-def claim(conn: Connection, consumer: str, after: int, position: int, now: float) -> bool:
-    """Move ``consumer``'s watermark from ``after`` to ``position``; False (nothing
-    written) when it is not ``after``. The row stays locked until the commit."""
-    moved = sa.text(
-        "UPDATE watermarks SET position = GREATEST(position, :p), updated_at = :t "
-        "WHERE consumer = :c AND position = :after"
-    )
-    params = {"c": consumer, "p": position, "t": now, "after": after}
-    if conn.execute(moved, params).rowcount:
-        return True
-    if after != 0:
-        return False
-    # Never ran: no row yet. Two first pages at once both get here; the second insert
-    # waits for the first and does nothing.
-    made = conn.execute(
-        sa.text(
-            "INSERT INTO watermarks (consumer, position, updated_at) VALUES (:c, :p, :t) "
-            "ON CONFLICT (consumer) DO NOTHING"
-        ),
-        params,
-    )
-    if made.rowcount:
-        return True
-    # A row appeared meanwhile (a rebuild's ``hold`` makes one at 0): ask it again, now
-    # that this statement's snapshot sees it.
-    return bool(conn.execute(moved, params).rowcount)
 
 
 def hold(conn: Connection, consumer: str, now: float) -> int:
@@ -286,7 +258,7 @@ class PgAggregates(PgConcern):
     ) -> bool:
         now = time.time()
         with self._transaction() as conn:
-            if not claim(conn, consumer, after, position, now):
+            if not feed.claim(conn, consumer, after, position, now):
                 return False
             merge_windows(conn, updates, now)
         return True

@@ -100,6 +100,35 @@ def set_watermark(conn: Connection, consumer: str, position: int, now: float) ->
     )
 
 
+def claim(conn: Connection, consumer: str, after: int, position: int, now: float) -> bool:
+    """Move ``consumer``'s watermark from ``after`` to ``position``; False (nothing
+    written) when it is not ``after``. The row stays locked until the commit: of two
+    replicas applying pages from one watermark, exactly one wins."""
+    moved = sa.text(
+        "UPDATE watermarks SET position = GREATEST(position, :p), updated_at = :t "
+        "WHERE consumer = :c AND position = :after"
+    )
+    params = {"c": consumer, "p": position, "t": now, "after": after}
+    if conn.execute(moved, params).rowcount:
+        return True
+    if after != 0:
+        return False
+    # Never ran: no row yet. Two first pages at once both get here; the second insert
+    # waits for the first and does nothing.
+    made = conn.execute(
+        sa.text(
+            "INSERT INTO watermarks (consumer, position, updated_at) VALUES (:c, :p, :t) "
+            "ON CONFLICT (consumer) DO NOTHING"
+        ),
+        params,
+    )
+    if made.rowcount:
+        return True
+    # A row appeared meanwhile (a rebuild's ``hold`` makes one at 0): ask it again, now
+    # that this statement's snapshot sees it.
+    return bool(conn.execute(moved, params).rowcount)
+
+
 def merge_sensor_activity(conn: Connection, updates: Sequence[SensorActivity]) -> None:
     """Add counts, widen the time span, keep the newest type and agent per sensor: one
     statement for all of them (arrays unnested), not one round trip per sensor."""

@@ -103,11 +103,22 @@ class PostgresStore(PgModels, PgVerdicts, PgSecurity, PgAggregates, PgAlerts):
         )
 
     def apply_sensor_activity(
-        self, updates: Sequence[SensorActivity], consumer: str, position: int
-    ) -> None:
+        self,
+        updates: Sequence[SensorActivity],
+        consumer: str,
+        position: int,
+        *,
+        after: int | None = None,
+    ) -> bool:
+        now = time.time()
         with self._transaction() as conn:
+            # The watermark row first (locked by the claim): replicas meet there.
+            if after is not None and not feed.claim(conn, consumer, after, position, now):
+                return False
             feed.merge_sensor_activity(conn, updates)
-            feed.set_watermark(conn, consumer, position, time.time())
+            if after is None:
+                feed.set_watermark(conn, consumer, position, now)
+        return True
 
     def register_sensors(self, sensors: Sequence[CatalogSensor]) -> int:
         with self._transaction() as conn:

@@ -227,12 +227,21 @@ class PgVerdicts(PgConcern):
         consumer: str,
         position: int,
         prune_before: float,
-    ) -> None:
+        *,
+        after: int | None = None,
+    ) -> bool:
+        now = time.time()
         with self._transaction() as conn:
+            # The watermark row first (locked by the claim): of two replicas re-scoring
+            # one page, the second writes nothing (its counts would be added twice).
+            if after is not None and not feed.claim(conn, consumer, after, position, now):
+                return False
             add_cloud_verdicts(conn, verdicts)
             add_counts(conn, counts)
             prune_buckets(conn, prune_before)
-            feed.set_watermark(conn, consumer, position, time.time())
+            if after is None:
+                feed.set_watermark(conn, consumer, position, now)
+        return True
 
     def feed_scored(self, entry: FeedEntry, types: frozenset[str] | None = None) -> ScoredRows:
         return self._read(lambda c: feed_scored(c, entry, types))

@@ -76,12 +76,17 @@ class ModelTables:
         consumer: str,
         position: int,
         prune_before: float,
-    ) -> None:
+        *,
+        after: int | None = None,
+    ) -> bool:
         with self._transaction() as cur:
+            if after is not None and feed.watermark_of(cur, consumer) != after:
+                return False
             verdict_sql.add_cloud_verdicts(cur, verdicts)
             verdict_sql.add_counts(cur, counts)
             verdict_sql.prune_buckets(cur, prune_before)
             feed.set_watermark(cur, consumer, position, time.time())
+        return True
 
     def models(self, sensor_type: str | None = None) -> list[ModelRecord]:
         with self._reader() as conn:

@@ -163,11 +163,19 @@ class SqliteStore(ModelTables):
         )
 
     def apply_sensor_activity(
-        self, updates: Sequence[SensorActivity], consumer: str, position: int
-    ) -> None:
+        self,
+        updates: Sequence[SensorActivity],
+        consumer: str,
+        position: int,
+        *,
+        after: int | None = None,
+    ) -> bool:
         with self._transaction() as cur:
+            if after is not None and feed.watermark_of(cur, consumer) != after:
+                return False
             feed.merge_sensor_activity(cur, updates)
             feed.set_watermark(cur, consumer, position, time.time())
+        return True
 
     def register_sensors(self, sensors: Sequence[CatalogSensor]) -> int:
         with self._transaction() as cur:

@@ -295,3 +295,18 @@ def test_a_partly_new_batch_is_never_taken_from_the_cache(tmp_path: Path) -> Non
     assert consumer.from_cache == 0
     assert_equal(store)
     store.close()
+
+
+def test_a_page_overlapping_what_another_replica_applied_counts_only_the_rest(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(5)
+    store = SqliteStore(tmp_path / "agg.db")
+    for n in range(5):
+        store.write(WriteSet(batches=[batch("a", 2 * n, [T0 + n, T0 + n + 0.5], rng)]))
+    stale = store.feed_after(0, 10)  # replica B read its page from watermark 0 ...
+    AggregateConsumer(store).consume(store.feed_after(0, 3))  # ... replica A applied three
+    AggregateConsumer(store).consume(stale)  # B applies: only the two entries past A's
+    assert stored_windows(store)[("fleet", 60, int(T0))].stats.count == 10
+    assert_equal(store)
+    store.close()

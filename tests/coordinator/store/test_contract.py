@@ -243,6 +243,18 @@ def test_a_consumer_watermark_moves_only_with_its_output(reopen: StoreFactory) -
     assert store.watermark("sensors") == entries[-1].position
 
 
+def test_sensor_activity_from_a_moved_watermark_is_refused_whole(store: Store) -> None:
+    one = SensorActivity("s", "pump", "a", 1.0, 2.0, 3.0, 5, 1)
+    assert store.apply_sensor_activity([one], "sensors", 4, after=0)
+    # Another replica read the same page from watermark 0: it writes nothing.
+    assert not store.apply_sensor_activity([one], "sensors", 6, after=0)
+    assert store.watermark("sensors") == 4
+    merged = store.sensor("s")
+    assert merged is not None and merged.readings == 5
+    assert store.apply_sensor_activity([one], "sensors", 6, after=4)
+    assert store.watermark("sensors") == 6
+
+
 def test_sensor_activity_merges_counts_and_spans(store: Store) -> None:
     def seen(first: float, last: float, n: int, agent: str) -> SensorActivity:
         return SensorActivity("s", "pump", agent, first, last, last + 1, n, 1)

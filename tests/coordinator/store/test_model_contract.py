@@ -175,3 +175,9 @@ def test_cloud_verdicts_and_verdict_counts(store: Store) -> None:
     store.apply_rescoring([], counts[1:], "rescoring", entry.position, 105.0)
     assert [c.readings for c in store.verdict_window(0.0)] == [10]
     assert [(c.readings, c.rescored, c.agreed) for c in store.verdict_totals()] == [(20, 20, 18)]
+    # Two replicas re-scoring one page from one watermark: the second adds nothing.
+    again = entry.position + 5
+    assert store.apply_rescoring([], counts[:1], "rescoring", again, 0.0, after=entry.position)
+    assert not store.apply_rescoring([], counts[:1], "rescoring", again, 0.0, after=entry.position)
+    assert [c.readings for c in store.verdict_totals()] == [30]
+    assert store.watermark("rescoring") == again
