@@ -28,7 +28,7 @@ from edgewatch.coordinator.ingest.feed import CommittedFeed, ConsumerRunner
 from edgewatch.coordinator.metrics import CoordinatorMetrics
 from edgewatch.coordinator.settings import CoordinatorSettings
 from edgewatch.coordinator.store import Store
-from edgewatch.shared.desired import ConfigOverrides, EdgeAlertSettings
+from edgewatch.shared.desired import ConfigOverrides
 from edgewatch.shared.errors import TopicError
 from edgewatch.shared.topics import Kind, Topics
 
@@ -148,9 +148,9 @@ class Analytics:
     def desired_config(self) -> ConfigOverrides | None:
         """What every agent's desired state carries: its own alert rules."""
         if self.alerts is None:
-            # No engine here takes the agents' alerts: an edge alert nobody acks would
-            # wait in the agent's alert log for ever, so the agents raise none.
-            return ConfigOverrides(alerts=EdgeAlertSettings(enabled=False))
+            # The agents keep their own rules and local alerts (journal, alerts.jsonl,
+            # site broker); with no engine here, nobody acks their uplink copies.
+            return None
         return ConfigOverrides(alerts=edge_settings(self.alerts.rules))
 
     def subscriptions(self) -> tuple[tuple[str, int], ...]:

@@ -96,7 +96,15 @@ class Partitions:
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {partition_name(day)}"))
             # Keys are narrow rows found by the BRIN index on ts; without them a resend of
             # a reading older than retention would be stored again (it was dropped).
-            conn.execute(sa.text("DELETE FROM reading_keys WHERE ts < :b"), {"b": bound})
+            # The cloud's verdicts go with their keys (retention's ``empty_day`` does the same).
+            conn.execute(
+                sa.text(
+                    "WITH gone AS (DELETE FROM reading_keys WHERE ts < :b "
+                    "RETURNING agent_id, epoch, seq) DELETE FROM cloud_verdicts c USING gone g "
+                    "WHERE c.agent_id = g.agent_id AND c.epoch = g.epoch AND c.seq = g.seq"
+                ),
+                {"b": bound},
+            )
         with self._lock:
             self._known -= set(doomed)
         return [partition_name(d) for d in doomed]
