@@ -7,6 +7,7 @@ directory is fsynced too so the rename itself survives a power cut.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -40,6 +41,12 @@ def _publish(path: Path, data: bytes, mode: int, *, exclusive: bool) -> bool:
                 os.link(tmp, path)  # atomic, and fails where the name is taken
             except FileExistsError:
                 return False
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+                    raise
+                # No hard links here (vfat, some network and FUSE mounts): claim the
+                # name with O_EXCL, then write it (not atomic: a crash may leave it short).
+                return _create_in_place(path, data, mode)
         else:
             os.replace(tmp, path)
     finally:
@@ -56,3 +63,16 @@ def sync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _create_in_place(path: Path, data: bytes, mode: int) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    sync_dir(path.parent)
+    return True

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from pathlib import Path
+
+import pytest
 
 from edgewatch.shared.files import create_atomic, write_atomic
 
@@ -37,3 +41,17 @@ def test_create_atomic_never_replaces_and_one_of_many_racers_wins(tmp_path: Path
     for t in threads:
         t.join()
     assert len(won) == 1 and (race / "key").read_bytes() == won[0]
+
+
+def test_create_atomic_works_where_hard_links_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(src: object, dst: object) -> None:  # vfat, some network and FUSE mounts
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = tmp_path / "key"
+    assert create_atomic(path, b"first", mode=0o600)
+    assert not create_atomic(path, b"second", mode=0o600)
+    assert path.read_bytes() == b"first" and path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["key"]  # no temporary left

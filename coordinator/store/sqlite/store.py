@@ -109,6 +109,7 @@ class SqliteStore(ModelTables):
         # feed consumers read once per committed batch (py-spy, bench recovery).
         self._readers: dict[int, sqlite3.Connection] = {}
         self._readers_lock = threading.Lock()
+        self._closed = False
 
     # -- write side -------------------------------------------------------------------------
 
@@ -277,6 +278,9 @@ class SqliteStore(ModelTables):
                 raise StoreUnavailable(f"cannot read store {self.path}: {exc}") from exc
             conn.row_factory = sqlite3.Row
             with self._readers_lock:
+                if self._closed:  # a read racing close(): no connection may outlive it
+                    conn.close()
+                    raise StoreUnavailable(f"store {self.path} is closed")
                 self._readers[key] = conn
         try:
             yield conn
@@ -444,6 +448,7 @@ class SqliteStore(ModelTables):
             self._checkpointer.close()
             self._conn.close()
         with self._readers_lock:
+            self._closed = True
             readers, self._readers = list(self._readers.values()), {}
         for conn in readers:
             conn.close()

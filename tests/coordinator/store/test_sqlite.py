@@ -117,3 +117,21 @@ def test_a_failing_disk_is_unavailable_not_refused(tmp_path: Path) -> None:
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+def test_reads_keep_one_connection_per_thread_and_none_outlives_close(tmp_path: Path) -> None:
+    import threading
+
+    store = SqliteStore(tmp_path / "r.db")
+    store.counters()
+    store.agents()
+    assert len(store._readers) == 1  # the same connection for this thread's reads
+    other = threading.Thread(target=store.counters)
+    other.start()
+    other.join()
+    assert len(store._readers) == 2
+    store.close()
+    assert store._readers == {}
+    with pytest.raises(StoreUnavailable, match="closed"):
+        store.counters()  # a read after close opens nothing that would leak
+    assert store._readers == {}
