@@ -21,7 +21,7 @@ from collections.abc import Callable
 from edgewatch.coordinator.alerts.edge import EdgeAlertIntake
 from edgewatch.coordinator.alerts.engine import AlertEngine
 from edgewatch.coordinator.alerts.publisher import AlertPublisher
-from edgewatch.coordinator.errors import StoreError
+from edgewatch.coordinator.duty_loop import DutyLoop
 
 log = logging.getLogger(__name__)
 
@@ -44,32 +44,26 @@ class AlertDuty:
         self._intake = intake
         self._publisher = publisher
         self._republish = threading.Event()
-        self._tick_s = tick_s
         self._silence_poll_s = silence_poll_s
-        self._min_gap_s = min_gap_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._loop = DutyLoop("alert-duty", self.step, tick_s, min_gap_s=min_gap_s)
         # (kind, agent id or topic, payload) from the MQTT thread: "edge" or "retained".
         self._inbox: queue.Queue[tuple[str, str, bytes]] = queue.Queue(maxsize=queue_size)
-        self._thread: threading.Thread | None = None
-        self.errors = 0
         self.edge_dropped = 0
         self._silences_at = float("-inf")
 
+    @property
+    def errors(self) -> int:
+        return self._loop.errors
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="alert-duty", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._loop.stop(timeout)
 
     def wake(self, *_: object) -> None:
         """The aggregates moved: evaluate now (never blocks; any thread)."""
-        self._wake.set()
+        self._loop.wake()
 
     def edge(self, agent_id: str, payload: bytes) -> None:
         """An edge alert batch from the MQTT thread: queued, never blocks."""
@@ -82,12 +76,12 @@ class AlertDuty:
     def republish(self) -> None:
         """The link came (back) up: publish the active set again (any thread)."""
         self._republish.set()
-        self._wake.set()
+        self._loop.wake()
 
     def _put(self, kind: str, who: str, payload: bytes) -> None:
         try:
             self._inbox.put_nowait((kind, who, payload))
-            self._wake.set()
+            self._loop.wake()
         except queue.Full:
             self.edge_dropped += 1
             log.warning("alert inbox full: a %s message from %s dropped", kind, who)
@@ -102,21 +96,6 @@ class AlertDuty:
             self._silences_at = clock.monotonic()
         if held:
             self.engine.tick()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.step()
-            except StoreError:
-                self.errors += 1
-                log.exception("alert tick failed; trying again")
-            except Exception:
-                # The duty must outlive a bug in one tick: logged with its traceback.
-                self.errors += 1
-                log.exception("alert tick failed unexpectedly")
-            self._wake.wait(self._tick_s)
-            self._wake.clear()
-            self._stop.wait(self._min_gap_s)  # a busy feed must not spin the engine
 
     def _take_edge(self, held: bool) -> None:
         if held and self._republish.is_set() and self._publisher is not None:

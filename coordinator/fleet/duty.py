@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edgewatch.coordinator.duty_loop import DutyLoop
 from edgewatch.coordinator.fleet.assignment.contract import AgentSpec, AssignmentStrategy
 from edgewatch.coordinator.fleet.desired_book import AgentOrders, DesiredBook, Publish
 from edgewatch.coordinator.fleet.liveness import Liveness
@@ -118,8 +119,7 @@ class FleetDuty:
         self.changed_at: float | None = max((p.since for p in placements.values()), default=None)
         self._moved_at: dict[str, float] = {}
         self._behind: dict[str, float] = {}
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._loop = DutyLoop("fleet-duty", self.tick, self.settings.tick_s)
         self._rebalance = threading.Event()
         self._republish = threading.Event()
         self._takers: tuple[tuple[str, ...], ...] = ()
@@ -127,7 +127,6 @@ class FleetDuty:
         self._catalog: dict[str, CatalogSensor] = {}
         self._catalog_read_at = float("-inf")
         self._requested = store.fleet_meta(REBALANCE_REQUEST)
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         # Its own lock: ingest asks for handover sensors at every commit and must never
         # wait for a tick that is itself waiting on the store.
@@ -138,43 +137,28 @@ class FleetDuty:
     # -- control ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="fleet-duty", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._loop.stop(timeout)
 
     def wake(self) -> None:
         """Something about the fleet changed: look now, not at the next tick."""
-        self._wake.set()
+        self._loop.wake()
 
     def catalog_changed(self) -> None:
         self._catalog_dirty = True
-        self._wake.set()
+        self._loop.wake()
 
     def republish(self) -> None:
         """The broker link came (back) up: publish every desired state again."""
         self._republish.set()
-        self._wake.set()
+        self._loop.wake()
 
     def rebalance(self) -> None:
         """Re-plan now even if nothing changed (``POST /assignments/rebalance``)."""
         self._rebalance.set()
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                # The duty must outlive a bad tick (a store hiccup, a bug): logged, retried.
-                log.exception("fleet duty tick failed")
-            self._wake.wait(self.settings.tick_s)
-            self._wake.clear()
+        self._loop.wake()
 
     # -- one tick -----------------------------------------------------------------------------
 

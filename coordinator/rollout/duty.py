@@ -14,15 +14,13 @@ Later held by one replica (a singleton duty, like the fleet duty).
 
 from __future__ import annotations
 
-import logging
 import threading
 
+from edgewatch.coordinator.duty_loop import DutyLoop
 from edgewatch.coordinator.models.schedule import TrainingSchedule
 from edgewatch.coordinator.models.signing import Keyring
 from edgewatch.coordinator.rollout.controller import RolloutController
 from edgewatch.coordinator.rollout.publisher import ModelPublisher
-
-log = logging.getLogger(__name__)
 
 
 class ModelDuty:
@@ -39,41 +37,23 @@ class ModelDuty:
         self.controller = controller
         self.publisher = publisher
         self.schedule = schedule
-        self.tick_s = tick_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._republish = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = DutyLoop("model-duty", self.tick, tick_s)
         self.ticks = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="model-duty", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._loop.stop(timeout)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def republish(self) -> None:
         """The broker link came (back) up: the broker may have lost retained packages."""
         self._republish.set()
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                # Like the fleet duty: a bad tick (a store hiccup, a bug) is logged, retried.
-                log.exception("model duty tick failed")
-            self._wake.wait(self.tick_s)
-            self._wake.clear()
+        self._loop.wake()
 
     def tick(self) -> None:
         self.ticks += 1

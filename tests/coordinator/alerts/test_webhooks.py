@@ -42,7 +42,7 @@ def hook() -> Iterator[tuple[Hook, str]]:
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
-            pass
+            """Quiet: the test server's access log would only be noise in the output."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
