@@ -112,6 +112,14 @@ def test_an_agent_lost_mid_stream_hands_its_sensors_to_the_others(
         10,
         message="f2's sensors not served by the others within 10 s",
     )
+
+    def f2_moves() -> list[dict[str, Any]]:
+        events = coord.api(f"assignments/events?after={before}&limit=10000")["events"]
+        return [e for e in events if e["from_agent"] == "f2"]
+
+    # Sensors f2 was handing over may already run elsewhere: wait for the duty's record
+    # of the loss itself (its next tick), within the same bound.
+    wait_until(lambda: f2_moves() != [], 10, message="no move of f2's sensors recorded")
     moved = coord.api(f"assignments/events?after={before}&limit=10000")["events"]
     assert {e["sensor_id"] for e in moved if e["from_agent"] == "f2"} == placed
     assert {e["reason"] for e in moved if e["from_agent"] == "f2"} == {"agent_lost"}

@@ -39,6 +39,10 @@ def test_outbox_bound_drops_exactly_the_oldest_and_reports_them(
             str(BATCH),
             "--ack-timeout-s",
             "2",
+            # Full chunks only (3,000 is a multiple of BATCH): on a loaded box a 50 ms
+            # linger cut short chunks, and the bound, met to the chunk, then kept fewer.
+            "--linger-ms",
+            "10000",
         ),
     ).start()
     # No broker: the whole stream is scored into an outbox that can hold a quarter of it.

@@ -186,11 +186,15 @@ class AgentRun:
         db = self.data_dir / "outbox.db"
         if not db.exists():
             return {"rows": 0, "next_seq": 0}
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5, isolation_level=None)
         try:
+            # One read transaction: the three figures from one commit of the agent's (read
+            # one by one, rows could predate the next_seq that ended the wait).
+            conn.execute("BEGIN")
             rows = conn.execute("SELECT COALESCE(SUM(n), 0) FROM chunks").fetchone()[0]
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             drops = dict(conn.execute("SELECT reason, readings FROM drops").fetchall())
+            conn.execute("COMMIT")
         except sqlite3.OperationalError:
             return {"rows": 0, "next_seq": 0}
         finally:
